@@ -1,0 +1,1 @@
+//! BERT with its task heads, and Hugging Face checkpoints in and out.

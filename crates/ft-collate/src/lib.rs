@@ -1,0 +1,1 @@
+//! Tokenizers, the `dataset.map` step, `DataCollatorWithPadding` and batches as burn tensors.

@@ -1,0 +1,1 @@
+//! `TrainingArguments` and the `Trainer`: train, evaluate, predict, checkpoints and callbacks.

@@ -1,0 +1,1 @@
+//! Runnable examples: the course notebook written in Rust.

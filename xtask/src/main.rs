@@ -1,11 +1,15 @@
 //! `cargo xtask`: the project's tasks, in Rust so that they run wherever cargo runs.
 //!
-//! - `cargo xtask ci`: everything CI checks (formatting, clippy, the test suite).
-//! - `cargo xtask finetune-mrpc`: the course notebook's fine-tuning job.
+//! Jobs (`finetune-mrpc`, `finetune`, `predict`, `encode`) build the `bert-ft` binary in
+//! release mode with the cargo features their `--backend` needs, then run it. `bench` measures
+//! against the Hugging Face Trainer; `ci` is what CI runs.
 
-use std::process::Command;
+mod bench;
+mod cargo;
+mod ci;
+mod python;
 
-use anyhow::{Context, Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -15,60 +19,32 @@ struct Cli {
     command: Task,
 }
 
+/// Arguments passed through to `bert-ft`.
+#[derive(clap::Args, Debug)]
+struct Passthrough {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
 #[derive(Subcommand)]
 enum Task {
-    /// Formatting, clippy with warnings denied, then the whole test suite.
-    Ci,
+    /// What CI runs: formatting, clippy with warnings denied, then every test.
+    Ci(ci::CiArgs),
+    /// Writes the encodings of a split as JSON lines (`bert-ft encode`).
+    Encode(Passthrough),
+    /// Measures speed and memory side by side with the Hugging Face Trainer.
+    Bench(bench::BenchArgs),
     /// Fine-tunes BERT on GLUE MRPC as the course notebook does.
-    FinetuneMrpc {
-        /// Arguments passed on to the job.
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    FinetuneMrpc(Passthrough),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().command {
-        Task::Ci => ci(),
-        Task::FinetuneMrpc { .. } => {
-            bail!("finetune-mrpc is not yet implemented: it arrives with the Trainer (issue 5)")
+        Task::Ci(args) => ci::run(&args),
+        Task::Encode(p) => cargo::run_cli("encode", &p.args),
+        Task::Bench(args) => bench::run(&args),
+        Task::FinetuneMrpc(_) => {
+            anyhow::bail!("finetune-mrpc is not yet implemented: it arrives with the Trainer")
         }
     }
-}
-
-/// Runs `cargo` with `args` from the workspace root, failing on a non-zero exit.
-fn cargo(args: &[&str]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    eprintln!("$ cargo {}", args.join(" "));
-    let status = Command::new(&cargo)
-        .args(args)
-        .current_dir(workspace_root())
-        .status()
-        .with_context(|| format!("running {cargo}"))?;
-    if !status.success() {
-        bail!("`cargo {}` failed ({status})", args.join(" "));
-    }
-    Ok(())
-}
-
-fn workspace_root() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
-}
-
-fn ci() -> Result<()> {
-    cargo(&["fmt", "--all", "--", "--check"])?;
-    cargo(&[
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ])?;
-    cargo(&["test", "--workspace", "--all-targets"])?;
-    cargo(&["test", "--workspace", "--doc"])?;
-    Ok(())
 }

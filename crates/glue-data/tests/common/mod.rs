@@ -6,13 +6,10 @@ use std::sync::Arc;
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
 use parquet::arrow::ArrowWriter;
 
-/// The GLUE TSV folder shared with the project (`../shared/data/glue`), or `$GLUE_DIR`.
+/// The GLUE TSV folder shared with the project.
 #[allow(dead_code)]
 pub fn glue_dir() -> PathBuf {
-    match std::env::var_os("GLUE_DIR") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/glue"),
-    }
+    test_support::glue_dir()
 }
 
 /// Writes an MRPC-shaped parquet file as the Hub stores it: `sentence1`, `sentence2`,

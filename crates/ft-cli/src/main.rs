@@ -1,0 +1,42 @@
+//! `bert-ft`: the command line of the project. `cargo xtask` builds it with the backend
+//! features a command needs and runs it.
+
+mod bench;
+mod encode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "bert-ft",
+    version,
+    about = "Fine-tune BERT-family models on GLUE, Trainer-style"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Writes the model inputs of a split, one JSON object per row.
+    Encode(encode::EncodeArgs),
+    /// One benchmark measurement, as JSON on stdout (driven by `cargo xtask bench`).
+    #[command(subcommand, hide = true)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match Cli::parse().command {
+        Command::Encode(args) => encode::run(&args),
+        Command::Bench(command) => bench::run(&command),
+    }
+}

@@ -1,0 +1,222 @@
+//! `DataCollatorWithPadding`: dynamic padding of encoded rows into a batch.
+
+use std::fmt;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use glue_data::Label;
+
+use crate::encoded::EncodedRow;
+use crate::error::CollateError;
+use crate::tokenizer::AutoTokenizer;
+
+/// Pads each batch to its longest row (optionally rounded up to a multiple), on the right,
+/// with the tokenizer's pad id, and writes the attention mask (0 on padding).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataCollatorWithPadding {
+    /// The id written into padding positions.
+    pub pad_token_id: u32,
+    /// Round the padded length up to a multiple of this (8 suits tensor cores).
+    pub pad_to_multiple_of: Option<usize>,
+    tokenizer_repr: String,
+}
+
+impl DataCollatorWithPadding {
+    /// `DataCollatorWithPadding(tokenizer=tokenizer)`.
+    pub fn new(tokenizer: &AutoTokenizer) -> Self {
+        Self {
+            pad_token_id: tokenizer.pad_token_id(),
+            pad_to_multiple_of: None,
+            tokenizer_repr: tokenizer.to_string(),
+        }
+    }
+
+    /// Pads to a multiple of `multiple` (`pad_to_multiple_of=...`).
+    pub fn with_pad_to_multiple_of(mut self, multiple: usize) -> Result<Self, CollateError> {
+        if multiple == 0 {
+            return Err(CollateError::InvalidArgument(
+                "pad_to_multiple_of must be at least 1".to_string(),
+            ));
+        }
+        self.pad_to_multiple_of = Some(multiple);
+        Ok(self)
+    }
+
+    /// Pads `rows` into host arrays; [`PaddedBatch::to_device`] makes tensors of them.
+    pub fn pad(&self, rows: &[EncodedRow<'_>]) -> Result<PaddedBatch, CollateError> {
+        let longest = rows.iter().map(|r| r.input_ids.len()).max().unwrap_or(0);
+        let seq_len = match self.pad_to_multiple_of {
+            Some(m) => longest.div_ceil(m) * m,
+            None => longest,
+        };
+        let batch_size = rows.len();
+        let mut batch = PaddedBatch {
+            batch_size,
+            seq_len,
+            input_ids: vec![i64::from(self.pad_token_id); batch_size * seq_len],
+            token_type_ids: vec![0; batch_size * seq_len],
+            attention_mask: vec![0; batch_size * seq_len],
+            labels: None,
+            idx: rows.iter().map(|r| r.idx).collect(),
+            num_tokens: rows.iter().map(|r| r.input_ids.len()).sum(),
+        };
+        for (i, row) in rows.iter().enumerate() {
+            let start = i * seq_len;
+            let n = row.input_ids.len();
+            for (target, &id) in batch.input_ids[start..start + n]
+                .iter_mut()
+                .zip(row.input_ids)
+            {
+                *target = i64::from(id);
+            }
+            for (target, &t) in batch.token_type_ids[start..start + n]
+                .iter_mut()
+                .zip(row.token_type_ids)
+            {
+                *target = i64::from(t);
+            }
+            batch.attention_mask[start..start + n].fill(1);
+        }
+        batch.labels = collect_labels(rows)?;
+        Ok(batch)
+    }
+
+    /// Pads `rows` and makes the batch's tensors on `device`.
+    pub fn collate(&self, rows: &[EncodedRow<'_>], device: &Device) -> Result<Batch, CollateError> {
+        Ok(self.pad(rows)?.to_device(device))
+    }
+}
+
+/// Prints like the notebook's `data_collator` cell.
+impl fmt::Display for DataCollatorWithPadding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let multiple = self
+            .pad_to_multiple_of
+            .map_or("None".to_string(), |m| m.to_string());
+        write!(
+            f,
+            "DataCollatorWithPadding(tokenizer={}, padding=True, max_length=None, \
+             pad_to_multiple_of={multiple}, return_tensors='burn')",
+            self.tokenizer_repr
+        )
+    }
+}
+
+/// The labels of a batch, on the host.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HostLabels {
+    /// Class ids.
+    Class(Vec<i64>),
+    /// Regression targets.
+    Score(Vec<f32>),
+}
+
+/// All rows labelled: their labels; none labelled: `None`; a mix is an error.
+fn collect_labels(rows: &[EncodedRow<'_>]) -> Result<Option<HostLabels>, CollateError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let missing = |idx| CollateError::MixedLabels { idx };
+    match first.label {
+        None => match rows.iter().find(|r| r.label.is_some()) {
+            Some(_) => Err(missing(first.idx)),
+            None => Ok(None),
+        },
+        Some(Label::Class(_)) => rows
+            .iter()
+            .map(|r| match r.label {
+                Some(Label::Class(c)) => Ok(i64::from(c)),
+                _ => Err(missing(r.idx)),
+            })
+            .collect::<Result<_, _>>()
+            .map(|v| Some(HostLabels::Class(v))),
+        Some(Label::Score(_)) => rows
+            .iter()
+            .map(|r| match r.label {
+                Some(Label::Score(s)) => Ok(s),
+                _ => Err(missing(r.idx)),
+            })
+            .collect::<Result<_, _>>()
+            .map(|v| Some(HostLabels::Score(v))),
+    }
+}
+
+/// A padded batch on the host, row-major `[batch_size, seq_len]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaddedBatch {
+    /// Rows in the batch.
+    pub batch_size: usize,
+    /// Padded sequence length.
+    pub seq_len: usize,
+    /// Token ids, padded with the pad id.
+    pub input_ids: Vec<i64>,
+    /// Token types, 0 on padding.
+    pub token_type_ids: Vec<i64>,
+    /// 1 on tokens, 0 on padding.
+    pub attention_mask: Vec<i64>,
+    /// Labels, if the rows have them.
+    pub labels: Option<HostLabels>,
+    /// Each row's `idx`.
+    pub idx: Vec<u32>,
+    /// Tokens without padding.
+    pub num_tokens: usize,
+}
+
+impl PaddedBatch {
+    /// The batch as tensors on `device`.
+    pub fn to_device(self, device: &Device) -> Batch {
+        let shape = [self.batch_size, self.seq_len];
+        let int2 =
+            |values: Vec<i64>| Tensor::<2, Int>::from_data(TensorData::new(values, shape), device);
+        let labels = self.labels.map(|labels| match labels {
+            HostLabels::Class(values) => {
+                let n = values.len();
+                Labels::Class(Tensor::from_data(TensorData::new(values, [n]), device))
+            }
+            HostLabels::Score(values) => {
+                let n = values.len();
+                Labels::Score(Tensor::from_data(TensorData::new(values, [n]), device))
+            }
+        });
+        Batch {
+            input_ids: int2(self.input_ids),
+            token_type_ids: int2(self.token_type_ids),
+            attention_mask: int2(self.attention_mask),
+            labels,
+            idx: self.idx,
+            num_tokens: self.num_tokens,
+        }
+    }
+}
+
+/// A batch's labels as a tensor.
+#[derive(Debug, Clone)]
+pub enum Labels {
+    /// `[batch]` class ids.
+    Class(Tensor<1, Int>),
+    /// `[batch]` regression targets.
+    Score(Tensor<1>),
+}
+
+/// A model-ready batch: the tensors a BERT forward pass takes.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    /// `[batch, seq]` token ids.
+    pub input_ids: Tensor<2, Int>,
+    /// `[batch, seq]` token types.
+    pub token_type_ids: Tensor<2, Int>,
+    /// `[batch, seq]`, 1 on tokens and 0 on padding.
+    pub attention_mask: Tensor<2, Int>,
+    /// `[batch]` labels, absent for unlabelled data.
+    pub labels: Option<Labels>,
+    /// Each row's `idx`.
+    pub idx: Vec<u32>,
+    /// Tokens without padding.
+    pub num_tokens: usize,
+}
+
+impl Batch {
+    /// Rows in the batch.
+    pub fn batch_size(&self) -> usize {
+        self.idx.len()
+    }
+}

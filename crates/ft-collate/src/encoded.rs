@@ -1,0 +1,266 @@
+//! The `dataset.map(tokenize_function, batched=True)` step and the encoded dataset it makes.
+
+use std::io::IsTerminal;
+
+use burn_dataset::{Dataset, DatasetError};
+use glue_data::{DatasetDict, Features, Label, LabelColumn, Split};
+use rayon::prelude::*;
+
+use crate::error::CollateError;
+use crate::tokenizer::AutoTokenizer;
+
+/// Rows per batch of the map, as `datasets.map`'s default `batch_size=1000`.
+const MAP_BATCH_SIZE: usize = 1000;
+
+/// Below this many rows the map runs without a progress bar.
+const PROGRESS_MIN_ROWS: usize = 10_000;
+
+/// One encoded row, borrowed from its dataset. The attention mask is all ones, so it is not
+/// stored; the collator writes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EncodedRow<'a> {
+    /// Token ids, `[CLS] a [SEP] b [SEP]`.
+    pub input_ids: &'a [u32],
+    /// 0 for the first segment, 1 for the second.
+    pub token_type_ids: &'a [u8],
+    /// The label, `None` in unlabelled splits.
+    pub label: Option<Label>,
+    /// The row's `idx`.
+    pub idx: u32,
+}
+
+/// One encoded row, owned: what [`Dataset::get`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedExample {
+    /// Token ids.
+    pub input_ids: Vec<u32>,
+    /// Token types.
+    pub token_type_ids: Vec<u8>,
+    /// All ones, one per token, as transformers returns it.
+    pub attention_mask: Vec<u8>,
+    /// The label.
+    pub label: Option<Label>,
+    /// The row's `idx`.
+    pub idx: u32,
+}
+
+/// A tokenized split: every row's ids in one flat buffer, with the label and idx columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedDataset {
+    name: String,
+    features: Features,
+    input_ids: Vec<u32>,
+    token_type_ids: Vec<u8>,
+    /// Row `i` is `offsets[i]..offsets[i + 1]` of the flat buffers.
+    offsets: Vec<usize>,
+    labels: LabelColumn,
+    idx: Vec<u32>,
+}
+
+impl EncodedDataset {
+    /// Tokenizes `split` in parallel, in batches of 1000 rows as `datasets.map` does, keeping
+    /// row order, labels and idx. A progress bar shows on long inputs when stderr is a
+    /// terminal.
+    pub fn map(split: &Split, tokenizer: &AutoTokenizer) -> Result<Self, CollateError> {
+        let rows = split.len();
+        let progress = (rows >= PROGRESS_MIN_ROWS && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new(rows as u64);
+            bar.set_message(format!("Map ({})", split.name()));
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg}: {percent}% {wide_bar} {pos}/{len} [{elapsed}<{eta}, {per_sec}]",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        });
+
+        let text_b = split.text_b();
+        let chunks: Vec<Chunk> = (0..rows)
+            .into_par_iter()
+            .step_by(MAP_BATCH_SIZE)
+            .map(|start| {
+                let end = (start + MAP_BATCH_SIZE).min(rows);
+                let mut chunk = Chunk::default();
+                for row in start..end {
+                    let a = &split.text_a()[row];
+                    let b = text_b.map(|column| column[row].as_str());
+                    let encoding = tokenizer.encode(a, b).map_err(|e| CollateError::Encode {
+                        split: split.name().to_string(),
+                        row,
+                        reason: e.to_string(),
+                    })?;
+                    chunk.push(&encoding);
+                }
+                if let Some(bar) = &progress {
+                    bar.inc((end - start) as u64);
+                }
+                Ok(chunk)
+            })
+            .collect::<Result<_, CollateError>>()?;
+        if let Some(bar) = progress {
+            bar.finish();
+        }
+
+        let total: usize = chunks.iter().map(|c| c.input_ids.len()).sum();
+        let mut dataset = Self {
+            name: split.name().to_string(),
+            features: split.features().clone(),
+            input_ids: Vec::with_capacity(total),
+            token_type_ids: Vec::with_capacity(total),
+            offsets: Vec::with_capacity(rows + 1),
+            labels: split.labels().clone(),
+            idx: split.idx().to_vec(),
+        };
+        dataset.offsets.push(0);
+        for chunk in chunks {
+            let base = dataset.input_ids.len();
+            dataset
+                .offsets
+                .extend(chunk.lengths.iter().scan(base, |end, &len| {
+                    *end += len;
+                    Some(*end)
+                }));
+            dataset.input_ids.extend(chunk.input_ids);
+            dataset.token_type_ids.extend(chunk.token_type_ids);
+        }
+        Ok(dataset)
+    }
+
+    /// The split's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The features of the split it was made from.
+    pub fn features(&self) -> &Features {
+        &self.features
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.idx.len()
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.idx.is_empty()
+    }
+
+    /// Row `index`, borrowed.
+    pub fn row(&self, index: usize) -> Option<EncodedRow<'_>> {
+        let (start, end) = (*self.offsets.get(index)?, *self.offsets.get(index + 1)?);
+        Some(EncodedRow {
+            input_ids: &self.input_ids[start..end],
+            token_type_ids: &self.token_type_ids[start..end],
+            label: self.labels.get(index),
+            idx: self.idx[index],
+        })
+    }
+
+    /// All rows in order.
+    pub fn rows(&self) -> impl Iterator<Item = EncodedRow<'_>> + '_ {
+        (0..self.len()).filter_map(|index| self.row(index))
+    }
+
+    /// Token count of each row (what `group_by_length` sorts by).
+    pub fn lengths(&self) -> Vec<usize> {
+        self.offsets.windows(2).map(|w| w[1] - w[0]).collect()
+    }
+
+    /// Tokens in all rows, without padding.
+    pub fn num_tokens(&self) -> usize {
+        self.input_ids.len()
+    }
+
+    /// The `label` column.
+    pub fn labels(&self) -> &LabelColumn {
+        &self.labels
+    }
+
+    /// Whether every row has a label.
+    pub fn has_labels(&self) -> bool {
+        !self.is_empty() && self.labels.is_complete()
+    }
+}
+
+impl Dataset<EncodedExample> for EncodedDataset {
+    /// Row `index`, owned; panics past the end, as the trait requires.
+    fn get(&self, index: usize) -> Result<EncodedExample, DatasetError> {
+        let Some(row) = self.row(index) else {
+            panic!("Index out of bounds for dataset: {index} >= {}", self.len());
+        };
+        Ok(EncodedExample {
+            input_ids: row.input_ids.to_vec(),
+            token_type_ids: row.token_type_ids.to_vec(),
+            attention_mask: vec![1; row.input_ids.len()],
+            label: row.label,
+            idx: row.idx,
+        })
+    }
+
+    fn len(&self) -> usize {
+        EncodedDataset::len(self)
+    }
+}
+
+/// One map batch's output.
+#[derive(Default)]
+struct Chunk {
+    input_ids: Vec<u32>,
+    token_type_ids: Vec<u8>,
+    lengths: Vec<usize>,
+}
+
+impl Chunk {
+    fn push(&mut self, encoding: &tokenizers::Encoding) {
+        self.input_ids.extend_from_slice(encoding.get_ids());
+        // BERT has two segment types; anything larger is clamped rather than wrapped.
+        self.token_type_ids.extend(
+            encoding
+                .get_type_ids()
+                .iter()
+                .map(|&t| u8::try_from(t).unwrap_or(u8::MAX)),
+        );
+        self.lengths.push(encoding.len());
+    }
+}
+
+/// Every split of a task, tokenized: `raw_datasets.map(tokenize_function, batched=True)`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedDatasetDict {
+    splits: Vec<EncodedDataset>,
+}
+
+impl EncodedDatasetDict {
+    /// Tokenizes every split of `raw`.
+    pub fn map(raw: &DatasetDict, tokenizer: &AutoTokenizer) -> Result<Self, CollateError> {
+        let splits = raw
+            .splits()
+            .iter()
+            .map(|split| EncodedDataset::map(split, tokenizer))
+            .collect::<Result<_, _>>()?;
+        Ok(Self { splits })
+    }
+
+    /// A split by name.
+    pub fn get(&self, name: &str) -> Option<&EncodedDataset> {
+        self.splits.iter().find(|split| split.name() == name)
+    }
+
+    /// A split by name, or an error naming the splits present.
+    pub fn split(&self, name: &str) -> Result<&EncodedDataset, CollateError> {
+        self.get(name).ok_or_else(|| {
+            let present: Vec<&str> = self.splits.iter().map(EncodedDataset::name).collect();
+            CollateError::InvalidArgument(format!(
+                "no split `{name}`; present: {}",
+                present.join(", ")
+            ))
+        })
+    }
+
+    /// All splits, in order.
+    pub fn splits(&self) -> &[EncodedDataset] {
+        &self.splits
+    }
+}

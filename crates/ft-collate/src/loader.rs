@@ -1,0 +1,154 @@
+//! Batches of an encoded dataset, padded on a background thread ahead of the consumer.
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use burn::tensor::Device;
+
+use crate::collator::{Batch, DataCollatorWithPadding, PaddedBatch};
+use crate::encoded::EncodedDataset;
+use crate::error::CollateError;
+use crate::sampler::{Sampler, batches};
+
+/// Batches padded ahead of the one being consumed.
+const PREFETCH: usize = 4;
+
+/// Turns an encoded dataset into batches, epoch after epoch, like a torch `DataLoader` with a
+/// `DataCollatorWithPadding`.
+#[derive(Debug, Clone)]
+pub struct DataLoader {
+    dataset: Arc<EncodedDataset>,
+    collator: DataCollatorWithPadding,
+    sampler: Sampler,
+    batch_size: usize,
+    drop_last: bool,
+}
+
+impl DataLoader {
+    /// A loader of `batch_size` rows (at least 1) in `sampler`'s order.
+    pub fn new(
+        dataset: Arc<EncodedDataset>,
+        collator: DataCollatorWithPadding,
+        sampler: Sampler,
+        batch_size: usize,
+        drop_last: bool,
+    ) -> Result<Self, CollateError> {
+        if batch_size == 0 {
+            return Err(CollateError::InvalidArgument(
+                "batch size must be at least 1".to_string(),
+            ));
+        }
+        Ok(Self {
+            dataset,
+            collator,
+            sampler,
+            batch_size,
+            drop_last,
+        })
+    }
+
+    /// The dataset.
+    pub fn dataset(&self) -> &Arc<EncodedDataset> {
+        &self.dataset
+    }
+
+    /// Rows per batch.
+    pub fn batch_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// Batches per epoch.
+    pub fn len(&self) -> usize {
+        let rows = self.dataset.len();
+        if self.drop_last {
+            rows / self.batch_size
+        } else {
+            rows.div_ceil(self.batch_size)
+        }
+    }
+
+    /// Whether an epoch has no batches.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The row indices of each batch of `epoch`.
+    pub fn epoch_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
+        let order = self.sampler.order(self.dataset.len(), epoch);
+        batches(&order, self.batch_size, self.drop_last)
+    }
+
+    /// The batches of `epoch` as tensors on `device`, skipping the first `skip` (to resume
+    /// mid-epoch). Padding runs on a background thread, a few batches ahead.
+    pub fn iter(&self, epoch: u64, skip: usize, device: &Device) -> BatchIter {
+        let plan: Vec<Vec<usize>> = self.epoch_batches(epoch).into_iter().skip(skip).collect();
+        let remaining = plan.len();
+        let (sender, receiver) = sync_channel(PREFETCH);
+        let dataset = self.dataset.clone();
+        let collator = self.collator.clone();
+        let worker = std::thread::Builder::new()
+            .name("ft-collate-loader".to_string())
+            .spawn(move || produce(&dataset, &collator, plan, sender));
+        BatchIter {
+            receiver,
+            worker: worker.ok(),
+            device: device.clone(),
+            remaining,
+        }
+    }
+}
+
+fn produce(
+    dataset: &EncodedDataset,
+    collator: &DataCollatorWithPadding,
+    plan: Vec<Vec<usize>>,
+    sender: SyncSender<Result<PaddedBatch, CollateError>>,
+) {
+    for indices in plan {
+        let rows: Vec<_> = indices.iter().filter_map(|&i| dataset.row(i)).collect();
+        // A closed channel means the consumer stopped early: nothing is left to do.
+        if sender.send(collator.pad(&rows)).is_err() {
+            return;
+        }
+    }
+}
+
+/// An epoch's batches; dropping it early stops the background thread.
+pub struct BatchIter {
+    receiver: Receiver<Result<PaddedBatch, CollateError>>,
+    worker: Option<JoinHandle<()>>,
+    device: Device,
+    remaining: usize,
+}
+
+impl Iterator for BatchIter {
+    type Item = Result<Batch, CollateError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.worker.is_none() && self.remaining > 0 {
+            self.remaining = 0;
+            return Some(Err(CollateError::InvalidArgument(
+                "could not start the data loader thread".to_string(),
+            )));
+        }
+        let padded = self.receiver.recv().ok()?;
+        self.remaining = self.remaining.saturating_sub(1);
+        Some(padded.map(|batch| batch.to_device(&self.device)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl Drop for BatchIter {
+    fn drop(&mut self) {
+        // Unblock a worker waiting to send, then wait for it so no thread outlives the epoch.
+        let (_, closed) = sync_channel(0);
+        drop(std::mem::replace(&mut self.receiver, closed));
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.join();
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Orders of rows per epoch: sequential for evaluation, seeded random for training, and
+//! transformers' length grouping.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use rand_chacha::ChaCha8Rng;
+
+/// How a [`crate::DataLoader`] orders rows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sampler {
+    /// Rows in dataset order (evaluation and prediction).
+    Sequential,
+    /// A new random permutation every epoch, drawn from `seed` and the epoch number, so a
+    /// run can be repeated or resumed exactly.
+    Random {
+        /// The seed (`TrainingArguments.seed`, or `data_seed`).
+        seed: u64,
+    },
+    /// transformers' `LengthGroupedSampler`: random megabatches of 50 batches, each sorted
+    /// longest first, with the longest row of all in the first batch.
+    GroupByLength {
+        /// The seed.
+        seed: u64,
+        /// Each row's length.
+        lengths: Vec<usize>,
+        /// The batch size the groups are made for.
+        batch_size: usize,
+    },
+}
+
+impl Sampler {
+    /// The order of rows `0..len` in `epoch`.
+    pub fn order(&self, len: usize, epoch: u64) -> Vec<usize> {
+        match self {
+            Sampler::Sequential => (0..len).collect(),
+            Sampler::Random { seed } => permutation(len, *seed, epoch),
+            Sampler::GroupByLength {
+                seed,
+                lengths,
+                batch_size,
+            } => group_by_length(lengths, *batch_size, permutation(len, *seed, epoch)),
+        }
+    }
+}
+
+/// A permutation of `0..len` determined by `seed` and `epoch` alone.
+fn permutation(len: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..len).collect();
+    // The epoch is folded into the seed, as accelerate seeds each epoch's sampler with
+    // `seed + epoch`.
+    let mut rng = ChaCha8Rng::seed_from_u64(seed.wrapping_add(epoch));
+    order.shuffle(&mut rng);
+    order
+}
+
+/// transformers' `get_length_grouped_indices`, applied to an already shuffled order.
+fn group_by_length(lengths: &[usize], batch_size: usize, shuffled: Vec<usize>) -> Vec<usize> {
+    let batch_size = batch_size.max(1);
+    let multiplier = (lengths.len() / (batch_size * 4)).clamp(1, 50);
+    let megabatch = multiplier * batch_size;
+    let mut groups: Vec<Vec<usize>> = shuffled
+        .chunks(megabatch)
+        .map(|chunk| {
+            let mut group = chunk.to_vec();
+            // A stable sort, as Python's `sorted`, longest first.
+            group.sort_by(|&a, &b| lengths[b].cmp(&lengths[a]));
+            group
+        })
+        .collect();
+    // Put the longest row first, so that an out-of-memory batch shows up at once.
+    let longest = groups
+        .iter()
+        .enumerate()
+        .max_by(|(ia, a), (ib, b)| lengths[a[0]].cmp(&lengths[b[0]]).then(ib.cmp(ia)))
+        .map(|(i, _)| i);
+    if let Some(longest) = longest
+        && longest != 0
+    {
+        let first = groups[0][0];
+        groups[0][0] = groups[longest][0];
+        groups[longest][0] = first;
+    }
+    groups.concat()
+}
+
+/// Splits an order into batches of `batch_size`, dropping a short last batch if asked.
+pub fn batches(order: &[usize], batch_size: usize, drop_last: bool) -> Vec<Vec<usize>> {
+    let batch_size = batch_size.max(1);
+    order
+        .chunks(batch_size)
+        .filter(|chunk| !drop_last || chunk.len() == batch_size)
+        .map(<[usize]>::to_vec)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_orders_are_permutations_reproducible_from_seed_and_epoch() {
+        let sampler = Sampler::Random { seed: 42 };
+        let first = sampler.order(100, 0);
+        let mut sorted = first.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+        assert_eq!(first, sampler.order(100, 0));
+        assert_ne!(first, sampler.order(100, 1), "a new permutation each epoch");
+        assert_ne!(first, Sampler::Random { seed: 7 }.order(100, 0));
+    }
+
+    #[test]
+    fn drop_last_drops_only_a_short_batch() {
+        let order: Vec<usize> = (0..10).collect();
+        assert_eq!(batches(&order, 4, false).len(), 3);
+        assert_eq!(batches(&order, 4, true).len(), 2);
+        assert_eq!(batches(&order, 5, true).len(), 2);
+    }
+
+    #[test]
+    fn length_groups_put_the_longest_row_first() {
+        let lengths: Vec<usize> = (0..400).map(|i| (i * 37) % 101).collect();
+        let sampler = Sampler::GroupByLength {
+            seed: 3,
+            lengths: lengths.clone(),
+            batch_size: 4,
+        };
+        let order = sampler.order(lengths.len(), 0);
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..400).collect::<Vec<_>>());
+        assert_eq!(lengths[order[0]], 100);
+        // Within a megabatch (20 batches of 4 here) lengths fall, apart from the swapped head.
+        let megabatch = &order[1..80];
+        assert!(megabatch.windows(2).all(|w| lengths[w[0]] >= lengths[w[1]]));
+    }
+}

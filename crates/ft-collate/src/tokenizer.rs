@@ -1,0 +1,401 @@
+//! `AutoTokenizer.from_pretrained`: a model folder's or Hub repository's tokenizer, set up as
+//! transformers sets it up for `tokenizer(s1, s2, truncation=True)`.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use glue_data::hub::{HubOptions, HubRepo};
+use serde::Deserialize;
+use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::bert::BertProcessing;
+use tokenizers::{
+    AddedToken, PostProcessor, TruncationDirection, TruncationParams, TruncationStrategy,
+};
+
+use crate::error::CollateError;
+
+/// The files a tokenizer may come with, in the order transformers reads them.
+pub const TOKENIZER_FILES: [&str; 4] = [
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+];
+
+/// Above this, `model_max_length` is transformers' "no limit" marker (`int(1e30)`).
+const UNBOUNDED_MAX_LENGTH: f64 = 1e12;
+
+/// One of the special tokens in `tokenizer_config.json`: a string or an `AddedToken` object.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SpecialToken {
+    Plain(String),
+    Added { content: String },
+}
+
+impl SpecialToken {
+    fn content(&self) -> &str {
+        match self {
+            SpecialToken::Plain(text) => text,
+            SpecialToken::Added { content } => content,
+        }
+    }
+}
+
+/// The parts of `tokenizer_config.json` (and `special_tokens_map.json`) that matter here.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct TokenizerConfigFile {
+    model_max_length: Option<f64>,
+    do_lower_case: Option<bool>,
+    strip_accents: Option<bool>,
+    tokenize_chinese_chars: Option<bool>,
+    unk_token: Option<SpecialToken>,
+    sep_token: Option<SpecialToken>,
+    pad_token: Option<SpecialToken>,
+    cls_token: Option<SpecialToken>,
+    mask_token: Option<SpecialToken>,
+}
+
+impl TokenizerConfigFile {
+    /// Fills tokens this file lacks from `special_tokens_map.json`.
+    fn merge_special_tokens(&mut self, map: TokenizerConfigFile) {
+        self.unk_token = self.unk_token.take().or(map.unk_token);
+        self.sep_token = self.sep_token.take().or(map.sep_token);
+        self.pad_token = self.pad_token.take().or(map.pad_token);
+        self.cls_token = self.cls_token.take().or(map.cls_token);
+        self.mask_token = self.mask_token.take().or(map.mask_token);
+    }
+
+    fn token(token: &Option<SpecialToken>, default: &str) -> String {
+        token
+            .as_ref()
+            .map_or(default, SpecialToken::content)
+            .to_string()
+    }
+}
+
+/// Options for [`AutoTokenizer::from_pretrained_with`].
+#[derive(Debug, Clone, Default)]
+pub struct TokenizerOptions {
+    /// Overrides `tokenizer_config.json`'s `model_max_length`.
+    pub model_max_length: Option<usize>,
+    /// Where Hub downloads come from; `None` reads the environment.
+    pub hub: Option<HubOptions>,
+}
+
+/// A fast (Rust) tokenizer with transformers' settings: truncation longest-first to
+/// `model_max_length`, no padding (padding is the collator's job).
+#[derive(Clone)]
+pub struct AutoTokenizer {
+    name_or_path: String,
+    tokenizer: tokenizers::Tokenizer,
+    model_max_length: usize,
+    special: SpecialTokens,
+    files: Vec<PathBuf>,
+}
+
+/// The special tokens and their ids.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecialTokens {
+    /// Unknown-word token (`[UNK]`).
+    pub unk_token: String,
+    /// Separator (`[SEP]`).
+    pub sep_token: String,
+    /// Padding (`[PAD]`).
+    pub pad_token: String,
+    /// Classification token (`[CLS]`).
+    pub cls_token: String,
+    /// Mask token (`[MASK]`).
+    pub mask_token: String,
+    /// The id of `pad_token`.
+    pub pad_token_id: u32,
+}
+
+impl AutoTokenizer {
+    /// Loads the tokenizer of a local model folder or of a Hub model id
+    /// (`bert-base-uncased`), as `AutoTokenizer.from_pretrained` does.
+    pub fn from_pretrained(name_or_path: &str) -> Result<Self, CollateError> {
+        Self::from_pretrained_with(name_or_path, &TokenizerOptions::default())
+    }
+
+    /// [`AutoTokenizer::from_pretrained`] with options.
+    pub fn from_pretrained_with(
+        name_or_path: &str,
+        options: &TokenizerOptions,
+    ) -> Result<Self, CollateError> {
+        let dir = Path::new(name_or_path);
+        let files = if dir.is_dir() {
+            TOKENIZER_FILES
+                .iter()
+                .map(|name| dir.join(name))
+                .filter(|path| path.is_file())
+                .collect()
+        } else {
+            let hub = options.hub.clone().unwrap_or_else(HubOptions::from_env);
+            download(name_or_path, &hub)?
+        };
+        Self::from_files(name_or_path, files, options.model_max_length)
+    }
+
+    fn from_files(
+        name_or_path: &str,
+        files: Vec<PathBuf>,
+        max_length_override: Option<usize>,
+    ) -> Result<Self, CollateError> {
+        let find = |name: &str| files.iter().find(|path| path.ends_with(name));
+        let mut config: TokenizerConfigFile = match find("tokenizer_config.json") {
+            Some(path) => read_json(path)?,
+            None => TokenizerConfigFile::default(),
+        };
+        if let Some(path) = find("special_tokens_map.json") {
+            config.merge_special_tokens(read_json(path)?);
+        }
+
+        let model_max_length = match (max_length_override, config.model_max_length) {
+            (Some(length), _) => length,
+            (None, Some(length)) if length.is_finite() && length < UNBOUNDED_MAX_LENGTH => {
+                length as usize
+            }
+            _ => {
+                return Err(CollateError::NoModelMaxLength {
+                    location: name_or_path.to_string(),
+                });
+            }
+        };
+
+        let mut tokenizer = match (find("tokenizer.json"), find("vocab.txt")) {
+            (Some(path), _) => {
+                tokenizers::Tokenizer::from_file(path).map_err(|e| CollateError::InvalidFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?
+            }
+            (None, Some(vocab)) => wordpiece_from_vocab(vocab, &config)?,
+            (None, None) => {
+                return Err(CollateError::NoTokenizer {
+                    location: name_or_path.to_string(),
+                });
+            }
+        };
+
+        let token =
+            |t: &Option<SpecialToken>, default: &str| TokenizerConfigFile::token(t, default);
+        let pad_token = token(&config.pad_token, "[PAD]");
+        let pad_token_id =
+            tokenizer
+                .token_to_id(&pad_token)
+                .ok_or_else(|| CollateError::MissingSpecialToken {
+                    location: name_or_path.to_string(),
+                    token: pad_token.clone(),
+                })?;
+        let special = SpecialTokens {
+            unk_token: token(&config.unk_token, "[UNK]"),
+            sep_token: token(&config.sep_token, "[SEP]"),
+            pad_token,
+            cls_token: token(&config.cls_token, "[CLS]"),
+            mask_token: token(&config.mask_token, "[MASK]"),
+            pad_token_id,
+        };
+
+        // tokenizer.json may carry its own truncation and padding (all-MiniLM-L6-v2's pads to
+        // 128); transformers' `__call__` replaces them, and so do we.
+        let pair_special_tokens = tokenizer
+            .get_post_processor()
+            .map_or(0, |p| p.added_tokens(true));
+        if model_max_length <= pair_special_tokens {
+            return Err(CollateError::InvalidArgument(format!(
+                "{name_or_path}: model_max_length {model_max_length} leaves no room for text \
+                 beside {pair_special_tokens} special tokens"
+            )));
+        }
+        tokenizer.with_padding(None);
+        tokenizer
+            .with_truncation(Some(TruncationParams {
+                direction: TruncationDirection::Right,
+                max_length: model_max_length,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+            }))
+            .map_err(|e| CollateError::InvalidArgument(e.to_string()))?;
+
+        Ok(Self {
+            name_or_path: name_or_path.to_string(),
+            tokenizer,
+            model_max_length,
+            special,
+            files,
+        })
+    }
+
+    /// Encodes one example as `tokenizer([text_a], [text_b], truncation=True)` does: with
+    /// `[CLS]`/`[SEP]`, token types 0 then 1, truncated longest-first to `model_max_length`.
+    pub fn encode(
+        &self,
+        text_a: &str,
+        text_b: Option<&str>,
+    ) -> Result<tokenizers::Encoding, tokenizers::Error> {
+        match text_b {
+            Some(text_b) => self.tokenizer.encode_fast((text_a, text_b), true),
+            None => self.tokenizer.encode_fast(text_a, true),
+        }
+    }
+
+    /// The folder or Hub id it was loaded from.
+    pub fn name_or_path(&self) -> &str {
+        &self.name_or_path
+    }
+
+    /// The length `truncation=True` truncates to.
+    pub fn model_max_length(&self) -> usize {
+        self.model_max_length
+    }
+
+    /// The special tokens.
+    pub fn special_tokens(&self) -> &SpecialTokens {
+        &self.special
+    }
+
+    /// The id used to pad.
+    pub fn pad_token_id(&self) -> u32 {
+        self.special.pad_token_id
+    }
+
+    /// Vocabulary size, added tokens included.
+    pub fn vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// The underlying `tokenizers` tokenizer.
+    pub fn inner(&self) -> &tokenizers::Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Copies the tokenizer's files into `dir`, so that a checkpoint folder loads with
+    /// `AutoTokenizer.from_pretrained(dir)` in Python or here.
+    pub fn save_pretrained(&self, dir: &Path) -> Result<(), CollateError> {
+        std::fs::create_dir_all(dir).map_err(|e| CollateError::io(dir, e))?;
+        for source in &self.files {
+            if let Some(name) = source.file_name() {
+                let target = dir.join(name);
+                std::fs::copy(source, &target).map_err(|e| CollateError::io(&target, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Prints like transformers' tokenizer repr, which the notebook shows inside the collator.
+impl fmt::Display for AutoTokenizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = &self.special;
+        write!(
+            f,
+            "BertTokenizerFast(name_or_path='{}', vocab_size={}, model_max_length={}, \
+             is_fast=True, padding_side='right', truncation_side='right', \
+             special_tokens={{'unk_token': '{}', 'sep_token': '{}', 'pad_token': '{}', \
+             'cls_token': '{}', 'mask_token': '{}'}})",
+            self.name_or_path,
+            self.tokenizer.get_vocab_size(false),
+            self.model_max_length,
+            s.unk_token,
+            s.sep_token,
+            s.pad_token,
+            s.cls_token,
+            s.mask_token
+        )
+    }
+}
+
+impl fmt::Debug for AutoTokenizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CollateError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CollateError::InvalidFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    serde_json::from_str(&text).map_err(|e| CollateError::InvalidFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })
+}
+
+/// Downloads a Hub model's tokenizer files: `tokenizer.json` when the repository has it,
+/// otherwise `vocab.txt`, plus the config files that exist.
+fn download(id: &str, options: &HubOptions) -> Result<Vec<PathBuf>, CollateError> {
+    let repo = HubRepo::model(id, options)?;
+    let listed = repo.list_files()?;
+    let mut files = Vec::new();
+    for name in TOKENIZER_FILES {
+        if name == "vocab.txt" && listed.iter().any(|f| f == "tokenizer.json") {
+            continue;
+        }
+        if listed.iter().any(|f| f == name) {
+            files.push(repo.get(name)?);
+        }
+    }
+    Ok(files)
+}
+
+/// The BERT WordPiece tokenizer that transformers builds from `vocab.txt` alone.
+fn wordpiece_from_vocab(
+    vocab: &Path,
+    config: &TokenizerConfigFile,
+) -> Result<tokenizers::Tokenizer, CollateError> {
+    let invalid = |reason: String| CollateError::InvalidFile {
+        path: vocab.to_path_buf(),
+        reason,
+    };
+    let vocab_path = vocab
+        .to_str()
+        .ok_or_else(|| invalid("path is not UTF-8".into()))?;
+    let token = |t: &Option<SpecialToken>, default: &str| TokenizerConfigFile::token(t, default);
+    let unk = token(&config.unk_token, "[UNK]");
+    let model = WordPiece::from_file(vocab_path)
+        .unk_token(unk)
+        .build()
+        .map_err(|e| invalid(e.to_string()))?;
+    let mut tokenizer = tokenizers::Tokenizer::new(model);
+    let id = |name: String| match tokenizer.token_to_id(&name) {
+        Some(id) => Ok((name, id)),
+        None => Err(invalid(format!(
+            "special token `{name}` is not in the vocabulary"
+        ))),
+    };
+    let sep = id(token(&config.sep_token, "[SEP]"))?;
+    let cls = id(token(&config.cls_token, "[CLS]"))?;
+    tokenizer
+        .with_normalizer(Some(BertNormalizer::new(
+            true,
+            config.tokenize_chinese_chars.unwrap_or(true),
+            config.strip_accents,
+            config.do_lower_case.unwrap_or(true),
+        )))
+        .map_err(|e| invalid(e.to_string()))?;
+    tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
+    tokenizer.with_post_processor(Some(BertProcessing::new(sep, cls)));
+    tokenizer.with_decoder(Some(WordPieceDecoder::default()));
+    // transformers registers the special tokens as added tokens, so that "[SEP]" written in
+    // the text is one token rather than "[", "sep", "]".
+    let specials: Vec<AddedToken> = [
+        &config.pad_token,
+        &config.unk_token,
+        &config.cls_token,
+        &config.sep_token,
+        &config.mask_token,
+    ]
+    .into_iter()
+    .zip(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    .map(|(t, default)| AddedToken::from(token(t, default), true))
+    .collect();
+    tokenizer
+        .add_special_tokens(specials)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(tokenizer)
+}

@@ -1,0 +1,29 @@
+//! Test support shared by the workspace's test suites (never a dependency of library code):
+//! a Hugging Face Hub stand-in, and where the shared GLUE data and model live.
+
+pub mod hub;
+
+use std::path::{Path, PathBuf};
+
+pub use hub::{COMMIT, FakeHub, FakeRepo, RepoKind};
+
+/// The folder shared beside the checkout (`../shared`), or `$FT_SHARED_DIR`.
+pub fn shared_dir() -> PathBuf {
+    match std::env::var_os("FT_SHARED_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+    }
+}
+
+/// The original GLUE TSV files (`shared/data/glue`), or `$GLUE_DIR`.
+pub fn glue_dir() -> PathBuf {
+    match std::env::var_os("GLUE_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => shared_dir().join("data/glue"),
+    }
+}
+
+/// The real all-MiniLM-L6-v2 checkpoint (`shared/models/all-MiniLM-L6-v2`).
+pub fn minilm_dir() -> PathBuf {
+    shared_dir().join("models/all-MiniLM-L6-v2")
+}

@@ -1,0 +1,107 @@
+//! Running cargo and the `bert-ft` binary it builds.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// The workspace root (the folder above `xtask/`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A `cargo` command in the workspace root.
+pub fn cargo_command() -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+    let mut command = Command::new(cargo);
+    command.current_dir(workspace_root());
+    command
+}
+
+/// Runs `cargo args…`, failing on a non-zero exit.
+pub fn cargo(args: &[&str]) -> Result<()> {
+    eprintln!("$ cargo {}", args.join(" "));
+    let status = cargo_command()
+        .args(args)
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("`cargo {}` failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// The cargo features of `bert-ft` that a `--backend` value needs.
+pub fn backend_feature(backend: &str) -> Result<&'static str> {
+    let name = backend.split(':').next().unwrap_or(backend);
+    Ok(match name {
+        "flex" => "flex",
+        "ndarray" => "ndarray",
+        "tch-cpu" | "tch-cuda" => "tch",
+        "wgpu" => "wgpu",
+        "cuda" => "cuda",
+        other => bail!(
+            "unknown backend `{other}`; expected flex, ndarray, tch-cpu, tch-cuda[:N], wgpu[:N] or cuda[:N]"
+        ),
+    })
+}
+
+/// The `--backend` value in `args`, if any.
+fn backend_arg(args: &[String]) -> Option<&str> {
+    args.iter().enumerate().find_map(|(i, arg)| {
+        arg.strip_prefix("--backend=").or_else(|| {
+            (arg == "--backend")
+                .then(|| args.get(i + 1).map(String::as_str))
+                .flatten()
+        })
+    })
+}
+
+/// Builds `bert-ft` in release mode with `features` and returns its path.
+pub fn build_cli(features: &[&str]) -> Result<PathBuf> {
+    let features = features.join(",");
+    cargo(&[
+        "build",
+        "--release",
+        "--package",
+        "ft-cli",
+        "--no-default-features",
+        "--features",
+        &features,
+    ])?;
+    Ok(workspace_root().join("target/release/bert-ft"))
+}
+
+/// Builds `bert-ft` with the features the arguments' `--backend` needs (flex by default),
+/// then runs `bert-ft subcommand args…` and exits with its status.
+pub fn run_cli(subcommand: &str, args: &[String]) -> Result<()> {
+    let feature = backend_feature(backend_arg(args).unwrap_or("flex"))?;
+    let binary = build_cli(&[feature])?;
+    let status = Command::new(&binary)
+        .arg(subcommand)
+        .args(args)
+        .status()
+        .with_context(|| format!("running {}", binary.display()))?;
+    std::process::exit(status.code().unwrap_or(1));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backends_map_to_features() {
+        assert_eq!(backend_feature("tch-cuda:1").unwrap(), "tch");
+        assert_eq!(backend_feature("wgpu").unwrap(), "wgpu");
+        assert!(backend_feature("tpu").is_err());
+        let args: Vec<String> = ["--task", "mrpc", "--backend", "tch-cpu"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(backend_arg(&args), Some("tch-cpu"));
+        assert_eq!(backend_arg(&["--backend=wgpu".to_string()]), Some("wgpu"));
+        assert_eq!(backend_arg(&[]), None);
+    }
+}

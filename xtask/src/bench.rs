@@ -21,7 +21,7 @@ pub struct BenchArgs {
     /// Runs of each measurement; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Sections to run (default: all): tokenize.
+    /// Sections to run (default: all): tokenize, step.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// The real checkpoint used for MiniLM measurements.
@@ -32,7 +32,7 @@ pub struct BenchArgs {
     dataset: String,
 }
 
-const SECTIONS: [&str; 1] = ["tokenize"];
+const SECTIONS: [&str; 2] = ["tokenize", "step"];
 
 /// Runs the selected sections and rewrites the report.
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -41,7 +41,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         python::venv_python()
     };
-    let binary = build_cli(&["flex"])?;
+    let binary = build_cli(&["flex", "x86-v4"])?;
     let json_path = workspace_root().join("docs/benchmarks.json");
     let mut report: Value = match std::fs::read_to_string(&json_path) {
         Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
@@ -55,6 +55,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
         let result = match section {
             "tokenize" => tokenize(args, &binary, python.as_deref())?,
+            "step" => step(args, &binary, python.as_deref())?,
             _ => unreachable!("every section is listed"),
         };
         report["sections"][section] = result;
@@ -169,6 +170,67 @@ fn tokenize(args: &BenchArgs, binary: &Path, python: Option<&Path>) -> Result<Va
     }))
 }
 
+/// The two model shapes the step and training benchmarks use.
+fn shapes(args: &BenchArgs) -> [(&'static str, String); 2] {
+    [
+        (
+            "MiniLM (all-MiniLM-L6-v2, real weights)",
+            args.model.clone(),
+        ),
+        ("bert-base shape (random weights)", "bert-base".to_string()),
+    ]
+}
+
+const STEP_KEYS: [&str; 6] = [
+    "forward_ms",
+    "backward_ms",
+    "optimizer_ms",
+    "step_ms",
+    "infer_ms",
+    "infer_explicit_attention_ms",
+];
+
+fn step(args: &BenchArgs, binary: &Path, python: Option<&Path>) -> Result<Value> {
+    let mut results = Vec::new();
+    for (label, model) in shapes(args) {
+        eprintln!("bench: training step and inference, {label}");
+        let common = |command: &mut Command| {
+            command
+                .args(["--model", &model, "--tokenizer", &args.model])
+                .args(["--dataset", &args.dataset]);
+        };
+        let ours = || {
+            let mut command = Command::new(binary);
+            command.args(["bench", "step", "--backend", "flex"]);
+            common(&mut command);
+            measure(command)
+        };
+        let theirs = python.map(|python| {
+            move || {
+                let mut command = Command::new(python);
+                command.arg("python/bench_step.py");
+                common(&mut command);
+                measure(command)
+            }
+        });
+        let (a, b) = interleave(args.runs, ours, theirs)?;
+        let summarise = |runs: &[Value], keys: &[&str]| {
+            let mut out = serde_json::Map::new();
+            for key in keys {
+                out.insert(key.to_string(), json!(median(runs, key)));
+            }
+            Value::Object(out)
+        };
+        results.push(json!({
+            "shape": label,
+            "mean_padded_len": a.first().map(|r| r["mean_padded_len"].clone()),
+            "ours": summarise(&a, &STEP_KEYS),
+            "pytorch": summarise(&b, &STEP_KEYS[..5]),
+        }));
+    }
+    Ok(json!({ "runs": args.runs, "backend": "flex", "shapes": results }))
+}
+
 fn number(value: &Value, digits: usize) -> String {
     value
         .as_f64()
@@ -214,5 +276,57 @@ fn render(report: &Value) -> String {
             number(&t["ratio"], 2)
         ));
     }
+    if let Some(step) = sections.get("step") {
+        render_step(&mut out, step);
+    }
+    let notes = workspace_root().join("docs/benchmarks-analysis.md");
+    if let Ok(text) = std::fs::read_to_string(notes) {
+        out.push_str(&text);
+    }
     out
+}
+
+fn render_step(out: &mut String, step: &Value) {
+    out.push_str("## Training step and inference batch (ms)\n\n");
+    out.push_str(&format!(
+        "Batches of 8 of the first MRPC train pairs in order, each padded to its longest pair; \
+         one step is forward, backward and AdamW. bert-ft on `{}` (with `x86-v4` kernels and \
+         mimalloc) against PyTorch 2.9 eager (fused AdamW, as the Trainer's default), same \
+         threads; medians of {} runs of 10 timed steps after 2 warm-up steps.\n\n",
+        step["backend"].as_str().unwrap_or("flex"),
+        step["runs"]
+    ));
+    out.push_str(
+        "| shape | impl | forward | backward | AdamW | step | inference | inference, explicit attention |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    for shape in step["shapes"].as_array().into_iter().flatten() {
+        for (name, key) in [("bert-ft", "ours"), ("PyTorch", "pytorch")] {
+            let r = &shape[key];
+            out.push_str(&format!(
+                "| {} (mean padded length {}) | {name} | {} | {} | {} | **{}** | **{}** | {} |\n",
+                shape["shape"].as_str().unwrap_or(""),
+                number(&shape["mean_padded_len"], 1),
+                number(&r["forward_ms"], 0),
+                number(&r["backward_ms"], 0),
+                number(&r["optimizer_ms"], 0),
+                number(&r["step_ms"], 0),
+                number(&r["infer_ms"], 0),
+                r.get("infer_explicit_attention_ms")
+                    .map_or("—".to_string(), |v| number(v, 0)),
+            ));
+        }
+        let ratio = |key: &str| {
+            shape["pytorch"][key]
+                .as_f64()
+                .zip(shape["ours"][key].as_f64())
+                .map_or("not measured".to_string(), |(t, o)| format!("{:.2}", t / o))
+        };
+        out.push_str(&format!(
+            "| | speed ratio (PyTorch time / ours) | | | | {} | {} | |\n",
+            ratio("step_ms"),
+            ratio("infer_ms")
+        ));
+    }
+    out.push('\n');
 }

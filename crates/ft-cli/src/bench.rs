@@ -4,8 +4,13 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::optim::{AdamWConfig, GradientsParams};
 use clap::{Args, Subcommand};
-use ft_collate::{AutoTokenizer, EncodedDataset};
+use ft_bert::{AttentionImpl, BertConfig, BertForSequenceClassification};
+use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
+
+use crate::backend::Backend;
 use glue_data::{DataSource, Task};
 
 /// Which measurement to take.
@@ -13,6 +18,8 @@ use glue_data::{DataSource, Task};
 pub enum BenchCommand {
     /// Pairs per second of tokenizing a split (the `dataset.map` step).
     Tokenize(TokenizeArgs),
+    /// Milliseconds per training step and per inference batch.
+    Step(StepArgs),
 }
 
 /// Arguments of `bench tokenize`.
@@ -36,6 +43,7 @@ pub struct TokenizeArgs {
 pub fn run(command: &BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Tokenize(args) => tokenize(args),
+        BenchCommand::Step(args) => step(args),
     }
 }
 
@@ -64,4 +72,146 @@ fn rayon_threads() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
+/// Arguments of `bench step`.
+#[derive(Args, Debug)]
+pub struct StepArgs {
+    /// A model folder (real weights), or `bert-base` for that shape with random weights.
+    #[arg(long)]
+    model: String,
+    /// Tokenizer folder (for `bert-base`, any bert-base-uncased vocabulary).
+    #[arg(long)]
+    tokenizer: String,
+    /// GLUE MRPC folder; batches are its first train pairs, in order.
+    #[arg(long)]
+    dataset: String,
+    /// Backend to run on.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Rows per batch.
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// Timed steps.
+    #[arg(long, default_value_t = 10)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+}
+
+/// Times training steps (forward, backward, AdamW) and inference batches on real MRPC
+/// batches, and inference with both attention paths.
+fn step(args: &StepArgs) -> Result<()> {
+    let device = args.backend.device()?;
+    let tokenizer = AutoTokenizer::from_pretrained(&args.tokenizer)?;
+    let mut raw = DataSource::from_arg(&args.dataset).load(Task::Mrpc)?;
+    let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
+    let collator = DataCollatorWithPadding::new(&tokenizer);
+    let total = args.warmup + args.steps;
+    let batches: Vec<_> = (0..total)
+        .map(|i| {
+            let rows: Vec<_> = (i * args.batch_size..(i + 1) * args.batch_size)
+                .filter_map(|r| train.row(r))
+                .collect();
+            collator.pad(&rows)
+        })
+        .collect::<Result<_, _>>()?;
+
+    let train_device = device.clone().autodiff();
+    let model = if args.model == "bert-base" {
+        BertForSequenceClassification::new(&BertConfig::default(), 42, &train_device)?
+    } else {
+        BertForSequenceClassification::from_pretrained(&args.model, 2, &train_device)?
+    };
+    let mut optimizer = AdamWConfig::new()
+        .with_epsilon(1e-8)
+        .with_weight_decay(0.0)
+        .init();
+    let mut model = model;
+    let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, batch) in batches.iter().enumerate() {
+        let batch = batch.clone().to_device(&train_device);
+        let t0 = Instant::now();
+        let loss = model
+            .forward_batch(&batch)?
+            .loss
+            .context("MRPC batches have labels")?;
+        sync(&device)?;
+        let t1 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        sync(&device)?;
+        let t2 = Instant::now();
+        model = optimizer.step(5e-5, model, grads);
+        sync(&device)?;
+        let t3 = Instant::now();
+        if i >= args.warmup {
+            forward.push(ms(t1 - t0));
+            backward.push(ms(t2 - t1));
+            update.push(ms(t3 - t2));
+        }
+    }
+
+    let eval = model.valid();
+    let infer = |model: &BertForSequenceClassification| -> Result<Vec<f64>> {
+        let mut times = Vec::new();
+        for (i, batch) in batches.iter().enumerate() {
+            let batch = batch.clone().to_device(&device);
+            let t0 = Instant::now();
+            let logits = model.forward_batch(&batch)?.logits;
+            // A host read, so that lazy backends really compute.
+            let _ = logits.into_data();
+            if i >= args.warmup {
+                times.push(ms(t0.elapsed()));
+            }
+        }
+        Ok(times)
+    };
+    let fused = infer(&eval)?;
+    let mut explicit_model = eval.clone();
+    explicit_model.set_attention_impl(AttentionImpl::Explicit);
+    let explicit = infer(&explicit_model)?;
+
+    let tokens: usize = batches[args.warmup..].iter().map(|b| b.num_tokens).sum();
+    let padded: usize = batches[args.warmup..]
+        .iter()
+        .map(|b| b.batch_size * b.seq_len)
+        .sum();
+    let result = serde_json::json!({
+        "backend": args.backend.to_string(),
+        "model": args.model,
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "mean_padded_len": padded as f64 / (args.steps * args.batch_size) as f64,
+        "mean_tokens": tokens as f64 / (args.steps * args.batch_size) as f64,
+        "forward_ms": median(&forward),
+        "backward_ms": median(&backward),
+        "optimizer_ms": median(&update),
+        "step_ms": median(&forward) + median(&backward) + median(&update),
+        "infer_ms": median(&fused),
+        "infer_explicit_attention_ms": median(&explicit),
+        "threads": rayon_threads(),
+    });
+    println!("{result}");
+    Ok(())
+}
+
+fn sync(device: &burn::tensor::Device) -> Result<()> {
+    device
+        .sync()
+        .map_err(|e| anyhow::anyhow!("device sync failed: {e:?}"))
+}
+
+fn ms(duration: std::time::Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }

@@ -1,0 +1,157 @@
+//! `BertAttention`: multi-head self-attention over the padding mask, then its output block.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::tensor::activation::softmax;
+use burn::tensor::module::attention;
+use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Tensor};
+
+use crate::config::BertConfig;
+use crate::init::Init;
+
+/// How self-attention is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AttentionImpl {
+    /// Fused attention where no attention dropout applies (evaluation, or a dropout of 0);
+    /// the explicit path where it does.
+    #[default]
+    Auto,
+    /// Always the explicit matmul-softmax-matmul path.
+    Explicit,
+}
+
+/// The padding mask of a batch, prepared once for every layer.
+#[derive(Debug, Clone)]
+pub struct AttentionMask {
+    /// `[batch, 1, 1, seq]`, true on padding.
+    pub padding: Tensor<4, Bool>,
+    /// `[batch, 1, 1, seq]`, 0 on tokens and the dtype's lowest value on padding, added to the
+    /// scores as transformers does.
+    pub bias: Tensor<4>,
+}
+
+/// `attention.self`: the query, key and value projections and the scaled dot product.
+#[derive(Module, Debug)]
+pub struct BertSelfAttention {
+    /// `query`.
+    pub query: Linear,
+    /// `key`.
+    pub key: Linear,
+    /// `value`.
+    pub value: Linear,
+    /// Dropout on attention probabilities.
+    pub dropout: Dropout,
+    num_heads: usize,
+    head_dim: usize,
+    #[module(skip)]
+    implementation: AttentionImpl,
+}
+
+impl BertSelfAttention {
+    fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        let h = config.hidden_size;
+        Self {
+            query: init.linear(&format!("{path}.query"), h, h),
+            key: init.linear(&format!("{path}.key"), h, h),
+            value: init.linear(&format!("{path}.value"), h, h),
+            dropout: DropoutConfig::new(config.attention_probs_dropout_prob).init(),
+            num_heads: config.num_attention_heads,
+            head_dim: config.head_dim(),
+            implementation: AttentionImpl::Auto,
+        }
+    }
+
+    /// Chooses how attention is computed (for measuring one path against the other).
+    pub fn set_implementation(&mut self, implementation: AttentionImpl) {
+        self.implementation = implementation;
+    }
+
+    /// `[batch, seq, hidden]` to the attended context, `[batch, seq, hidden]`.
+    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        let [batch, seq, width] = hidden.dims();
+        let heads = |projected: Tensor<3>| {
+            projected
+                .reshape([batch, seq, self.num_heads, self.head_dim])
+                .swap_dims(1, 2)
+        };
+        let query = heads(self.query.forward(hidden.clone()));
+        let key = heads(self.key.forward(hidden.clone()));
+        let value = heads(self.value.forward(hidden));
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+
+        let dropout_active = self.dropout.prob > 0.0 && query.device().is_autodiff();
+        let context = if dropout_active || self.implementation == AttentionImpl::Explicit {
+            // The fused kernel has no dropout on the probabilities: compose it.
+            let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + mask.bias.clone();
+            let probs = self.dropout.forward(softmax(scores, 3));
+            probs.matmul(value)
+        } else {
+            let padding = mask
+                .padding
+                .clone()
+                .expand([batch, self.num_heads, seq, seq]);
+            attention(
+                query,
+                key,
+                value,
+                Some(padding),
+                None,
+                AttentionModuleOptions::default(),
+            )
+        };
+        context.swap_dims(1, 2).reshape([batch, seq, width])
+    }
+}
+
+/// `attention.output`: dense, dropout, then LayerNorm with the residual.
+#[derive(Module, Debug)]
+pub struct BertSelfOutput {
+    /// `dense`.
+    pub dense: Linear,
+    /// `LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// Dropout with `hidden_dropout_prob`.
+    pub dropout: Dropout,
+}
+
+impl BertSelfOutput {
+    fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        let h = config.hidden_size;
+        Self {
+            dense: init.linear(&format!("{path}.dense"), h, h),
+            layer_norm: init.layer_norm(h, config.layer_norm_eps),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(hidden)) + input)`.
+    pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
+        let hidden = self.dropout.forward(self.dense.forward(hidden));
+        self.layer_norm.forward(hidden + input)
+    }
+}
+
+/// `attention`: self-attention and its output block.
+#[derive(Module, Debug)]
+pub struct BertAttention {
+    /// `self` (a Rust keyword, hence the name).
+    pub self_attention: BertSelfAttention,
+    /// `output`.
+    pub output: BertSelfOutput,
+}
+
+impl BertAttention {
+    pub(crate) fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        Self {
+            self_attention: BertSelfAttention::new(config, init, &format!("{path}.self")),
+            output: BertSelfOutput::new(config, init, &format!("{path}.output")),
+        }
+    }
+
+    /// Self-attention over `hidden`, then the output block with the residual.
+    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        let context = self.self_attention.forward(hidden.clone(), mask);
+        self.output.forward(context, hidden)
+    }
+}

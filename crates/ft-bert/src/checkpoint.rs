@@ -1,0 +1,453 @@
+//! Hugging Face checkpoints in and out: `from_pretrained` and `save_pretrained`.
+//!
+//! Tensors are read and written by burn-store, whose adapters transpose `Linear` weights
+//! (PyTorch keeps them `[out, in]`) and rename LayerNorm's `weight`/`bias` to burn's
+//! `gamma`/`beta`. The regexes below map the two spellings this crate's Rust field names
+//! cannot take (`LayerNorm`, and the keyword `self`), and the `bert.` prefix that bare
+//! `BertModel` checkpoints lack.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use burn::store::{
+    ApplyError, ApplyResult, BurnToPyTorchAdapter, FloatCastAdapter, ModuleAdapter, ModuleSnapshot,
+    ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
+};
+use burn::tensor::{DType, Device};
+use glue_data::hub::{HubOptions, HubRepo};
+
+use crate::classification::BertForSequenceClassification;
+use crate::config::BertConfig;
+use crate::error::BertError;
+
+/// The class name transformers writes in `architectures` and prints in its load report.
+pub const ARCHITECTURE: &str = "BertForSequenceClassification";
+
+/// Weight files, in the order transformers prefers them.
+const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
+
+/// Checkpoint names to this crate's parameter paths, applied in order.
+const LOAD_REMAP: [(&str, &str); 2] = [
+    (r"(^|\.)LayerNorm\.", "${1}layer_norm."),
+    (r"\.attention\.self\.", ".attention.self_attention."),
+];
+
+/// This crate's parameter paths to transformers' names, applied in order.
+const SAVE_REMAP: [(&str, &str); 2] = [
+    (r"(^|\.)layer_norm\.", "${1}LayerNorm."),
+    (r"\.attention\.self_attention\.", ".attention.self."),
+];
+
+/// Options of [`BertForSequenceClassification::from_pretrained_with_info`].
+#[derive(Debug, Clone)]
+pub struct PretrainedOptions {
+    /// Number of labels of the head; `None` keeps the checkpoint's.
+    pub num_labels: Option<usize>,
+    /// Seed of the newly initialised weights (the classifier head).
+    pub seed: u64,
+    /// Where Hub downloads come from; `None` reads the environment.
+    pub hub: Option<HubOptions>,
+}
+
+impl Default for PretrainedOptions {
+    fn default() -> Self {
+        Self {
+            num_labels: None,
+            seed: 42,
+            hub: None,
+        }
+    }
+}
+
+/// What loading found: transformers' `output_loading_info`, printed as its load report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadingInfo {
+    /// The checkpoint, as given.
+    pub source: String,
+    /// Checkpoint tensors the model does not use (`cls.predictions.*`), by checkpoint name.
+    pub unexpected_keys: Vec<String>,
+    /// Model weights the checkpoint lacks, newly initialised (`classifier.weight`).
+    pub missing_keys: Vec<String>,
+}
+
+/// transformers 5's load report.
+impl fmt::Display for LoadingInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows: Vec<(&str, &str)> = self
+            .unexpected_keys
+            .iter()
+            .map(|key| (key.as_str(), "UNEXPECTED"))
+            .chain(
+                self.missing_keys
+                    .iter()
+                    .map(|key| (key.as_str(), "MISSING")),
+            )
+            .collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        // Columns as wide as their widest cell, header included, as transformers pads them.
+        let width = rows
+            .iter()
+            .map(|(key, _)| key.len())
+            .max()
+            .unwrap_or(0)
+            .max(3);
+        let status_width = rows.iter().map(|(_, s)| s.len()).max().unwrap_or(0).max(6);
+        writeln!(f, "{ARCHITECTURE} LOAD REPORT from: {}", self.source)?;
+        writeln!(f, "{:<width$} | {:<status_width$} | ", "Key", "Status")?;
+        writeln!(f, "{}-+-{}-+-", "-".repeat(width), "-".repeat(status_width))?;
+        for (key, status) in &rows {
+            writeln!(f, "{key:<width$} | {status:<status_width$} | ")?;
+        }
+        writeln!(f, "\nNotes:")?;
+        if !self.unexpected_keys.is_empty() {
+            writeln!(
+                f,
+                "- UNEXPECTED:\tcan be ignored when loading from different task/architecture; \
+                 not ok if you expect identical arch."
+            )?;
+        }
+        if !self.missing_keys.is_empty() {
+            writeln!(
+                f,
+                "- MISSING:\tthose params were newly initialized because missing from the \
+                 checkpoint. Consider training on your downstream task."
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The files of a local or Hub checkpoint.
+#[derive(Debug, Clone)]
+pub struct CheckpointFiles {
+    /// `config.json`.
+    pub config: PathBuf,
+    /// `model.safetensors` or `pytorch_model.bin`.
+    pub weights: PathBuf,
+}
+
+impl CheckpointFiles {
+    /// Finds the files of a folder, or downloads them from a Hub model repository.
+    pub fn resolve(name_or_path: &str, hub: Option<&HubOptions>) -> Result<Self, BertError> {
+        let dir = Path::new(name_or_path);
+        if dir.is_dir() {
+            let config = dir.join("config.json");
+            if !config.is_file() {
+                return Err(BertError::io(
+                    config,
+                    std::io::Error::new(std::io::ErrorKind::NotFound, "config.json not found"),
+                ));
+            }
+            let weights = WEIGHT_FILES
+                .iter()
+                .map(|name| dir.join(name))
+                .find(|path| path.is_file())
+                .ok_or_else(|| BertError::NoWeights {
+                    location: name_or_path.to_string(),
+                })?;
+            return Ok(Self { config, weights });
+        }
+        let options = hub.cloned().unwrap_or_else(HubOptions::from_env);
+        let repo = HubRepo::model(name_or_path, &options)?;
+        let listed = repo.list_files()?;
+        let weights_name = WEIGHT_FILES
+            .iter()
+            .find(|name| listed.iter().any(|file| file == *name))
+            .ok_or_else(|| BertError::NoWeights {
+                location: name_or_path.to_string(),
+            })?;
+        Ok(Self {
+            config: repo.get("config.json")?,
+            weights: repo.get(weights_name)?,
+        })
+    }
+}
+
+impl BertForSequenceClassification {
+    /// `AutoModelForSequenceClassification.from_pretrained(name_or_path, num_labels=...)`:
+    /// loads a local folder or Hub model, with a newly initialised head where the checkpoint
+    /// has none. The load report goes to the log, as transformers' warning does.
+    pub fn from_pretrained(
+        name_or_path: &str,
+        num_labels: usize,
+        device: &Device,
+    ) -> Result<Self, BertError> {
+        let options = PretrainedOptions {
+            num_labels: Some(num_labels),
+            ..PretrainedOptions::default()
+        };
+        let (model, info) = Self::from_pretrained_with_info(name_or_path, &options, device)?;
+        if !info.unexpected_keys.is_empty() || !info.missing_keys.is_empty() {
+            tracing::warn!("{info}");
+        }
+        Ok(model)
+    }
+
+    /// `from_pretrained(..., output_loading_info=True)`: the model and what loading found.
+    pub fn from_pretrained_with_info(
+        name_or_path: &str,
+        options: &PretrainedOptions,
+        device: &Device,
+    ) -> Result<(Self, LoadingInfo), BertError> {
+        let files = CheckpointFiles::resolve(name_or_path, options.hub.as_ref())?;
+        let mut config = BertConfig::from_file(&files.config)?;
+        let names = tensor_shapes(&files.weights)?;
+        let prefixed = names.keys().any(|name| name.starts_with("bert."));
+
+        if let Some(num_labels) = options.num_labels {
+            if let Some(shape) = names.get("classifier.weight")
+                && shape.first() != Some(&num_labels)
+            {
+                return Err(BertError::NumLabels {
+                    path: files.weights.clone(),
+                    expected: num_labels,
+                    found: shape.first().copied().unwrap_or(0),
+                });
+            }
+            config.set_num_labels(num_labels);
+        }
+        let mut model = Self::new(&config, options.seed, device).map_err(|e| match e {
+            BertError::Input(reason) => BertError::Config {
+                path: files.config.clone(),
+                reason,
+            },
+            other => other,
+        })?;
+        let result = apply_weights(&mut model, &files.weights, prefixed)?;
+        let info = loading_info(name_or_path, &files.weights, &result, prefixed)?;
+        Ok((model, info))
+    }
+
+    /// `save_pretrained(dir)`: `config.json` and `model.safetensors` with transformers' names,
+    /// which `AutoModelForSequenceClassification.from_pretrained(dir)` loads as they are.
+    pub fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
+        std::fs::create_dir_all(dir).map_err(|e| BertError::io(dir, e))?;
+        let mut config = self.config().clone();
+        let num_labels = config.num_labels();
+        config.set_num_labels(num_labels);
+        let json = config
+            .to_json_for(ARCHITECTURE)
+            .map_err(|e| BertError::Input(format!("serialising the config: {e}")))?;
+        let config_path = dir.join("config.json");
+        std::fs::write(&config_path, json).map_err(|e| BertError::io(&config_path, e))?;
+
+        let weights = dir.join("model.safetensors");
+        let mut store = SafetensorsStore::from_file(&weights)
+            .with_to_adapter(BurnToPyTorchAdapter.chain(FloatCastAdapter::to(DType::F32)))
+            .metadata("format", "pt")
+            .overwrite(true);
+        for (from, to) in SAVE_REMAP {
+            store = store.with_key_remapping(from, to);
+        }
+        self.save_into(&mut store).map_err(|e| BertError::Weights {
+            path: weights.clone(),
+            reason: e.to_string(),
+        })
+    }
+
+    /// Loads tensors named as transformers names them from a safetensors or PyTorch file into
+    /// this model, such as a head or a whole checkpoint's `model.safetensors`. Tensors the file
+    /// lacks keep their values and are listed as missing; a shape mismatch is an error.
+    pub fn load_weights(&mut self, path: &Path) -> Result<LoadingInfo, BertError> {
+        let prefixed = tensor_shapes(path)?
+            .keys()
+            .any(|name| name.starts_with("bert."));
+        let result = apply_weights(self, path, prefixed)?;
+        let mut missing_keys: Vec<String> = result
+            .missing
+            .iter()
+            .map(|(name, _)| to_transformers_name(name))
+            .collect();
+        missing_keys.sort();
+        let mut unexpected_keys: Vec<String> = result
+            .unused
+            .iter()
+            .map(|name| to_checkpoint_name(name, prefixed))
+            .collect();
+        unexpected_keys.sort();
+        Ok(LoadingInfo {
+            source: path.display().to_string(),
+            unexpected_keys,
+            missing_keys,
+        })
+    }
+
+    /// Copies the config's label names into the model, so that `save_pretrained` writes them.
+    pub fn set_label_names(&mut self, names: &[String]) {
+        self.config_mut().set_label_names(names);
+    }
+}
+
+/// Tensor names and shapes in a weights file, without reading the data.
+fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, BertError> {
+    let error = |reason: String| BertError::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let tensors = if is_pickle(path) {
+        let mut store = PytorchStore::from_file(path);
+        collect_shapes(store.get_all_tensors().map_err(|e| error(e.to_string()))?)
+    } else {
+        let mut store = SafetensorsStore::from_file(path);
+        collect_shapes(store.get_all_tensors().map_err(|e| error(e.to_string()))?)
+    };
+    Ok(tensors)
+}
+
+fn collect_shapes(
+    tensors: &BTreeMap<String, burn::store::burn_pack::Tensor>,
+) -> BTreeMap<String, Vec<usize>> {
+    tensors
+        .iter()
+        .map(|(name, tensor)| (name.clone(), tensor.shape.to_vec()))
+        .collect()
+}
+
+fn is_pickle(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e == "bin" || e == "pt" || e == "pth")
+}
+
+/// Loads the file's tensors into the model; a tensor of the wrong shape is an error, never
+/// a silent fallback to the random initialisation.
+fn apply_weights(
+    model: &mut BertForSequenceClassification,
+    path: &Path,
+    prefixed: bool,
+) -> Result<ApplyResult, BertError> {
+    let error = |reason: String| BertError::Weights {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut remap: Vec<(&str, &str)> = Vec::new();
+    if !prefixed {
+        remap.push((r"^(embeddings|encoder|pooler)\.", "bert.$1."));
+    }
+    remap.extend(LOAD_REMAP);
+    let result = if is_pickle(path) {
+        // Never unpickles code: burn-store's reader interprets only tensor-rebuild calls.
+        let mut store = PytorchStore::from_file(path)
+            .allow_partial(true)
+            .validate(false);
+        for (from, to) in &remap {
+            store = store.with_key_remapping(*from, *to);
+        }
+        model
+            .load_from(&mut store)
+            .map_err(|e| error(e.to_string()))?
+    } else {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
+            .allow_partial(true)
+            .validate(false);
+        for (from, to) in &remap {
+            store = store.with_key_remapping(*from, *to);
+        }
+        model
+            .load_from(&mut store)
+            .map_err(|e| error(e.to_string()))?
+    };
+    let mismatches: Vec<String> = result
+        .errors
+        .iter()
+        .map(|e| match e {
+            ApplyError::ShapeMismatch {
+                path,
+                expected,
+                found,
+            } => format!(
+                "{}: checkpoint {:?} vs model {:?}",
+                to_transformers_name(path),
+                pytorch_layout(path, found.to_vec()),
+                pytorch_layout(path, expected.to_vec())
+            ),
+            other => other.to_string(),
+        })
+        .collect();
+    if !mismatches.is_empty() {
+        return Err(BertError::ShapeMismatch {
+            path: path.to_path_buf(),
+            mismatches: mismatches.join("; "),
+        });
+    }
+    Ok(result)
+}
+
+/// A shape as PyTorch lays it out: burn keeps `Linear` weights `[in, out]`, PyTorch
+/// `[out, in]`; embedding tables are the same in both.
+fn pytorch_layout(path: &str, mut shape: Vec<usize>) -> Vec<usize> {
+    if shape.len() == 2 && path.ends_with(".weight") && !path.ends_with("_embeddings.weight") {
+        shape.reverse();
+    }
+    shape
+}
+
+/// A remapped checkpoint name as the checkpoint spells it.
+fn to_checkpoint_name(path: &str, prefixed: bool) -> String {
+    let mut name = path
+        .replace("layer_norm.", "LayerNorm.")
+        .replace(".self_attention.", ".self.");
+    if !prefixed && let Some(bare) = name.strip_prefix("bert.") {
+        name = bare.to_string();
+    }
+    name
+}
+
+/// A model parameter path as transformers names the parameter.
+fn to_transformers_name(path: &str) -> String {
+    let name = to_checkpoint_name(path, true);
+    match name.rsplit_once('.') {
+        Some((module, "gamma")) if module.ends_with("LayerNorm") => format!("{module}.weight"),
+        Some((module, "beta")) if module.ends_with("LayerNorm") => format!("{module}.bias"),
+        _ => name,
+    }
+}
+
+/// Sorts out what was missing and unused; missing encoder weights are an error.
+fn loading_info(
+    source: &str,
+    path: &Path,
+    result: &ApplyResult,
+    prefixed: bool,
+) -> Result<LoadingInfo, BertError> {
+    // transformers initialises a new head (and a pooler the checkpoint lacks); anything else
+    // missing means the checkpoint is not this architecture.
+    let newly_initialised =
+        |name: &str| name.starts_with("classifier.") || name.starts_with("bert.pooler.");
+    let (missing, fatal): (Vec<&str>, Vec<&str>) = result
+        .missing
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .partition(|name| newly_initialised(name));
+    if !fatal.is_empty() {
+        let names: Vec<String> = fatal
+            .iter()
+            .map(|name| to_transformers_name(name))
+            .collect();
+        return Err(BertError::MissingWeights {
+            path: path.to_path_buf(),
+            missing: names.join(", "),
+        });
+    }
+    let mut unexpected_keys: Vec<String> = result
+        .unused
+        .iter()
+        .map(|name| to_checkpoint_name(name, prefixed))
+        // transformers drops buffers such as `embeddings.position_ids` without a word.
+        .filter(|name| !name.ends_with("position_ids"))
+        .collect();
+    unexpected_keys.sort();
+    let mut missing_keys: Vec<String> = missing
+        .iter()
+        .map(|name| to_transformers_name(name))
+        .collect();
+    missing_keys.sort();
+    Ok(LoadingInfo {
+        source: source.to_string(),
+        unexpected_keys,
+        missing_keys,
+    })
+}

@@ -1,0 +1,337 @@
+//! `BertConfig`, read straight from a checkpoint's `config.json`.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::BertError;
+
+/// BERT's activation in the feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HiddenAct {
+    /// Exact GELU, `x·Φ(x)` with erf.
+    Gelu,
+    /// The tanh approximation of GELU.
+    GeluNew,
+    /// ReLU.
+    Relu,
+}
+
+/// What the classification head is trained for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProblemType {
+    /// One float target, mean squared error.
+    Regression,
+    /// One class per example, cross-entropy.
+    SingleLabelClassification,
+    /// Several independent classes per example, binary cross-entropy.
+    MultiLabelClassification,
+}
+
+fn default_vocab_size() -> usize {
+    30522
+}
+fn default_hidden_size() -> usize {
+    768
+}
+fn default_layers() -> usize {
+    12
+}
+fn default_heads() -> usize {
+    12
+}
+fn default_intermediate_size() -> usize {
+    3072
+}
+fn default_hidden_act() -> HiddenAct {
+    HiddenAct::Gelu
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_max_position_embeddings() -> usize {
+    512
+}
+fn default_type_vocab_size() -> usize {
+    2
+}
+fn default_layer_norm_eps() -> f64 {
+    1e-12
+}
+fn default_initializer_range() -> f64 {
+    0.02
+}
+
+/// A BERT configuration, with transformers' field names and defaults. Fields this crate does
+/// not use are kept in [`BertConfig::extra`] and written back unchanged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Vocabulary size.
+    #[serde(default = "default_vocab_size")]
+    pub vocab_size: usize,
+    /// Width of every hidden state.
+    #[serde(default = "default_hidden_size")]
+    pub hidden_size: usize,
+    /// Encoder layers.
+    #[serde(default = "default_layers")]
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    #[serde(default = "default_heads")]
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward block.
+    #[serde(default = "default_intermediate_size")]
+    pub intermediate_size: usize,
+    /// Feed-forward activation.
+    #[serde(default = "default_hidden_act")]
+    pub hidden_act: HiddenAct,
+    /// Dropout after embeddings and each sub-layer.
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    /// Dropout on attention probabilities.
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    /// Longest sequence the position embeddings cover.
+    #[serde(default = "default_max_position_embeddings")]
+    pub max_position_embeddings: usize,
+    /// Number of token types (segments).
+    #[serde(default = "default_type_vocab_size")]
+    pub type_vocab_size: usize,
+    /// LayerNorm epsilon.
+    #[serde(default = "default_layer_norm_eps")]
+    pub layer_norm_eps: f64,
+    /// Id of the padding token.
+    #[serde(default)]
+    pub pad_token_id: u32,
+    /// Standard deviation of the normal initialisation.
+    #[serde(default = "default_initializer_range")]
+    pub initializer_range: f64,
+    /// Dropout before the classifier; `None` means `hidden_dropout_prob`.
+    #[serde(default)]
+    pub classifier_dropout: Option<f64>,
+    /// The head's training objective; `None` is inferred from the labels.
+    #[serde(default)]
+    pub problem_type: Option<ProblemType>,
+    /// Class names by id, as strings of the id (`{"0": "LABEL_0"}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id2label: Option<BTreeMap<String, String>>,
+    /// Class ids by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label2id: Option<BTreeMap<String, usize>>,
+    /// `num_labels`, which transformers reads but derives from `id2label` when writing.
+    #[serde(default, skip_serializing)]
+    num_labels: Option<usize>,
+    /// Every other field of `config.json`, kept as it was.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, Value>,
+}
+
+impl Default for BertConfig {
+    fn default() -> Self {
+        // Deserialising an empty object applies every serde default above.
+        serde_json::from_str("{}").unwrap_or_else(|_| unreachable!("defaults deserialise"))
+    }
+}
+
+impl BertConfig {
+    /// Reads `config.json`.
+    pub fn from_file(path: &Path) -> Result<Self, BertError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BertError::io(path, e))?;
+        let config: Self = serde_json::from_str(&text).map_err(|e| BertError::Config {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        config.validate().map_err(|reason| BertError::Config {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    /// Checks that the sizes fit together.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("intermediate_size", self.intermediate_size),
+            ("max_position_embeddings", self.max_position_embeddings),
+            ("type_vocab_size", self.type_vocab_size),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
+            return Err(format!("{name} must be positive"));
+        }
+        if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
+            return Err(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+            ("classifier_dropout", self.classifier_dropout.unwrap_or(0.0)),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return Err(format!("{name} must be in [0, 1), got {p}"));
+            }
+        }
+        if !(self.layer_norm_eps > 0.0 && self.initializer_range >= 0.0) {
+            return Err(
+                "layer_norm_eps must be positive and initializer_range non-negative".into(),
+            );
+        }
+        if self.pad_token_id as usize >= self.vocab_size {
+            return Err(format!(
+                "pad_token_id {} is outside the vocabulary of {}",
+                self.pad_token_id, self.vocab_size
+            ));
+        }
+        if let Some(map) = &self.id2label
+            && map.keys().any(|key| key.parse::<usize>().is_err())
+        {
+            return Err("id2label keys must be class ids".into());
+        }
+        Ok(())
+    }
+
+    /// Number of classifier outputs: `len(id2label)`, else `num_labels`, else 2.
+    pub fn num_labels(&self) -> usize {
+        match (&self.id2label, self.num_labels) {
+            (Some(map), _) if !map.is_empty() => map.len(),
+            (_, Some(n)) => n,
+            _ => 2,
+        }
+    }
+
+    /// Sets `num_labels`, with transformers' default names `LABEL_i` unless the current
+    /// names already have that many entries.
+    pub fn set_num_labels(&mut self, num_labels: usize) {
+        if self.id2label.as_ref().map(BTreeMap::len) == Some(num_labels) {
+            return;
+        }
+        let names: Vec<String> = (0..num_labels).map(|i| format!("LABEL_{i}")).collect();
+        self.set_label_names(&names);
+    }
+
+    /// Sets the class names, in id order.
+    pub fn set_label_names(&mut self, names: &[String]) {
+        self.id2label = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (i.to_string(), name.clone()))
+                .collect(),
+        );
+        self.label2id = Some(
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, name)| (name.clone(), i))
+                .collect(),
+        );
+        self.num_labels = Some(names.len());
+    }
+
+    /// Dropout before the classifier.
+    pub fn classifier_dropout_prob(&self) -> f64 {
+        self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> usize {
+        self.hidden_size / self.num_attention_heads
+    }
+
+    /// Parameters outside the embeddings (what `total_flos` counts, as transformers'
+    /// `num_parameters(exclude_embeddings=True)`).
+    pub fn non_embedding_parameters(&self) -> usize {
+        let h = self.hidden_size;
+        let i = self.intermediate_size;
+        let layer = 4 * (h * h + h) + 2 * (h * i) + i + h + 2 * 2 * h;
+        let pooler = h * h + h;
+        let classifier = h * self.num_labels() + self.num_labels();
+        // The embeddings' LayerNorm is counted: transformers excludes only nn.Embedding weights.
+        self.num_hidden_layers * layer + pooler + classifier + 2 * h
+    }
+
+    /// The config as `save_pretrained` writes it for a sequence classifier: transformers'
+    /// keys, sorted, indented by two spaces.
+    pub fn to_json_for(&self, architecture: &str) -> Result<String, serde_json::Error> {
+        let mut value = serde_json::to_value(self)?;
+        if let Value::Object(map) = &mut value {
+            map.insert("architectures".into(), Value::from(vec![architecture]));
+            map.insert("model_type".into(), Value::from("bert"));
+            map.insert("dtype".into(), Value::from("float32"));
+            map.remove("torch_dtype");
+            map.remove("_name_or_path");
+            map.insert("transformers_version".into(), Value::from("5.24.0"));
+            // Sort keys, as transformers does (serde_json's map is a BTreeMap).
+            let sorted: serde_json::Map<String, Value> = std::mem::take(map).into_iter().collect();
+            *map = sorted;
+        }
+        let mut text = serde_json::to_string_pretty(&value)?;
+        text.push('\n');
+        Ok(text)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_bert_base() {
+        let config = BertConfig::default();
+        assert_eq!(config.hidden_size, 768);
+        assert_eq!(config.num_hidden_layers, 12);
+        assert_eq!(config.num_labels(), 2);
+        assert_eq!(config.hidden_act, HiddenAct::Gelu);
+        assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        let config: BertConfig = serde_json::from_str(
+            r#"{"hidden_size": 8, "num_attention_heads": 2, "gradient_checkpointing": false,
+                "position_embedding_type": "absolute", "num_labels": 3}"#,
+        )
+        .unwrap();
+        assert_eq!(config.num_labels(), 3);
+        assert_eq!(config.extra["position_embedding_type"], "absolute");
+        let text = config.to_json_for("BertForSequenceClassification").unwrap();
+        let back: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back["position_embedding_type"], "absolute");
+        assert_eq!(back["architectures"][0], "BertForSequenceClassification");
+        assert!(back.get("num_labels").is_none(), "derived from id2label");
+    }
+
+    #[test]
+    fn id2label_sets_num_labels_and_is_written() {
+        let mut config = BertConfig::default();
+        config.set_num_labels(3);
+        assert_eq!(config.num_labels(), 3);
+        let value: Value =
+            serde_json::from_str(&config.to_json_for("BertForSequenceClassification").unwrap())
+                .unwrap();
+        assert_eq!(value["id2label"]["2"], "LABEL_2");
+        assert_eq!(value["label2id"]["LABEL_0"], 0);
+    }
+
+    #[test]
+    fn bad_sizes_are_refused() {
+        let config: BertConfig =
+            serde_json::from_str(r#"{"hidden_size": 10, "num_attention_heads": 3}"#).unwrap();
+        assert!(config.validate().unwrap_err().contains("multiple"));
+        let config: BertConfig = serde_json::from_str(r#"{"hidden_dropout_prob": 1.5}"#).unwrap();
+        assert!(config.validate().is_err());
+        assert!(serde_json::from_str::<BertConfig>(r#"{"hidden_act": "swish"}"#).is_err());
+    }
+}

@@ -1,0 +1,125 @@
+//! `BertEncoder`: the stack of transformer layers.
+
+use burn::module::Module;
+use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
+use burn::tensor::Tensor;
+use burn::tensor::activation::{gelu, gelu_approximate, relu};
+
+use crate::attention::{AttentionMask, BertAttention};
+use crate::config::{BertConfig, HiddenAct};
+use crate::init::Init;
+
+/// `intermediate`: the feed-forward expansion and its activation.
+#[derive(Module, Debug)]
+pub struct BertIntermediate {
+    /// `dense`, hidden to intermediate size.
+    pub dense: Linear,
+    #[module(skip)]
+    activation: HiddenAct,
+}
+
+impl BertIntermediate {
+    fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        Self {
+            dense: init.linear(
+                &format!("{path}.dense"),
+                config.hidden_size,
+                config.intermediate_size,
+            ),
+            activation: config.hidden_act,
+        }
+    }
+
+    /// `act(dense(hidden))`.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let hidden = self.dense.forward(hidden);
+        match self.activation {
+            HiddenAct::Gelu => gelu(hidden),
+            HiddenAct::GeluNew => gelu_approximate(hidden),
+            HiddenAct::Relu => relu(hidden),
+        }
+    }
+}
+
+/// `output`: the feed-forward contraction, dropout, and LayerNorm with the residual.
+#[derive(Module, Debug)]
+pub struct BertOutput {
+    /// `dense`, intermediate to hidden size.
+    pub dense: Linear,
+    /// `LayerNorm`.
+    pub layer_norm: LayerNorm,
+    /// Dropout with `hidden_dropout_prob`.
+    pub dropout: Dropout,
+}
+
+impl BertOutput {
+    fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        Self {
+            dense: init.linear(
+                &format!("{path}.dense"),
+                config.intermediate_size,
+                config.hidden_size,
+            ),
+            layer_norm: init.layer_norm(config.hidden_size, config.layer_norm_eps),
+            dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+        }
+    }
+
+    /// `LayerNorm(dropout(dense(hidden)) + input)`.
+    pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
+        let hidden = self.dropout.forward(self.dense.forward(hidden));
+        self.layer_norm.forward(hidden + input)
+    }
+}
+
+/// `encoder.layer.{i}`: attention, then the feed-forward block.
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    /// `attention`.
+    pub attention: BertAttention,
+    /// `intermediate`.
+    pub intermediate: BertIntermediate,
+    /// `output`.
+    pub output: BertOutput,
+}
+
+impl BertLayer {
+    fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        Self {
+            attention: BertAttention::new(config, init, &format!("{path}.attention")),
+            intermediate: BertIntermediate::new(config, init, &format!("{path}.intermediate")),
+            output: BertOutput::new(config, init, &format!("{path}.output")),
+        }
+    }
+
+    /// One transformer layer.
+    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        let attended = self.attention.forward(hidden, mask);
+        let expanded = self.intermediate.forward(attended.clone());
+        self.output.forward(expanded, attended)
+    }
+}
+
+/// `encoder`.
+#[derive(Module, Debug)]
+pub struct BertEncoder {
+    /// `layer.{i}`.
+    pub layer: Vec<BertLayer>,
+}
+
+impl BertEncoder {
+    pub(crate) fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        Self {
+            layer: (0..config.num_hidden_layers)
+                .map(|i| BertLayer::new(config, init, &format!("{path}.layer.{i}")))
+                .collect(),
+        }
+    }
+
+    /// Every layer in turn.
+    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+        self.layer
+            .iter()
+            .fold(hidden, |hidden, layer| layer.forward(hidden, mask))
+    }
+}

@@ -1,0 +1,118 @@
+//! `BertModel`: embeddings, encoder and pooler.
+
+use burn::module::Module;
+use burn::nn::Linear;
+use burn::tensor::{DType, Int, Tensor};
+
+use crate::attention::AttentionMask;
+use crate::config::BertConfig;
+use crate::embeddings::BertEmbeddings;
+use crate::encoder::BertEncoder;
+use crate::error::BertError;
+use crate::init::Init;
+
+/// `pooler`: `tanh(dense(hidden[:, 0]))`, the `[CLS]` summary.
+#[derive(Module, Debug)]
+pub struct BertPooler {
+    /// `dense`.
+    pub dense: Linear,
+}
+
+impl BertPooler {
+    fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        let h = config.hidden_size;
+        Self {
+            dense: init.linear(&format!("{path}.dense"), h, h),
+        }
+    }
+
+    /// `[batch, seq, hidden]` to `[batch, hidden]`.
+    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
+        let [batch, _, width] = hidden.dims();
+        let first = hidden.slice([0..batch, 0..1]).reshape([batch, width]);
+        self.dense.forward(first).tanh()
+    }
+}
+
+/// `bert`: the encoder without a task head.
+#[derive(Module, Debug)]
+pub struct BertModel {
+    /// `embeddings`.
+    pub embeddings: BertEmbeddings,
+    /// `encoder`.
+    pub encoder: BertEncoder,
+    /// `pooler`.
+    pub pooler: BertPooler,
+    max_positions: usize,
+}
+
+/// What [`BertModel::forward`] returns.
+#[derive(Debug, Clone)]
+pub struct BertModelOutput {
+    /// `[batch, seq, hidden]`, the last layer's states.
+    pub last_hidden_state: Tensor<3>,
+    /// `[batch, hidden]`, the pooler's output.
+    pub pooler_output: Tensor<2>,
+}
+
+impl BertModel {
+    pub(crate) fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+        Self {
+            embeddings: BertEmbeddings::new(config, init, &format!("{path}.embeddings")),
+            encoder: BertEncoder::new(config, init, &format!("{path}.encoder")),
+            pooler: BertPooler::new(config, init, &format!("{path}.pooler")),
+            max_positions: config.max_position_embeddings,
+        }
+    }
+
+    /// Runs the encoder on `[batch, seq]` ids, token types and attention mask (1 on tokens,
+    /// 0 on padding).
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+    ) -> Result<BertModelOutput, BertError> {
+        let [batch, seq] = input_ids.dims();
+        if token_type_ids.dims() != [batch, seq] || attention_mask.dims() != [batch, seq] {
+            return Err(BertError::Input(format!(
+                "input_ids {:?}, token_type_ids {:?} and attention_mask {:?} must have one shape",
+                input_ids.dims(),
+                token_type_ids.dims(),
+                attention_mask.dims()
+            )));
+        }
+        if seq > self.max_positions {
+            return Err(BertError::Input(format!(
+                "sequence length {seq} exceeds max_position_embeddings {}",
+                self.max_positions
+            )));
+        }
+        if batch == 0 || seq == 0 {
+            return Err(BertError::Input("an empty batch".into()));
+        }
+        let hidden = self.embeddings.forward(input_ids, token_type_ids);
+        let mask = attention_mask_for(attention_mask, hidden.dtype());
+        let last_hidden_state = self.encoder.forward(hidden, &mask);
+        let pooler_output = self.pooler.forward(last_hidden_state.clone());
+        Ok(BertModelOutput {
+            last_hidden_state,
+            pooler_output,
+        })
+    }
+}
+
+/// transformers' extended attention mask: padding keys get the dtype's lowest value.
+fn attention_mask_for(attention_mask: Tensor<2, Int>, dtype: DType) -> AttentionMask {
+    let [batch, seq] = attention_mask.dims();
+    let device = attention_mask.device();
+    let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
+    let lowest = match dtype {
+        DType::F16 => -65504.0,
+        DType::BF16 => -3.389_531_4e38,
+        _ => f32::MIN,
+    };
+    let bias =
+        Tensor::<4>::zeros([batch, 1, 1, seq], (&device, dtype)).mask_fill(padding.clone(), lowest);
+    AttentionMask { padding, bias }
+}

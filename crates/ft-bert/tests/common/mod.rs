@@ -1,0 +1,50 @@
+//! Helpers shared by ft-bert's integration tests.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+/// Every backend this test build has, each with a name for messages.
+pub fn devices() -> Vec<(&'static str, Device)> {
+    #[allow(unused_mut)]
+    let mut devices = vec![("flex", Device::flex())];
+    #[cfg(feature = "ndarray")]
+    #[allow(deprecated)]
+    devices.push(("ndarray", Device::ndarray()));
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)]
+    devices.push(("tch-cpu", Device::libtorch()));
+    #[cfg(feature = "wgpu")]
+    devices.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::Cpu)));
+    devices
+}
+
+/// A fixture file of this crate.
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// A `[rows, cols]` Int tensor from nested rows.
+pub fn int_tensor(rows: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
+    let cols = rows.first().map_or(0, Vec::len);
+    let flat: Vec<i64> = rows.iter().flatten().copied().collect();
+    Tensor::from_data(TensorData::new(flat, [rows.len(), cols]), device)
+}
+
+/// A float tensor's values.
+pub fn values<const D: usize>(tensor: Tensor<D>) -> Vec<f32> {
+    tensor.into_data().try_into_vec_as::<f32>().unwrap()
+}
+
+/// The largest absolute difference.
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}

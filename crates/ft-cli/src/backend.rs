@@ -1,0 +1,203 @@
+//! `--backend`: which burn backend and device a command runs on.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::{Result, bail};
+use burn::tensor::Device;
+
+/// A backend and device, as `--backend` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (`flex`).
+    Flex,
+    /// ndarray, on the CPU (`ndarray`).
+    NdArray,
+    /// libtorch on the CPU (`tch-cpu`).
+    TchCpu,
+    /// libtorch on CUDA device N (`tch-cuda[:N]`).
+    TchCuda(usize),
+    /// wgpu adapter N, or the default adapter (`wgpu[:N]`).
+    Wgpu(Option<usize>),
+    /// burn's CUDA backend on device N (`cuda[:N]`).
+    Cuda(usize),
+}
+
+impl FromStr for Backend {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self> {
+        let (name, index) = match text.split_once(':') {
+            Some((name, index)) => match index.parse::<usize>() {
+                Ok(index) => (name, Some(index)),
+                Err(_) => bail!("`{text}`: the device index after `:` must be a number"),
+            },
+            None => (text, None),
+        };
+        Ok(match (name, index) {
+            ("flex", None) => Backend::Flex,
+            ("ndarray", None) => Backend::NdArray,
+            ("tch-cpu", None) => Backend::TchCpu,
+            ("tch-cuda", index) => Backend::TchCuda(index.unwrap_or(0)),
+            ("wgpu", index) => Backend::Wgpu(index),
+            ("cuda", index) => Backend::Cuda(index.unwrap_or(0)),
+            _ => bail!(
+                "unknown backend `{text}`; expected flex, ndarray, tch-cpu, tch-cuda[:N], wgpu[:N] or cuda[:N]"
+            ),
+        })
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Backend::Flex => write!(f, "flex"),
+            Backend::NdArray => write!(f, "ndarray"),
+            Backend::TchCpu => write!(f, "tch-cpu"),
+            Backend::TchCuda(i) => write!(f, "tch-cuda:{i}"),
+            Backend::Wgpu(Some(i)) => write!(f, "wgpu:{i}"),
+            Backend::Wgpu(None) => write!(f, "wgpu"),
+            Backend::Cuda(i) => write!(f, "cuda:{i}"),
+        }
+    }
+}
+
+impl Backend {
+    /// The cargo feature of `bert-ft` that compiles this backend in.
+    pub fn feature(self) -> &'static str {
+        match self {
+            Backend::Flex => "flex",
+            Backend::NdArray => "ndarray",
+            Backend::TchCpu | Backend::TchCuda(_) => "tch",
+            Backend::Wgpu(_) => "wgpu",
+            Backend::Cuda(_) => "cuda",
+        }
+    }
+
+    /// The device, or an error naming the missing feature or device. Never falls back to
+    /// another device.
+    pub fn device(self) -> Result<Device> {
+        let not_compiled = || {
+            anyhow::anyhow!(
+                "backend `{self}` is not compiled into this binary; rebuild with `--features {}` \
+                 (cargo xtask does this from --backend)",
+                self.feature()
+            )
+        };
+        match self {
+            Backend::Flex => {
+                #[cfg(feature = "flex")]
+                return Ok(Device::flex());
+                #[allow(unreachable_code)]
+                Err(not_compiled())
+            }
+            Backend::NdArray => {
+                #[cfg(feature = "ndarray")]
+                #[allow(deprecated)]
+                return Ok(Device::ndarray());
+                #[allow(unreachable_code)]
+                Err(not_compiled())
+            }
+            Backend::TchCpu => {
+                #[cfg(feature = "tch")]
+                #[allow(deprecated)]
+                return Ok(Device::libtorch());
+                #[allow(unreachable_code)]
+                Err(not_compiled())
+            }
+            Backend::TchCuda(index) => {
+                #[cfg(feature = "tch")]
+                {
+                    let count = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
+                    if index >= count {
+                        bail!(
+                            "no CUDA device {index} for libtorch: it sees {count} CUDA device(s)"
+                        );
+                    }
+                    #[allow(deprecated)]
+                    return Ok(Device::libtorch_cuda(index));
+                }
+                #[allow(unreachable_code)]
+                {
+                    let _ = index;
+                    Err(not_compiled())
+                }
+            }
+            Backend::Wgpu(index) => {
+                #[cfg(feature = "wgpu")]
+                {
+                    let adapters = Device::enumerate(burn::tensor::DeviceType::Wgpu);
+                    if adapters.is_empty() {
+                        bail!(
+                            "no wgpu adapter found (no GPU driver; on Linux without a GPU install \
+                             mesa-vulkan-drivers for the lavapipe CPU device)"
+                        );
+                    }
+                    return match index {
+                        None => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+                        Some(i) => adapters.get(i).cloned().ok_or_else(|| {
+                            anyhow::anyhow!("no wgpu adapter {i}: found {}", adapters.len())
+                        }),
+                    };
+                }
+                #[allow(unreachable_code)]
+                {
+                    let _ = index;
+                    Err(not_compiled())
+                }
+            }
+            Backend::Cuda(index) => {
+                #[cfg(feature = "cuda")]
+                {
+                    let count = Device::enumerate(burn::tensor::DeviceType::Cuda).len();
+                    if index >= count {
+                        bail!("no CUDA device {index}: found {count}");
+                    }
+                    return Ok(Device::cuda(index));
+                }
+                #[allow(unreachable_code)]
+                {
+                    let _ = index;
+                    Err(not_compiled())
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_parse_and_print_back() {
+        for name in [
+            "flex",
+            "ndarray",
+            "tch-cpu",
+            "tch-cuda:1",
+            "wgpu",
+            "wgpu:0",
+            "cuda:0",
+        ] {
+            assert_eq!(name.parse::<Backend>().unwrap().to_string(), name);
+        }
+        assert_eq!("tch-cuda".parse::<Backend>().unwrap(), Backend::TchCuda(0));
+        assert!("tpu".parse::<Backend>().is_err());
+        assert!("wgpu:x".parse::<Backend>().is_err());
+        assert!("flex:1".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn flex_is_always_available_in_default_builds() {
+        #[cfg(feature = "flex")]
+        assert!(Backend::Flex.device().is_ok());
+    }
+
+    #[cfg(not(feature = "cuda"))]
+    #[test]
+    fn a_backend_not_compiled_in_names_its_feature() {
+        let err = Backend::Cuda(0).device().unwrap_err().to_string();
+        assert!(err.contains("--features cuda"), "{err}");
+    }
+}

@@ -58,6 +58,10 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "step" => step(args, &binary, python.as_deref())?,
             _ => unreachable!("every section is listed"),
         };
+        let mut result = result;
+        // Sections can be re-run alone, so each records the command and date that made it.
+        result["command"] = report["command"].clone();
+        result["date"] = report["machine"]["date"].clone();
         report["sections"][section] = result;
     }
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
@@ -248,15 +252,14 @@ fn render(report: &Value) -> String {
          This file and `docs/benchmarks.json` are written by it; do not edit them by hand.\n\n",
     );
     out.push_str(&format!(
-        "- Machine: {} ({} cores), {}\n- Command: `cargo xtask {}`\n\n",
+        "Machine: {} ({} cores). Each section names the command and date that measured it.\n\n",
         machine["cpu"].as_str().unwrap_or("unknown"),
         machine["cores"],
-        machine["date"].as_str().unwrap_or(""),
-        report["command"].as_str().unwrap_or("bench")
     ));
     let sections = &report["sections"];
     if let Some(t) = sections.get("tokenize") {
         out.push_str("## Tokenization (the `dataset.map` step)\n\n");
+        provenance(&mut out, t);
         out.push_str(&format!(
             "All {} MRPC train pairs, `truncation=True`, all-MiniLM-L6-v2's tokenizer \
              (bert-base-uncased's vocabulary); median of {} runs.\n\n",
@@ -288,6 +291,7 @@ fn render(report: &Value) -> String {
 
 fn render_step(out: &mut String, step: &Value) {
     out.push_str("## Training step and inference batch (ms)\n\n");
+    provenance(out, step);
     out.push_str(&format!(
         "Batches of 8 of the first MRPC train pairs in order, each padded to its longest pair; \
          one step is forward, backward and AdamW. bert-ft on `{}` (with `x86-v4` kernels and \
@@ -329,4 +333,12 @@ fn render_step(out: &mut String, step: &Value) {
         ));
     }
     out.push('\n');
+}
+
+fn provenance(out: &mut String, section: &Value) {
+    out.push_str(&format!(
+        "Measured {} by `cargo xtask {}`.\n\n",
+        section["date"].as_str().unwrap_or("(date unknown)"),
+        section["command"].as_str().unwrap_or("bench"),
+    ));
 }

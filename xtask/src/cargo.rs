@@ -79,7 +79,12 @@ pub fn build_cli(features: &[&str]) -> Result<PathBuf> {
 /// then runs `bert-ft subcommand args…` and exits with its status.
 pub fn run_cli(subcommand: &str, args: &[String]) -> Result<()> {
     let feature = backend_feature(backend_arg(args).unwrap_or("flex"))?;
-    let binary = build_cli(&[feature])?;
+    let mut features = vec![feature];
+    // AVX-512 kernels for flex, picked at run time where the CPU has them.
+    if feature == "flex" && cfg!(target_arch = "x86_64") {
+        features.push("x86-v4");
+    }
+    let binary = build_cli(&features)?;
     let status = Command::new(&binary)
         .arg(subcommand)
         .args(args)

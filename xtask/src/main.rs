@@ -34,8 +34,12 @@ enum Task {
     Encode(Passthrough),
     /// Measures speed and memory side by side with the Hugging Face Trainer.
     Bench(bench::BenchArgs),
-    /// Fine-tunes BERT on GLUE MRPC as the course notebook does.
+    /// Fine-tunes BERT on GLUE MRPC as the course notebook does (`bert-ft finetune-mrpc`).
     FinetuneMrpc(Passthrough),
+    /// Fine-tunes on any GLUE task (`bert-ft finetune --task ...`).
+    Finetune(Passthrough),
+    /// Predictions of a fine-tuned model for a GLUE-format TSV (`bert-ft predict`).
+    Predict(Passthrough),
 }
 
 fn main() -> Result<()> {
@@ -43,8 +47,8 @@ fn main() -> Result<()> {
         Task::Ci(args) => ci::run(&args),
         Task::Encode(p) => cargo::run_cli("encode", &p.args),
         Task::Bench(args) => bench::run(&args),
-        Task::FinetuneMrpc(_) => {
-            anyhow::bail!("finetune-mrpc is not yet implemented: it arrives with the Trainer")
-        }
+        Task::FinetuneMrpc(p) => cargo::run_cli("finetune-mrpc", &p.args),
+        Task::Finetune(p) => cargo::run_cli("finetune", &p.args),
+        Task::Predict(p) => cargo::run_cli("predict", &p.args),
     }
 }

@@ -3,7 +3,12 @@
 
 mod backend;
 mod bench;
+mod curves;
 mod encode;
+mod finetune;
+mod interrupt;
+mod predict;
+mod training_flags;
 
 use anyhow::Result;
 
@@ -26,6 +31,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fine-tunes on GLUE MRPC as the course notebook does (`finetune --task mrpc`).
+    FinetuneMrpc(finetune::FinetuneArgs),
+    /// Fine-tunes on a GLUE task, evaluates, and writes the results.
+    Finetune(finetune::FinetuneArgs),
+    /// Writes a fine-tuned model's predictions for a GLUE-format TSV file.
+    Predict(predict::PredictArgs),
     /// Writes the model inputs of a split, one JSON object per row.
     Encode(encode::EncodeArgs),
     /// One benchmark measurement, as JSON on stdout (driven by `cargo xtask bench`).
@@ -33,7 +44,27 @@ enum Command {
     Bench(bench::BenchCommand),
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            let interrupted = error.chain().any(|e| {
+                matches!(
+                    e.downcast_ref(),
+                    Some(ft_trainer::TrainerError::Interrupted { .. })
+                )
+            });
+            eprintln!("error: {error:#}");
+            if interrupted {
+                std::process::ExitCode::from(interrupt::INTERRUPTED_EXIT as u8)
+            } else {
+                std::process::ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+fn run() -> Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -42,6 +73,12 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Cli::parse().command {
+        Command::FinetuneMrpc(mut args) => {
+            args.task = glue_data::Task::Mrpc;
+            finetune::run(&args)
+        }
+        Command::Finetune(args) => finetune::run(&args),
+        Command::Predict(args) => predict::run(&args),
         Command::Encode(args) => encode::run(&args),
         Command::Bench(command) => bench::run(&command),
     }

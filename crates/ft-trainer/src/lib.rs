@@ -1,1 +1,56 @@
-//! `TrainingArguments` and the `Trainer`: train, evaluate, predict, checkpoints and callbacks.
+//! `TrainingArguments` and the `Trainer`: the rest of the course notebook.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use burn::tensor::Device;
+//! use ft_bert::BertForSequenceClassification;
+//! use ft_collate::{AutoTokenizer, EncodedDatasetDict};
+//! use ft_trainer::{IntervalStrategy, Trainer, TrainingArguments, glue_compute_metrics};
+//!
+//! let device = Device::flex();
+//! let raw = glue_data::load_dataset("../shared/data/glue", "mrpc")?;
+//! let checkpoint = "../shared/models/all-MiniLM-L6-v2";
+//! let tokenizer = AutoTokenizer::from_pretrained(checkpoint)?;
+//! let tokenized = EncodedDatasetDict::map(&raw, &tokenizer)?;
+//! let args = TrainingArguments::new("test-trainer").with_eval_strategy(IntervalStrategy::Epoch);
+//! let model = BertForSequenceClassification::from_pretrained(checkpoint, 2, &device)?;
+//! let mut trainer = Trainer::new(model, args, &device)?
+//!     .with_train_dataset(tokenized.split("train")?.clone())
+//!     .with_eval_dataset(tokenized.split("validation")?.clone())
+//!     .with_tokenizer(tokenizer)
+//!     .with_compute_metrics(glue_compute_metrics(ft_metrics::glue_metric("mrpc")?));
+//! let output = trainer.train(None)?;
+//! println!("{output:?}");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+mod args;
+mod callbacks;
+mod checkpoint;
+mod error;
+mod evaluation;
+mod metrics;
+mod model;
+mod optimizer;
+mod saving;
+mod schedule;
+mod state;
+mod trainer;
+
+pub use args::{IntervalStrategy, ReportTo, SaveStrategy, SchedulerType, TrainingArguments};
+pub use callbacks::{
+    ConsoleCallback, EarlyStoppingCallback, TrainerCallback, format_g4, metric_key,
+};
+pub use checkpoint::{
+    CHECKPOINT_PREFIX, get_last_checkpoint, rotate_checkpoints, sorted_checkpoints,
+};
+pub use error::TrainerError;
+pub use metrics::{
+    ComputeMetrics, EvalPrediction, Metrics, PredictionOutput, TrainOutput, glue_compute_metrics,
+    python_dict, python_float, speed_metrics,
+};
+pub use model::{ModelOutput, TrainableModel};
+pub use optimizer::{AdamW, AdamWConfig, OPTIMIZER_FILE, is_no_decay};
+pub use schedule::Schedule;
+pub use state::{LogEntry, TRAINER_STATE_FILE, TrainerControl, TrainerState};
+pub use trainer::{ResumeFrom, Trainer};

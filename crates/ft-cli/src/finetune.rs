@@ -1,0 +1,152 @@
+//! `bert-ft finetune`: the course notebook as one command, for any GLUE task.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ft_bert::{BertForSequenceClassification, PretrainedOptions};
+use ft_collate::{AutoTokenizer, EncodedDatasetDict};
+use ft_trainer::{
+    EvalPrediction, IntervalStrategy, ResumeFrom, Trainer, TrainingArguments, glue_compute_metrics,
+    python_dict,
+};
+use glue_data::{DataSource, Task};
+
+use crate::backend::Backend;
+use crate::training_flags::TrainingFlags;
+
+/// Arguments of `finetune`.
+#[derive(Args, Debug)]
+pub struct FinetuneArgs {
+    /// GLUE task.
+    #[arg(long, default_value = "mrpc")]
+    pub task: Task,
+    /// Model: a Hub id or a local folder.
+    #[arg(long, default_value = "bert-base-uncased")]
+    pub model: String,
+    /// Dataset: a Hub id (`nyu-mll/glue`), or a folder of GLUE TSV or parquet files.
+    #[arg(long, default_value = "nyu-mll/glue")]
+    pub dataset: String,
+    /// Backend: flex, ndarray, tch-cpu, tch-cuda[:N], wgpu[:N] or cuda[:N].
+    #[arg(long, default_value = "flex")]
+    pub backend: Backend,
+    /// Continue from a checkpoint folder, or `latest` in output_dir.
+    #[arg(long)]
+    pub resume_from_checkpoint: Option<ResumeFrom>,
+    /// TrainingArguments.
+    #[command(flatten)]
+    pub training: TrainingFlags,
+}
+
+/// The notebook's `TrainingArguments("test-trainer", eval_strategy="epoch")`.
+fn notebook_defaults() -> TrainingArguments {
+    TrainingArguments::new("test-trainer").with_eval_strategy(IntervalStrategy::Epoch)
+}
+
+/// Runs the whole notebook: load, tokenize, fine-tune, evaluate, predict, write results.
+pub fn run(args: &FinetuneArgs) -> Result<()> {
+    let training = args.training.to_arguments(notebook_defaults())?;
+    let device = args.backend.device()?;
+    println!("Using device: {} ({device:?})", args.backend);
+
+    let raw = DataSource::from_arg(&args.dataset)
+        .load(args.task)
+        .with_context(|| format!("loading GLUE {} from {}", args.task, args.dataset))?;
+    println!("{raw}");
+    let tokenizer = AutoTokenizer::from_pretrained(&args.model)
+        .with_context(|| format!("loading the tokenizer of {}", args.model))?;
+    let tokenized = EncodedDatasetDict::map(&raw, &tokenizer)?;
+    let data_collator = ft_collate::DataCollatorWithPadding::new(&tokenizer);
+    println!("{data_collator}");
+
+    let options = PretrainedOptions {
+        num_labels: Some(args.task.num_labels()),
+        seed: training.seed,
+        hub: None,
+    };
+    let (model, info) =
+        BertForSequenceClassification::from_pretrained_with_info(&args.model, &options, &device)
+            .with_context(|| format!("loading the model {}", args.model))?;
+    print!("{info}");
+
+    let validation_name = args.task.validation_split();
+    let train = Arc::new(tokenized.split("train")?.clone());
+    let validation = Arc::new(tokenized.split(validation_name)?.clone());
+    let metric = ft_metrics::glue_metric(args.task.name())?;
+    let output_dir = training.output_dir.clone();
+    let mut trainer = Trainer::new(model, training, &device)?
+        .with_train_dataset(train)
+        .with_eval_dataset(validation.clone())
+        .with_data_collator(data_collator)
+        .with_tokenizer(tokenizer)
+        .with_compute_metrics(glue_compute_metrics(metric.clone()))
+        .with_interrupt_flag(crate::interrupt::flag());
+
+    let train_output = trainer
+        .train(args.resume_from_checkpoint.clone())
+        .context("training")?;
+    println!("{train_output}");
+    trainer.save_model(&output_dir)?;
+    trainer.save_state()?;
+    trainer.log_metrics("train", &train_output.metrics);
+    trainer.save_metrics("train", &train_output.metrics)?;
+
+    let eval_metrics = trainer.evaluate().context("evaluating")?;
+    trainer.log_metrics("eval", &eval_metrics);
+    trainer.save_metrics("eval", &eval_metrics)?;
+
+    // predictions = trainer.predict(tokenized_datasets["validation"])
+    let predictions = trainer.predict(&validation).context("predicting")?;
+    let (rows, labels) = predictions.predictions_shape();
+    println!("({rows}, {labels}) ({rows},)");
+    let scores = compute(&metric, &predictions.prediction)?;
+    println!("{scores}");
+    write_predictions(
+        &output_dir.join("predict_results.tsv"),
+        &predictions.prediction,
+    )?;
+    crate::curves::write(&output_dir, trainer.state())?;
+    Ok(())
+}
+
+/// `metric.compute(predictions=argmax(logits), references=label_ids)`, as a Python dict.
+pub fn compute(metric: &ft_metrics::GlueMetric, prediction: &EvalPrediction) -> Result<String> {
+    let metrics = glue_compute_metrics(metric.clone())(prediction)?;
+    Ok(python_dict(
+        metric
+            .keys()
+            .iter()
+            .filter_map(|key| metrics.get(*key).map(|v| (*key, *v))),
+    ))
+}
+
+/// `predict_results.tsv`: `index`, `prediction` (class id, or score for regression) and each
+/// logit.
+pub fn write_predictions(path: &Path, prediction: &EvalPrediction) -> Result<PathBuf> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut out = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let logits: Vec<String> = (0..prediction.num_labels)
+        .map(|i| format!("logit_{i}"))
+        .collect();
+    writeln!(out, "index\tprediction\t{}", logits.join("\t"))?;
+    let classes = prediction.argmax();
+    for (i, class) in classes.iter().enumerate() {
+        let row = prediction.row(i);
+        let predicted = if prediction.num_labels == 1 {
+            row[0].to_string()
+        } else {
+            class.to_string()
+        };
+        let values: Vec<String> = row.iter().map(|v| v.to_string()).collect();
+        writeln!(out, "{i}\t{predicted}\t{}", values.join("\t"))?;
+    }
+    out.flush()
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(path.to_path_buf())
+}

@@ -1,0 +1,505 @@
+//! `TrainingArguments`, with transformers 5.x names, defaults and validation.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::TrainerError;
+
+/// When to log, evaluate or save (`IntervalStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum IntervalStrategy {
+    /// Never.
+    No,
+    /// Every `*_steps` optimizer steps.
+    #[default]
+    Steps,
+    /// At the end of every epoch.
+    Epoch,
+}
+
+/// When to save checkpoints (`SaveStrategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SaveStrategy {
+    /// Never.
+    No,
+    /// Every `save_steps` optimizer steps.
+    #[default]
+    Steps,
+    /// At the end of every epoch.
+    Epoch,
+    /// Whenever `metric_for_best_model` reaches a new best.
+    Best,
+}
+
+/// The learning-rate schedule (`SchedulerType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SchedulerType {
+    /// Linear warm-up, then linear decay to 0.
+    #[default]
+    Linear,
+    /// Linear warm-up, then half a cosine down to 0.
+    Cosine,
+    /// The same rate throughout (no warm-up).
+    Constant,
+    /// Linear warm-up, then constant.
+    ConstantWithWarmup,
+}
+
+/// Where training and evaluation results are reported.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportTo {
+    /// Nowhere beyond the console and `output_dir` (transformers 5's default).
+    #[default]
+    None,
+}
+
+macro_rules! display_as_serde {
+    ($($ty:ty),*) => {$(
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match serde_json::to_value(self) {
+                    Ok(serde_json::Value::String(name)) => f.write_str(&name),
+                    _ => write!(f, "{self:?}"),
+                }
+            }
+        }
+        impl std::str::FromStr for $ty {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                serde_json::from_value(serde_json::Value::String(text.to_string()))
+                    .map_err(|_| format!("invalid value `{text}`"))
+            }
+        }
+    )*};
+}
+display_as_serde!(IntervalStrategy, SaveStrategy, SchedulerType, ReportTo);
+
+/// The training hyper-parameters, as transformers' `TrainingArguments`: the same field
+/// names, the same defaults, and the same refusals of inconsistent combinations.
+///
+/// ```
+/// use ft_trainer::{IntervalStrategy, TrainingArguments};
+///
+/// // TrainingArguments("test-trainer", eval_strategy="epoch")
+/// let args = TrainingArguments::new("test-trainer")
+///     .with_eval_strategy(IntervalStrategy::Epoch)
+///     .validated()?;
+/// assert_eq!(args.learning_rate, 5e-5);
+/// assert_eq!(args.per_device_train_batch_size, 8);
+/// # Ok::<(), ft_trainer::TrainerError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainingArguments {
+    /// Where checkpoints and results go.
+    pub output_dir: PathBuf,
+    /// When to evaluate.
+    pub eval_strategy: IntervalStrategy,
+    /// Steps between evaluations; `None` means `logging_steps`. Below 1, a fraction of the
+    /// total steps.
+    pub eval_steps: Option<f64>,
+    /// When to log.
+    pub logging_strategy: IntervalStrategy,
+    /// Steps between logs; below 1, a fraction of the total steps.
+    pub logging_steps: f64,
+    /// Also log after the first step.
+    pub logging_first_step: bool,
+    /// When to save checkpoints.
+    pub save_strategy: SaveStrategy,
+    /// Steps between checkpoints; below 1, a fraction of the total steps.
+    pub save_steps: f64,
+    /// Keep at most this many checkpoints (the best is always kept).
+    pub save_total_limit: Option<usize>,
+    /// Epochs to train; fractions allowed.
+    pub num_train_epochs: f64,
+    /// If positive, the number of optimizer steps, overriding `num_train_epochs`.
+    pub max_steps: i64,
+    /// Training batch size.
+    pub per_device_train_batch_size: usize,
+    /// Evaluation batch size.
+    pub per_device_eval_batch_size: usize,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Decoupled weight decay, applied to every weight but biases and LayerNorm parameters.
+    pub weight_decay: f64,
+    /// AdamW's beta1.
+    pub adam_beta1: f64,
+    /// AdamW's beta2.
+    pub adam_beta2: f64,
+    /// AdamW's epsilon.
+    pub adam_epsilon: f64,
+    /// Clip the global gradient norm to this (0 disables clipping; the norm is still logged).
+    pub max_grad_norm: f64,
+    /// The learning-rate schedule.
+    pub lr_scheduler_type: SchedulerType,
+    /// Warm-up steps; below 1, a fraction of the total steps.
+    pub warmup_steps: f64,
+    /// Micro-batches per optimizer step.
+    pub gradient_accumulation_steps: usize,
+    /// Seed of the head initialisation, the data order and dropout.
+    pub seed: u64,
+    /// Seed of the data order alone; `None` uses `seed`.
+    pub data_seed: Option<u64>,
+    /// Reload the best checkpoint when training ends.
+    pub load_best_model_at_end: bool,
+    /// Metric that decides the best checkpoint (`"loss"` when `load_best_model_at_end`).
+    pub metric_for_best_model: Option<String>,
+    /// Whether a larger metric is better (derived from the metric's name if unset).
+    pub greater_is_better: Option<bool>,
+    /// Drop the last incomplete batch.
+    pub dataloader_drop_last: bool,
+    /// Batch rows of similar length together (transformers' `LengthGroupedSampler`).
+    pub group_by_length: bool,
+    /// Hide progress bars.
+    pub disable_tqdm: bool,
+    /// Integrations to report to.
+    pub report_to: ReportTo,
+    /// Train with bfloat16 compute (fp32 master weights).
+    pub bf16: bool,
+    /// Train with float16 compute and dynamic loss scaling (fp32 master weights).
+    pub fp16: bool,
+}
+
+impl Default for TrainingArguments {
+    fn default() -> Self {
+        Self {
+            output_dir: PathBuf::from("trainer_output"),
+            eval_strategy: IntervalStrategy::No,
+            eval_steps: None,
+            logging_strategy: IntervalStrategy::Steps,
+            logging_steps: 500.0,
+            logging_first_step: false,
+            save_strategy: SaveStrategy::Steps,
+            save_steps: 500.0,
+            save_total_limit: None,
+            num_train_epochs: 3.0,
+            max_steps: -1,
+            per_device_train_batch_size: 8,
+            per_device_eval_batch_size: 8,
+            learning_rate: 5e-5,
+            weight_decay: 0.0,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_epsilon: 1e-8,
+            max_grad_norm: 1.0,
+            lr_scheduler_type: SchedulerType::Linear,
+            warmup_steps: 0.0,
+            gradient_accumulation_steps: 1,
+            seed: 42,
+            data_seed: None,
+            load_best_model_at_end: false,
+            metric_for_best_model: None,
+            greater_is_better: None,
+            dataloader_drop_last: false,
+            group_by_length: false,
+            disable_tqdm: false,
+            report_to: ReportTo::None,
+            bf16: false,
+            fp16: false,
+        }
+    }
+}
+
+macro_rules! with {
+    ($($(#[$doc:meta])* $name:ident: $field:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$field = value;
+            self
+        }
+    )*};
+}
+
+impl TrainingArguments {
+    /// `TrainingArguments(output_dir)` with every other field at its default.
+    pub fn new(output_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            output_dir: output_dir.into(),
+            ..Self::default()
+        }
+    }
+
+    with! {
+        /// Sets `eval_strategy`.
+        with_eval_strategy: eval_strategy: IntervalStrategy;
+        /// Sets `save_strategy`.
+        with_save_strategy: save_strategy: SaveStrategy;
+        /// Sets `logging_steps`.
+        with_logging_steps: logging_steps: f64;
+        /// Sets `num_train_epochs`.
+        with_num_train_epochs: num_train_epochs: f64;
+        /// Sets `max_steps`.
+        with_max_steps: max_steps: i64;
+        /// Sets `learning_rate`.
+        with_learning_rate: learning_rate: f64;
+        /// Sets `per_device_train_batch_size`.
+        with_train_batch_size: per_device_train_batch_size: usize;
+        /// Sets `seed`.
+        with_seed: seed: u64;
+        /// Sets `disable_tqdm`.
+        with_disable_tqdm: disable_tqdm: bool;
+    }
+
+    /// Reads arguments saved as JSON (by [`TrainingArguments::save`] or by hand); missing
+    /// fields take their defaults.
+    pub fn from_json_file(path: &Path) -> Result<Self, TrainerError> {
+        let text = std::fs::read_to_string(path).map_err(|e| TrainerError::io(path, e))?;
+        let args: Self = serde_json::from_str(&text)
+            .map_err(|e| TrainerError::Arguments(format!("{}: {e}", path.display())))?;
+        args.validated()
+    }
+
+    /// Writes the arguments as JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Applies transformers' `__post_init__`: fills derived defaults and refuses invalid
+    /// combinations with transformers' messages.
+    pub fn validated(mut self) -> Result<Self, TrainerError> {
+        let fail = |message: String| Err(TrainerError::Arguments(message));
+        if self.eval_strategy == IntervalStrategy::Steps && self.eval_steps.is_none_or(|s| s == 0.0)
+        {
+            if self.logging_steps > 0.0 {
+                self.eval_steps = Some(self.logging_steps);
+            } else {
+                return fail(
+                    "evaluation strategy steps requires either non-zero --eval_steps or --logging_steps"
+                        .into(),
+                );
+            }
+        }
+        if self.logging_strategy == IntervalStrategy::Steps && self.logging_steps == 0.0 {
+            return fail("logging strategy steps requires non-zero --logging_steps".into());
+        }
+        for (name, value) in [
+            ("logging_steps", Some(self.logging_steps)),
+            ("eval_steps", self.eval_steps),
+            ("save_steps", Some(self.save_steps)),
+        ] {
+            if let Some(value) = value {
+                if value < 0.0 || !value.is_finite() {
+                    return fail(format!("--{name} must be non-negative, got {value}"));
+                }
+                if value > 1.0 && value.fract() != 0.0 {
+                    return fail(format!(
+                        "--{name} must be an integer if bigger than 1: {value}"
+                    ));
+                }
+            }
+        }
+        if self.load_best_model_at_end && self.metric_for_best_model.is_none() {
+            self.metric_for_best_model = Some("loss".into());
+        }
+        if let (Some(metric), None) = (&self.metric_for_best_model, self.greater_is_better) {
+            self.greater_is_better = Some(!metric.ends_with("loss"));
+        }
+        if self.load_best_model_at_end && self.save_strategy != SaveStrategy::Best {
+            let matching = matches!(
+                (self.eval_strategy, self.save_strategy),
+                (IntervalStrategy::No, SaveStrategy::No)
+                    | (IntervalStrategy::Steps, SaveStrategy::Steps)
+                    | (IntervalStrategy::Epoch, SaveStrategy::Epoch)
+            );
+            if !matching {
+                return fail(format!(
+                    "--load_best_model_at_end requires the save and eval strategy to match, except \
+                     when --save_strategy=\"best\", but found\n- Evaluation strategy: {}\n- Save \
+                     strategy: {}",
+                    self.eval_strategy, self.save_strategy
+                ));
+            }
+            if self.eval_strategy == IntervalStrategy::Steps {
+                let (save, eval) = (
+                    self.save_steps,
+                    self.eval_steps.unwrap_or(self.logging_steps),
+                );
+                if (save < 1.0) != (eval < 1.0) {
+                    return fail(format!(
+                        "--load_best_model_at_end requires the saving steps to be a multiple of the \
+                         evaluation steps, which cannot get guaranteed when mixing ratio and \
+                         absolute steps for save_steps {save} and eval_steps {eval}."
+                    ));
+                }
+                let (s, e) = ((save * 1e6).round() as u64, (eval * 1e6).round() as u64);
+                if e == 0 || s % e != 0 {
+                    return fail(format!(
+                        "--load_best_model_at_end requires the saving steps to be a round multiple \
+                         of the evaluation steps, but found {save}, which is not a round multiple \
+                         of {eval}."
+                    ));
+                }
+            }
+        }
+        if self.save_strategy == SaveStrategy::Best && self.metric_for_best_model.is_none() {
+            return fail(
+                "`args.metric_for_best_model` must be provided when using 'best' save_strategy or \
+                 if `args.load_best_model_at_end` is set to `True`."
+                    .into(),
+            );
+        }
+        if self.fp16 && self.bf16 {
+            return fail("At most one of fp16 and bf16 can be True, but not both".into());
+        }
+        if self.warmup_steps < 0.0 || !self.warmup_steps.is_finite() {
+            return fail(format!(
+                "Got warmup_steps = {}, Expected value warmup_steps >= 0",
+                self.warmup_steps
+            ));
+        }
+        if self.per_device_train_batch_size == 0 || self.per_device_eval_batch_size == 0 {
+            return fail("batch sizes must be at least 1".into());
+        }
+        if self.gradient_accumulation_steps == 0 {
+            return fail("gradient_accumulation_steps must be at least 1".into());
+        }
+        if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
+            return fail(format!(
+                "learning_rate must be non-negative, got {}",
+                self.learning_rate
+            ));
+        }
+        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
+            return fail("adam_beta1 and adam_beta2 must be in [0, 1)".into());
+        }
+        if self.max_steps <= 0
+            && !(self.num_train_epochs > 0.0 && self.num_train_epochs.is_finite())
+        {
+            return fail(format!(
+                "num_train_epochs must be positive when max_steps is not set, got {}",
+                self.num_train_epochs
+            ));
+        }
+        Ok(self)
+    }
+
+    /// The seed of the data order.
+    pub fn data_seed(&self) -> u64 {
+        self.data_seed.unwrap_or(self.seed)
+    }
+
+    /// Warm-up steps for `total` optimizer steps (`get_warmup_steps`).
+    pub fn warmup_steps_for(&self, total: usize) -> usize {
+        if self.warmup_steps >= 1.0 {
+            self.warmup_steps as usize
+        } else {
+            (total as f64 * self.warmup_steps).ceil() as usize
+        }
+    }
+
+    /// An interval in steps: a fraction of `total` below 1 (rounded up), else the value.
+    pub fn steps_for(value: f64, total: usize) -> usize {
+        if value < 1.0 {
+            (total as f64 * value).ceil() as usize
+        } else {
+            value as usize
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(args: TrainingArguments) -> String {
+        args.validated().unwrap_err().to_string()
+    }
+
+    #[test]
+    fn defaults_are_transformers_5() {
+        let args = TrainingArguments::new("test-trainer").validated().unwrap();
+        assert_eq!(args.logging_steps, 500.0);
+        assert_eq!(args.save_steps, 500.0);
+        assert_eq!(args.num_train_epochs, 3.0);
+        assert_eq!(args.max_steps, -1);
+        assert_eq!(args.adam_epsilon, 1e-8);
+        assert_eq!(args.weight_decay, 0.0);
+        assert_eq!(args.max_grad_norm, 1.0);
+        assert_eq!(args.seed, 42);
+        assert_eq!(args.eval_strategy, IntervalStrategy::No);
+        assert_eq!(args.report_to, ReportTo::None);
+    }
+
+    #[test]
+    fn json_round_trips_and_fills_defaults() {
+        let args: TrainingArguments = serde_json::from_str(
+            r#"{"output_dir": "x", "eval_strategy": "epoch", "warmup_steps": 0.1}"#,
+        )
+        .unwrap();
+        assert_eq!(args.eval_strategy, IntervalStrategy::Epoch);
+        assert_eq!(args.per_device_eval_batch_size, 8);
+        let back: TrainingArguments = serde_json::from_str(&args.to_json()).unwrap();
+        assert_eq!(back, args);
+        assert_eq!(args.warmup_steps_for(1377), 138);
+        assert!(
+            serde_json::from_str::<TrainingArguments>(r#"{"eval_strategy": "sometimes"}"#).is_err()
+        );
+    }
+
+    #[test]
+    fn derived_defaults() {
+        let args = TrainingArguments::new("x")
+            .with_eval_strategy(IntervalStrategy::Steps)
+            .validated()
+            .unwrap();
+        assert_eq!(args.eval_steps, Some(500.0));
+        let mut args = TrainingArguments::new("x");
+        args.load_best_model_at_end = true;
+        args.eval_strategy = IntervalStrategy::Steps;
+        let args = args.validated().unwrap();
+        assert_eq!(args.metric_for_best_model.as_deref(), Some("loss"));
+        assert_eq!(args.greater_is_better, Some(false));
+        let mut args = TrainingArguments::new("x");
+        args.metric_for_best_model = Some("f1".into());
+        assert_eq!(args.validated().unwrap().greater_is_better, Some(true));
+    }
+
+    #[test]
+    fn invalid_combinations_are_refused_as_transformers_does() {
+        let mut args = TrainingArguments::new("x");
+        args.load_best_model_at_end = true;
+        args.eval_strategy = IntervalStrategy::Epoch;
+        let message = err(args.clone());
+        assert!(
+            message.contains("requires the save and eval strategy to match"),
+            "{message}"
+        );
+        assert!(
+            message.contains("Evaluation strategy: epoch")
+                && message.contains("Save strategy: steps")
+        );
+
+        args.eval_strategy = IntervalStrategy::Steps;
+        args.eval_steps = Some(30.0);
+        args.save_steps = 50.0;
+        assert!(err(args).contains("round multiple"));
+
+        let mut args = TrainingArguments::new("x");
+        args.fp16 = true;
+        args.bf16 = true;
+        assert!(err(args).contains("At most one of fp16 and bf16"));
+
+        let mut args = TrainingArguments::new("x");
+        args.logging_steps = 2.5;
+        assert!(err(args).contains("--logging_steps must be an integer if bigger than 1: 2.5"));
+
+        let mut args = TrainingArguments::new("x");
+        args.save_strategy = SaveStrategy::Best;
+        assert!(err(args).contains("metric_for_best_model` must be provided"));
+
+        let mut args = TrainingArguments::new("x");
+        args.warmup_steps = -1.0;
+        assert!(err(args).contains("warmup_steps >= 0"));
+
+        let mut args = TrainingArguments::new("x");
+        args.eval_strategy = IntervalStrategy::Steps;
+        args.logging_steps = 0.0;
+        assert!(err(args).contains("requires either non-zero --eval_steps or --logging_steps"));
+    }
+}

@@ -1,0 +1,227 @@
+//! Checkpoint folders: written whole or not at all, found again, and rotated.
+//!
+//! A checkpoint is written into a hidden `.tmp-checkpoint-{step}` folder, every file is flushed
+//! to disk, and only then is the folder renamed to `checkpoint-{step}`. A crash at any moment
+//! leaves either the complete folder or a temporary one that is never mistaken for a
+//! checkpoint and is cleared on the next save.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::error::TrainerError;
+
+/// transformers' `PREFIX_CHECKPOINT_DIR`.
+pub const CHECKPOINT_PREFIX: &str = "checkpoint-";
+const TEMP_PREFIX: &str = ".tmp-checkpoint-";
+const OLD_PREFIX: &str = ".old-checkpoint-";
+
+/// The step of a `checkpoint-{step}` folder name.
+fn checkpoint_step(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix(CHECKPOINT_PREFIX)?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
+}
+
+/// Every complete checkpoint in `output_dir`, oldest step first.
+pub fn sorted_checkpoints(output_dir: &Path) -> Vec<(usize, PathBuf)> {
+    let mut found: Vec<(usize, PathBuf)> = std::fs::read_dir(output_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .filter_map(|entry| {
+            let step = checkpoint_step(entry.file_name().to_str()?)?;
+            Some((step, entry.path()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// `get_last_checkpoint`: the checkpoint with the highest step, if any.
+pub fn get_last_checkpoint(output_dir: &Path) -> Option<PathBuf> {
+    sorted_checkpoints(output_dir).pop().map(|(_, path)| path)
+}
+
+/// Writes checkpoint `step` with `write`, atomically, and returns its path.
+pub fn write_checkpoint(
+    output_dir: &Path,
+    step: usize,
+    write: impl FnOnce(&Path) -> Result<(), TrainerError>,
+) -> Result<PathBuf, TrainerError> {
+    let fail = |path: &Path, reason: String| TrainerError::Save {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let final_path = output_dir.join(format!("{CHECKPOINT_PREFIX}{step}"));
+    std::fs::create_dir_all(output_dir).map_err(|e| fail(&final_path, e.to_string()))?;
+    clear_leftovers(output_dir);
+    let temp = output_dir.join(format!("{TEMP_PREFIX}{step}"));
+    std::fs::create_dir_all(&temp).map_err(|e| fail(&final_path, e.to_string()))?;
+
+    let result =
+        write(&temp).and_then(|()| sync_tree(&temp).map_err(|e| fail(&final_path, e.to_string())));
+    if let Err(error) = result {
+        let _ = std::fs::remove_dir_all(&temp);
+        return Err(match error {
+            TrainerError::Save { reason, .. } => fail(&final_path, reason),
+            other => fail(&final_path, other.to_string()),
+        });
+    }
+
+    // Re-saving a step (an epoch end on a step that was just saved) replaces the old folder.
+    // A folder cannot be renamed over a non-empty one, so the old one is moved aside first;
+    // `clear_leftovers` moves it back if a crash comes between the two renames.
+    let old = output_dir.join(format!("{OLD_PREFIX}{step}"));
+    if final_path.exists() {
+        std::fs::rename(&final_path, &old).map_err(|e| fail(&final_path, e.to_string()))?;
+    }
+    std::fs::rename(&temp, &final_path).map_err(|e| fail(&final_path, e.to_string()))?;
+    sync_dir(output_dir).map_err(|e| fail(&final_path, e.to_string()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(final_path)
+}
+
+/// Removes temporary folders left by an interrupted save, and restores a checkpoint that was
+/// moved aside for replacement when its replacement never arrived.
+fn clear_leftovers(output_dir: &Path) {
+    for entry in std::fs::read_dir(output_dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(TEMP_PREFIX) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        } else if let Some(step) = name.strip_prefix(OLD_PREFIX) {
+            let original = output_dir.join(format!("{CHECKPOINT_PREFIX}{step}"));
+            if original.exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            } else {
+                let _ = std::fs::rename(entry.path(), original);
+            }
+        }
+    }
+}
+
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            File::open(&path)?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// `rotate_checkpoints`: deletes the oldest checkpoints beyond `limit`, never the newest nor
+/// `best`.
+pub fn rotate_checkpoints(output_dir: &Path, limit: Option<usize>, best: Option<&Path>) {
+    let Some(limit) = limit.filter(|&l| l > 0) else {
+        return;
+    };
+    let checkpoints = sorted_checkpoints(output_dir);
+    if checkpoints.len() <= limit {
+        return;
+    }
+    let newest = checkpoints.last().map(|(_, p)| p.clone());
+    let protected = |path: &PathBuf| Some(path) == newest.as_ref() || best == Some(path.as_path());
+    let keep = limit.max(1 + usize::from(best.is_some_and(|b| Some(b) != newest.as_deref())));
+    let mut remaining = checkpoints.len();
+    for (_, path) in &checkpoints {
+        if remaining <= keep {
+            break;
+        }
+        if protected(path) {
+            continue;
+        }
+        tracing::info!(
+            "Deleting older checkpoint [{}] due to args.save_total_limit",
+            path.display()
+        );
+        if std::fs::remove_dir_all(path).is_ok() {
+            remaining -= 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn make(dir: &Path, step: usize) -> PathBuf {
+        write_checkpoint(dir, step, |tmp| {
+            std::fs::write(tmp.join("file"), step.to_string()).map_err(|e| TrainerError::io(tmp, e))
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn the_last_checkpoint_is_the_highest_complete_step() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(get_last_checkpoint(dir.path()).is_none());
+        make(dir.path(), 9);
+        make(dir.path(), 10);
+        std::fs::create_dir(dir.path().join(".tmp-checkpoint-11")).unwrap();
+        std::fs::create_dir(dir.path().join("checkpoint-x")).unwrap();
+        assert_eq!(
+            get_last_checkpoint(dir.path()).unwrap(),
+            dir.path().join("checkpoint-10")
+        );
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        make(dir.path(), 1);
+        let err = write_checkpoint(dir.path(), 2, |_| {
+            Err(TrainerError::Setup("disk full".into()))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("disk full"));
+        assert_eq!(sorted_checkpoints(dir.path()).len(), 1);
+        assert!(!dir.path().join(".tmp-checkpoint-2").exists());
+    }
+
+    #[test]
+    fn rewriting_a_step_replaces_it() {
+        let dir = tempfile::tempdir().unwrap();
+        make(dir.path(), 5);
+        let path = write_checkpoint(dir.path(), 5, |tmp| {
+            std::fs::write(tmp.join("file"), "new").map_err(|e| TrainerError::io(tmp, e))
+        })
+        .unwrap();
+        assert_eq!(std::fs::read_to_string(path.join("file")).unwrap(), "new");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn rotation_keeps_the_newest_and_the_best() {
+        let dir = tempfile::tempdir().unwrap();
+        for step in [1, 2, 3, 4] {
+            make(dir.path(), step);
+        }
+        let best = dir.path().join("checkpoint-1");
+        rotate_checkpoints(dir.path(), Some(2), Some(&best));
+        let steps: Vec<usize> = sorted_checkpoints(dir.path())
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(steps, [1, 4]);
+        rotate_checkpoints(dir.path(), Some(1), None);
+        let steps: Vec<usize> = sorted_checkpoints(dir.path())
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(steps, [4]);
+    }
+}

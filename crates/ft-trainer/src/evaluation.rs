@@ -1,0 +1,149 @@
+//! `evaluate()` and `predict()`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ft_collate::{DataLoader, EncodedDataset, Sampler};
+
+use crate::error::TrainerError;
+use crate::metrics::{EvalPrediction, Metrics, PredictionOutput, speed_metrics};
+use crate::model::TrainableModel;
+use crate::trainer::Trainer;
+
+/// What one pass over a dataset gives.
+struct LoopOutput {
+    prediction: EvalPrediction,
+    loss: Option<f64>,
+    batches: usize,
+}
+
+impl<M: TrainableModel> Trainer<M> {
+    /// `trainer.evaluate()`: `eval_loss`, the `eval_*` metrics and speed on the eval dataset,
+    /// logged to `log_history` with the epoch.
+    pub fn evaluate(&mut self) -> Result<Metrics, TrainerError> {
+        let dataset = self
+            .eval_dataset
+            .clone()
+            .ok_or_else(|| TrainerError::Setup("`evaluate()` needs an eval_dataset".into()))?;
+        let start = Instant::now();
+        let output = self.evaluation_loop(&dataset, "evaluation")?;
+        let mut metrics = self.finish_metrics(&output, "eval")?;
+        metrics.extend(speed_metrics(
+            "eval",
+            start.elapsed().as_secs_f64(),
+            output.prediction.len() as f64,
+            output.batches as f64,
+        ));
+        self.log(metrics.clone());
+        metrics.insert("epoch".into(), self.state.epoch);
+        let (args, state, control) = (&self.args, &self.state, &mut self.control);
+        for callback in &mut self.callbacks {
+            callback.on_evaluate(args, state, control, &metrics);
+        }
+        self.control.should_evaluate = false;
+        Ok(metrics)
+    }
+
+    /// `trainer.predict(dataset)`: the logits of every row, the labels when the data has
+    /// them, and `test_*` metrics. Nothing is logged to `log_history`.
+    pub fn predict(
+        &mut self,
+        dataset: &Arc<EncodedDataset>,
+    ) -> Result<PredictionOutput, TrainerError> {
+        self.check_dataset(dataset, "test")?;
+        let start = Instant::now();
+        let output = self.evaluation_loop(dataset, "prediction")?;
+        let mut metrics = self.finish_metrics(&output, "test")?;
+        metrics.extend(speed_metrics(
+            "test",
+            start.elapsed().as_secs_f64(),
+            output.prediction.len() as f64,
+            output.batches as f64,
+        ));
+        let (args, state, control) = (&self.args, &self.state, &mut self.control);
+        for callback in &mut self.callbacks {
+            callback.on_predict(args, state, control, &metrics);
+        }
+        Ok(PredictionOutput {
+            prediction: output.prediction,
+            metrics,
+        })
+    }
+
+    /// `{prefix}_loss` and the prefixed `compute_metrics` results.
+    fn finish_metrics(&self, output: &LoopOutput, prefix: &str) -> Result<Metrics, TrainerError> {
+        let mut metrics = Metrics::new();
+        if let Some(loss) = output.loss {
+            metrics.insert(format!("{prefix}_loss"), loss);
+        }
+        if let (Some(compute), Some(_)) = (&self.compute_metrics, &output.prediction.label_ids) {
+            for (key, value) in compute(&output.prediction)? {
+                let key = if key.starts_with(&format!("{prefix}_")) {
+                    key
+                } else {
+                    format!("{prefix}_{key}")
+                };
+                metrics.insert(key, value);
+            }
+        }
+        Ok(metrics)
+    }
+
+    /// Runs the model without autodiff or dropout over `dataset` in order.
+    fn evaluation_loop(
+        &self,
+        dataset: &Arc<EncodedDataset>,
+        what: &str,
+    ) -> Result<LoopOutput, TrainerError> {
+        let model = self.model().valid();
+        let num_labels = model.num_labels();
+        let loader = DataLoader::new(
+            dataset.clone(),
+            self.collator()?.clone(),
+            Sampler::Sequential,
+            self.args.per_device_eval_batch_size,
+            self.args.dataloader_drop_last,
+        )?;
+        let labelled = dataset.has_labels();
+        let mut predictions = Vec::with_capacity(dataset.len() * num_labels);
+        let mut labels = Vec::new();
+        let (mut loss_sum, mut rows, mut batches) = (0.0, 0usize, 0usize);
+        for (index, batch) in loader.iter(0, 0, &self.device).enumerate() {
+            let batch = batch?;
+            let size = batch.batch_size();
+            if labelled {
+                // The loader is sequential: this batch holds rows `rows..rows + size`.
+                labels.extend(
+                    (rows..rows + size)
+                        .filter_map(|row| dataset.row(row)?.label.map(|l| l.as_f32())),
+                );
+            }
+            let output = model
+                .forward_batch(&batch)
+                .map_err(|e| TrainerError::model(format!("{what} batch {index}"), e))?;
+            predictions.extend(
+                output
+                    .logits
+                    .into_data()
+                    .try_into_vec_as::<f32>()
+                    .map_err(|e| TrainerError::Setup(format!("reading logits: {e:?}")))?,
+            );
+            if let Some(loss) = output.loss {
+                // transformers averages per sample, so a short last batch weighs less.
+                loss_sum += loss.into_scalar::<f64>() * size as f64;
+            }
+            rows += size;
+            batches += 1;
+        }
+        let loss = (labelled && rows > 0).then(|| loss_sum / rows as f64);
+        Ok(LoopOutput {
+            prediction: EvalPrediction {
+                predictions,
+                num_labels,
+                label_ids: labelled.then_some(labels),
+            },
+            loss,
+            batches,
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! The small interface the Trainer needs from a model.
+
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Tensor;
+use ft_bert::{BertError, BertForSequenceClassification};
+use ft_collate::Batch;
+
+/// A forward pass's result.
+#[derive(Debug, Clone)]
+pub struct ModelOutput {
+    /// `[batch, num_labels]` logits.
+    pub logits: Tensor<2>,
+    /// The mean loss, `[1]`, when the batch has labels.
+    pub loss: Option<Tensor<1>>,
+}
+
+/// A model the [`crate::Trainer`] can train: a batch in, logits and loss out, plus saving and
+/// loading its weights in the Hugging Face layout.
+pub trait TrainableModel: Module + Sized + 'static {
+    /// The model's error type.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Logits, and the loss when the batch has labels. Dropout is active when the model is on
+    /// an autodiff device (training) and off after `Module::valid` (evaluation).
+    fn forward_batch(&self, batch: &Batch) -> Result<ModelOutput, Self::Error>;
+
+    /// Outputs per example.
+    fn num_labels(&self) -> usize;
+
+    /// Largest token id the model accepts, plus one.
+    fn vocab_size(&self) -> usize;
+
+    /// Longest sequence the model accepts.
+    fn max_sequence_length(&self) -> usize;
+
+    /// Parameters outside embedding tables, for `total_flos` (6 × this × tokens).
+    fn non_embedding_parameters(&self) -> usize;
+
+    /// Writes `config.json` and `model.safetensors` into `dir`.
+    fn save_pretrained(&self, dir: &Path) -> Result<(), Self::Error>;
+
+    /// Loads the weights of a folder written by [`TrainableModel::save_pretrained`].
+    fn load_pretrained_weights(&mut self, dir: &Path) -> Result<(), Self::Error>;
+}
+
+impl TrainableModel for BertForSequenceClassification {
+    type Error = BertError;
+
+    fn forward_batch(&self, batch: &Batch) -> Result<ModelOutput, BertError> {
+        let output = BertForSequenceClassification::forward_batch(self, batch)?;
+        Ok(ModelOutput {
+            logits: output.logits,
+            loss: output.loss,
+        })
+    }
+
+    fn num_labels(&self) -> usize {
+        BertForSequenceClassification::num_labels(self)
+    }
+
+    fn vocab_size(&self) -> usize {
+        self.config().vocab_size
+    }
+
+    fn max_sequence_length(&self) -> usize {
+        self.config().max_position_embeddings
+    }
+
+    fn non_embedding_parameters(&self) -> usize {
+        let embeddings = &self.bert.embeddings;
+        self.num_params()
+            - embeddings.word_embeddings.num_params()
+            - embeddings.position_embeddings.num_params()
+            - embeddings.token_type_embeddings.num_params()
+    }
+
+    fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
+        BertForSequenceClassification::save_pretrained(self, dir)
+    }
+
+    fn load_pretrained_weights(&mut self, dir: &Path) -> Result<(), BertError> {
+        let info = self.load_weights(&dir.join("model.safetensors"))?;
+        if !info.missing_keys.is_empty() {
+            return Err(BertError::MissingWeights {
+                path: dir.join("model.safetensors"),
+                missing: info.missing_keys.join(", "),
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,244 @@
+//! The Trainer on a tiny BERT: the loop, logs, evaluation, checkpoints, determinism, resume.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use ft_trainer::{
+    IntervalStrategy, ResumeFrom, TrainerCallback, TrainerControl, TrainerError, TrainerState,
+    TrainingArguments, get_last_checkpoint,
+};
+
+#[test]
+fn trains_logs_evaluates_and_checkpoints_like_transformers() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut trainer = common::trainer(common::args(out.path()));
+    let output = trainer.train(None).unwrap();
+
+    // 64 rows / batch 8 = 8 steps per epoch, 5 epochs.
+    assert_eq!(output.global_step, 40);
+    let state = trainer.state();
+    assert_eq!(state.max_steps, 40);
+    assert_eq!(state.epoch, 5.0);
+    for key in [
+        "train_runtime",
+        "train_samples_per_second",
+        "train_steps_per_second",
+        "total_flos",
+        "train_loss",
+        "epoch",
+    ] {
+        assert!(output.metrics.contains_key(key), "{key}");
+    }
+    assert_eq!(output.metrics["train_loss"], output.training_loss);
+    // total_flos = 6 × non-embedding parameters × padded tokens.
+    assert!(output.metrics["total_flos"] > 0.0);
+
+    let losses = common::losses(&trainer);
+    assert_eq!(losses.len(), 10, "a log every 4 steps");
+    assert!(
+        losses.last().unwrap() < &(losses[0] * 0.2),
+        "the loss falls on a learnable task: {losses:?}"
+    );
+    let first = &state.log_history[0];
+    assert_eq!(first["step"], 4);
+    assert_eq!(first["epoch"], 0.5);
+    assert!(first.contains_key("grad_norm") && first.contains_key("learning_rate"));
+    // Warm-up of ceil(0.1 · 40) = 4 steps: step 4 runs at 2e-2 · 3/4, step 8 at
+    // 2e-2 · (40 − 7) / (40 − 4).
+    assert!((first["learning_rate"].as_f64().unwrap() - 2e-2 * 3.0 / 4.0).abs() < 1e-15);
+    let second = state
+        .log_history
+        .iter()
+        .filter(|e| e.contains_key("loss"))
+        .nth(1)
+        .unwrap();
+    assert!((second["learning_rate"].as_f64().unwrap() - 2e-2 * 33.0 / 36.0).abs() < 1e-15);
+
+    let evals: Vec<_> = state
+        .log_history
+        .iter()
+        .filter(|e| e.contains_key("eval_loss"))
+        .collect();
+    assert_eq!(evals.len(), 5, "one evaluation per epoch");
+    for key in [
+        "eval_accuracy",
+        "eval_f1",
+        "eval_runtime",
+        "eval_samples_per_second",
+        "eval_steps_per_second",
+    ] {
+        assert!(evals[0].contains_key(key), "{key}");
+    }
+    assert_eq!(evals[4]["epoch"], 5.0);
+    assert!(
+        evals[4]["eval_accuracy"].as_f64().unwrap() > 0.8,
+        "{:?}",
+        evals[4]
+    );
+    let last = state.log_history.last().unwrap();
+    assert!(last.contains_key("train_runtime"));
+
+    // Checkpoints every 8 steps, complete and loadable.
+    let checkpoints = ft_trainer::sorted_checkpoints(out.path());
+    assert_eq!(
+        checkpoints.iter().map(|(s, _)| *s).collect::<Vec<_>>(),
+        [8, 16, 24, 32, 40]
+    );
+    let latest = get_last_checkpoint(out.path()).unwrap();
+    for file in [
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "trainer_state.json",
+        "optimizer.safetensors",
+        "scheduler.json",
+        "rng_state.json",
+        "training_args.json",
+    ] {
+        assert!(latest.join(file).is_file(), "{file}");
+    }
+    let saved = TrainerState::load(&latest.join("trainer_state.json")).unwrap();
+    assert_eq!(saved.global_step, 40);
+    // Saved at step 40 before the epoch-end evaluation and the final summary, as transformers.
+    let n = state.log_history.len();
+    assert_eq!(saved.log_history, state.log_history[..n - 2]);
+    assert!(saved.stateful_callbacks.contains_key("TrainerControl"));
+    let model = ft_bert::BertForSequenceClassification::from_pretrained(
+        latest.to_str().unwrap(),
+        2,
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap();
+    assert_eq!(common::weights(&model), common::weights(trainer.model()));
+
+    // predict: logits for every row and test_* metrics.
+    let prediction = trainer
+        .predict(&common::encoded("validation", 24, 1000))
+        .unwrap();
+    assert_eq!(prediction.predictions_shape(), (24, 2));
+    assert!(prediction.metrics.contains_key("test_accuracy"));
+    assert!(prediction.metrics.contains_key("test_loss"));
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    let _serial = common::serial();
+    let runs: Vec<_> = (0..2)
+        .map(|_| {
+            let out = tempfile::tempdir().unwrap();
+            let mut args = common::args(out.path());
+            args.num_train_epochs = 1.0;
+            args.save_strategy = ft_trainer::SaveStrategy::No;
+            let mut trainer = common::trainer(args);
+            trainer.train(None).unwrap();
+            (common::losses(&trainer), common::weights(trainer.model()))
+        })
+        .collect();
+    assert_eq!(runs[0].0, runs[1].0);
+    assert!(
+        runs[0].1 == runs[1].1,
+        "the weights differ between two runs"
+    );
+}
+
+/// Sets a flag after a given step, as a Ctrl-C would.
+struct InterruptAt(usize, Arc<AtomicBool>);
+
+impl TrainerCallback for InterruptAt {
+    fn name(&self) -> &str {
+        "InterruptAt"
+    }
+    fn on_step_end(&mut self, _: &TrainingArguments, state: &TrainerState, _: &mut TrainerControl) {
+        if state.global_step == self.0 {
+            self.1.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn an_interrupted_run_resumes_to_the_same_weights() {
+    let _serial = common::serial();
+    // Per-step logs: a resumed run, like transformers', starts a new logging interval.
+    let args = |dir: &std::path::Path| TrainingArguments {
+        logging_steps: 1.0,
+        ..common::args(dir)
+    };
+    let full_dir = tempfile::tempdir().unwrap();
+    let mut full = common::trainer(args(full_dir.path()));
+    full.train(None).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let mut first = common::trainer(args(dir.path()))
+        .with_interrupt_flag(flag.clone())
+        .with_callback(InterruptAt(11, flag));
+    let err = first.train(None).unwrap_err();
+    let TrainerError::Interrupted { step, checkpoint } = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(step, 11);
+    assert!(checkpoint.ends_with("checkpoint-11"));
+
+    let mut resumed = common::trainer(args(dir.path()));
+    let output = resumed.train(Some(ResumeFrom::Latest)).unwrap();
+    assert_eq!(output.global_step, 40);
+    assert_eq!(common::losses(&resumed), common::losses(&full));
+    assert!(
+        common::weights(resumed.model()) == common::weights(full.model()),
+        "the resumed weights differ from the uninterrupted run's"
+    );
+    let evals = |t: &ft_trainer::Trainer<_>| -> Vec<f64> {
+        t.state()
+            .log_history
+            .iter()
+            .filter_map(|e| e.get("eval_accuracy")?.as_f64())
+            .collect()
+    };
+    assert_eq!(evals(&resumed), evals(&full));
+}
+
+#[test]
+fn setup_errors_are_clear() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let device = burn::tensor::Device::flex();
+    let model =
+        ft_bert::BertForSequenceClassification::new(&common::tiny_config(), 1, &device).unwrap();
+    let mut args = common::args(out.path());
+    args.eval_strategy = IntervalStrategy::Epoch;
+    let mut trainer = ft_trainer::Trainer::new(model, args, &device)
+        .unwrap()
+        .without_console()
+        .with_train_dataset(common::encoded("train", 16, 0))
+        .with_tokenizer(common::tokenizer());
+    let err = trainer.train(None).unwrap_err().to_string();
+    assert!(err.contains("didn't pass an `eval_dataset`"), "{err}");
+
+    let mut trainer = common::trainer(common::args(out.path()));
+    let err = trainer.train(Some(ResumeFrom::Latest)).unwrap_err();
+    assert!(matches!(err, TrainerError::NoCheckpoint(_)), "{err:?}");
+}
+
+#[test]
+fn a_diverging_run_stops_at_the_first_non_finite_step_without_saving_it() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = common::args(out.path());
+    args.learning_rate = 1e30;
+    args.max_grad_norm = 0.0;
+    args.save_steps = 1.0;
+    let mut trainer = common::trainer(args);
+    let err = trainer.train(None).unwrap_err();
+    let TrainerError::NonFinite { step, .. } = err else {
+        panic!("{err:?}");
+    };
+    assert!(err.to_string().contains(&format!("optimizer step {step}")));
+    let last = ft_trainer::sorted_checkpoints(out.path())
+        .last()
+        .map(|(s, _)| *s);
+    assert_eq!(last, Some(step - 1), "checkpoints stop before the bad step");
+}

@@ -242,3 +242,71 @@ fn a_diverging_run_stops_at_the_first_non_finite_step_without_saving_it() {
         .map(|(s, _)| *s);
     assert_eq!(last, Some(step - 1), "checkpoints stop before the bad step");
 }
+
+#[test]
+fn gradient_accumulation_counts_optimizer_steps_and_sums_micro_batch_losses() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = common::args(out.path());
+    args.gradient_accumulation_steps = 3;
+    args.learning_rate = 0.0;
+    args.logging_steps = 1.0;
+    args.num_train_epochs = 1.0;
+    args.eval_strategy = IntervalStrategy::No;
+    args.save_strategy = ft_trainer::SaveStrategy::No;
+    let mut trainer = common::trainer(args);
+    let output = trainer.train(None).unwrap();
+    // 8 micro-batches per epoch in windows of 3: 3 optimizer steps (3 + 3 + 2).
+    assert_eq!(output.global_step, 3);
+    let losses = common::losses(&trainer);
+    // transformers 5 sums the micro-batch means for BERT (no division by the accumulation).
+    assert!(losses[0] > 1.8 && losses[0] < 2.4, "{losses:?}");
+    assert!(losses[2] > 1.2 && losses[2] < 1.6, "{losses:?}");
+}
+
+#[test]
+fn early_stopping_and_the_best_model_at_end() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = common::args(out.path());
+    args.num_train_epochs = 20.0;
+    args.save_strategy = ft_trainer::SaveStrategy::Epoch;
+    args.load_best_model_at_end = true;
+    args.metric_for_best_model = Some("loss".into());
+    args.save_total_limit = Some(2);
+    let mut trainer = common::trainer(args.validated().unwrap())
+        .with_callback(ft_trainer::EarlyStoppingCallback::new(2, 0.0));
+    let output = trainer.train(None).unwrap();
+    assert!(
+        output.global_step < 160,
+        "stopped early at step {}",
+        output.global_step
+    );
+    let state = trainer.state();
+    let best = state
+        .best_model_checkpoint
+        .clone()
+        .expect("a best checkpoint");
+    let best_step = state.best_global_step.unwrap();
+    assert!(best.ends_with(&format!("checkpoint-{best_step}")));
+    let eval_losses: Vec<f64> = state
+        .log_history
+        .iter()
+        .filter_map(|e| e.get("eval_loss")?.as_f64())
+        .collect();
+    let min = eval_losses.iter().copied().fold(f64::INFINITY, f64::min);
+    assert_eq!(state.best_metric, Some(min));
+    // Two evaluations without improvement after the best one stopped the run.
+    assert_eq!(eval_losses.iter().rev().position(|&l| l == min), Some(2));
+    // The best checkpoint survives rotation and its weights are the model's now.
+    let kept = ft_trainer::sorted_checkpoints(out.path());
+    assert_eq!(kept.len(), 2);
+    assert!(kept.iter().any(|(s, _)| *s == best_step));
+    let model = ft_bert::BertForSequenceClassification::from_pretrained(
+        &best,
+        2,
+        &burn::tensor::Device::flex(),
+    )
+    .unwrap();
+    assert!(common::weights(&model) == common::weights(trainer.model()));
+}

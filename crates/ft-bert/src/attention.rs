@@ -80,8 +80,12 @@ impl BertSelfAttention {
         let value = heads(self.value.forward(hidden));
         let scale = 1.0 / (self.head_dim as f64).sqrt();
 
-        let dropout_active = self.dropout.prob > 0.0 && query.device().is_autodiff();
-        let context = if dropout_active || self.implementation == AttentionImpl::Explicit {
+        let device = query.device();
+        let dropout_active = self.dropout.prob > 0.0 && device.is_autodiff();
+        let explicit = dropout_active
+            || self.implementation == AttentionImpl::Explicit
+            || !fused_attention_masks_correctly(&device);
+        let context = if explicit {
             // The fused kernel has no dropout on the probabilities: compose it.
             let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + mask.bias.clone();
             let probs = self.dropout.forward(softmax(scores, 3));
@@ -102,6 +106,24 @@ impl BertSelfAttention {
         };
         context.swap_dims(1, 2).reshape([batch, seq, width])
     }
+}
+
+/// Whether the backend's fused attention kernel reads burn's padding mask as burn defines it.
+///
+/// burn-tch 0.22.1 hands burn's boolean mask (true = masked out) straight to torch's
+/// `scaled_dot_product_attention`, which reads true as "attend", so on libtorch the fused
+/// kernel would attend to padding only; there the explicit path runs instead. The logits
+/// parity test against transformers runs on every backend and catches such differences.
+fn fused_attention_masks_correctly(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "tch")]
+    if matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        burn_dispatch::DispatchDevice::LibTorch(_)
+    ) {
+        return false;
+    }
+    let _ = device;
+    true
 }
 
 /// `attention.output`: dense, dropout, then LayerNorm with the residual.

@@ -139,8 +139,14 @@ impl Default for BertConfig {
 impl BertConfig {
     /// Reads `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, BertError> {
-        let text = std::fs::read_to_string(path).map_err(|e| BertError::io(path, e))?;
-        let config: Self = serde_json::from_str(&text).map_err(|e| BertError::Config {
+        let bytes = std::fs::read(path).map_err(|e| BertError::io(path, e))?;
+        Self::from_json_bytes(path, &bytes)
+    }
+
+    /// Parses and validates the contents of a `config.json`; `path` only names the file in
+    /// errors.
+    pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<Self, BertError> {
+        let config: Self = serde_json::from_slice(bytes).map_err(|e| BertError::Config {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
@@ -199,7 +205,39 @@ impl BertConfig {
         {
             return Err("id2label keys must be class ids".into());
         }
+        // Sizes whose tensors cannot even be counted in 64 bits come from a broken file, not
+        // a model; refusing them here keeps shape arithmetic from overflowing later.
+        if self.parameter_count().is_none() {
+            return Err("the sizes overflow: the parameter count does not fit in 64 bits".into());
+        }
         Ok(())
+    }
+
+    /// Number of parameters of the model with its classification head, or `None` where the
+    /// count overflows.
+    pub fn parameter_count(&self) -> Option<u64> {
+        let [v, h, l, i, p, t, n] = [
+            self.vocab_size,
+            self.hidden_size,
+            self.num_hidden_layers,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+            self.num_labels(),
+        ]
+        .map(|x| x as u64);
+        let embeddings = v.checked_add(p)?.checked_add(t)?.checked_mul(h)?;
+        let attention = h.checked_mul(h)?.checked_add(h)?.checked_mul(4)?;
+        let feed_forward = h.checked_mul(i)?.checked_mul(2)?.checked_add(i)?;
+        let layer = attention
+            .checked_add(feed_forward)?
+            .checked_add(h.checked_mul(5)?)?;
+        let head = h.checked_add(1)?.checked_mul(n)?;
+        embeddings
+            .checked_add(layer.checked_mul(l)?)?
+            .checked_add(h.checked_mul(h)?)?
+            .checked_add(h.checked_mul(3)?)?
+            .checked_add(head)
     }
 
     /// Number of classifier outputs: `len(id2label)`, else `num_labels`, else 2.
@@ -295,6 +333,15 @@ mod tests {
         assert_eq!(config.num_labels(), 2);
         assert_eq!(config.hidden_act, HiddenAct::Gelu);
         assert!(config.validate().is_ok());
+    }
+
+    #[test]
+    fn parameter_count_is_bert_base_and_overflow_is_refused() {
+        // transformers' BertForSequenceClassification(BertConfig()) has 109,483,778.
+        assert_eq!(BertConfig::default().parameter_count(), Some(109_483_778));
+        let huge: BertConfig =
+            serde_json::from_str(r#"{"vocab_size": 18446744073709551615}"#).unwrap();
+        assert!(huge.validate().unwrap_err().contains("overflow"));
     }
 
     #[test]

@@ -21,9 +21,19 @@ pub struct BenchArgs {
     /// Runs of each measurement; the median is reported.
     #[arg(long, default_value_t = 5)]
     runs: usize,
-    /// Sections to run (default: all): tokenize, step.
+    /// Sections to run (default: all): tokenize, step, train.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// Backends the training section measures (default: every CPU backend built: flex,
+    /// ndarray, and tch-cpu where the project's PyTorch is installed).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Timed training steps per run, after the warm-up.
+    #[arg(long, default_value_t = 20)]
+    train_steps: usize,
+    /// Untimed training steps at the start of each run.
+    #[arg(long, default_value_t = 3)]
+    train_warmup: usize,
     /// The real checkpoint used for MiniLM measurements.
     #[arg(long, default_value = "../shared/models/all-MiniLM-L6-v2")]
     model: String,
@@ -32,7 +42,7 @@ pub struct BenchArgs {
     dataset: String,
 }
 
-const SECTIONS: [&str; 2] = ["tokenize", "step"];
+const SECTIONS: [&str; 3] = ["tokenize", "step", "train"];
 
 /// Runs the selected sections and rewrites the report.
 pub fn run(args: &BenchArgs) -> Result<()> {
@@ -41,7 +51,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         python::venv_python()
     };
-    let binary = build_cli(&["flex", "x86-v4"])?;
+    // One build holds every CPU backend; libtorch only where the project's PyTorch provides it.
+    let has_torch = python::venv_python().is_some() || std::env::var_os("LIBTORCH").is_some();
+    let mut features = vec!["flex", "x86-v4", "ndarray"];
+    if has_torch {
+        features.push("tch");
+    }
+    let binary = build_cli(&features)?;
+    let backends = if args.backends.is_empty() {
+        let mut all = vec!["flex".to_string(), "ndarray".to_string()];
+        if has_torch {
+            all.insert(1, "tch-cpu".to_string());
+        }
+        all
+    } else {
+        args.backends.clone()
+    };
     let json_path = workspace_root().join("docs/benchmarks.json");
     let mut report: Value = match std::fs::read_to_string(&json_path) {
         Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
@@ -56,6 +81,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         let result = match section {
             "tokenize" => tokenize(args, &binary, python.as_deref())?,
             "step" => step(args, &binary, python.as_deref())?,
+            "train" => train(args, &binary, python.as_deref(), &backends)?,
             _ => unreachable!("every section is listed"),
         };
         let mut result = result;
@@ -91,6 +117,7 @@ fn machine() -> Value {
 
 /// Runs a measurement command and parses the JSON object on its last stdout line.
 fn measure(mut command: Command) -> Result<Value> {
+    crate::cargo::backend_env(&mut command);
     let output = command
         .current_dir(workspace_root())
         .output()
@@ -235,6 +262,102 @@ fn step(args: &BenchArgs, binary: &Path, python: Option<&Path>) -> Result<Value>
     Ok(json!({ "runs": args.runs, "backend": "flex", "shapes": results }))
 }
 
+/// A named measurement, run once per round.
+type Job<'a> = (String, Box<dyn FnMut() -> Result<Value> + 'a>);
+
+/// Runs every job once per round, `runs` rounds (A B C A B C …), so that drift in the
+/// machine's speed falls on all of them alike.
+fn round_robin(runs: usize, jobs: &mut [Job<'_>]) -> Result<Vec<Vec<Value>>> {
+    let mut results = vec![Vec::new(); jobs.len()];
+    for run in 0..runs {
+        for (i, (name, job)) in jobs.iter_mut().enumerate() {
+            eprintln!("  run {}/{runs}: {name}", run + 1);
+            results[i].push(job()?);
+        }
+    }
+    Ok(results)
+}
+
+/// What the training section reports for each implementation.
+const TRAIN_KEYS: [&str; 5] = [
+    "train_samples_per_second",
+    "train_tokens_per_second",
+    "eval_samples_per_second",
+    "peak_rss_mb",
+    "first_step_seconds",
+];
+
+/// The Trainer on MRPC for a fixed number of steps: ours on each backend, and the Hugging
+/// Face Trainer (`python/bench_train.py`), in rounds.
+fn train(
+    args: &BenchArgs,
+    binary: &Path,
+    python: Option<&Path>,
+    backends: &[String],
+) -> Result<Value> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut results = Vec::new();
+    for (label, model) in shapes(args) {
+        eprintln!("bench: training with the Trainer, {label}");
+        let common = |command: &mut Command| {
+            command
+                .args(["--model", &model, "--tokenizer", &args.model])
+                .args(["--dataset", &args.dataset])
+                .args(["--steps", &args.train_steps.to_string()])
+                .args(["--warmup", &args.train_warmup.to_string()]);
+        };
+        let mut jobs: Vec<Job<'_>> = Vec::new();
+        for backend in backends {
+            jobs.push((
+                format!("bert-ft on {backend}"),
+                Box::new(move || {
+                    let mut command = Command::new(binary);
+                    command.args(["bench", "train", "--backend", backend]);
+                    common(&mut command);
+                    measure(command)
+                }),
+            ));
+        }
+        if let Some(python) = python {
+            jobs.push((
+                "Hugging Face Trainer".to_string(),
+                Box::new(move || {
+                    let mut command = Command::new(python);
+                    command.arg("python/bench_train.py");
+                    command.args(["--threads", &threads.to_string()]);
+                    common(&mut command);
+                    measure(command)
+                }),
+            ));
+        }
+        let runs = round_robin(args.runs, &mut jobs)?;
+        let summarise = |runs: &[Value]| {
+            let mut out = serde_json::Map::new();
+            for key in TRAIN_KEYS {
+                out.insert(key.to_string(), json!(median(runs, key)));
+            }
+            Value::Object(out)
+        };
+        let mut ours = serde_json::Map::new();
+        for (backend, runs) in backends.iter().zip(&runs) {
+            ours.insert(backend.clone(), summarise(runs));
+        }
+        let pytorch = python.map(|_| summarise(&runs[backends.len()]));
+        results.push(json!({
+            "shape": label,
+            "ours": ours,
+            "pytorch": pytorch,
+        }));
+    }
+    Ok(json!({
+        "runs": args.runs,
+        "steps": args.train_steps,
+        "warmup": args.train_warmup,
+        "threads": threads,
+        "shapes": results,
+    }))
+}
+
 fn number(value: &Value, digits: usize) -> String {
     value
         .as_f64()
@@ -281,6 +404,9 @@ fn render(report: &Value) -> String {
     }
     if let Some(step) = sections.get("step") {
         render_step(&mut out, step);
+    }
+    if let Some(train) = sections.get("train") {
+        render_train(&mut out, train);
     }
     let notes = workspace_root().join("docs/benchmarks-analysis.md");
     if let Ok(text) = std::fs::read_to_string(notes) {
@@ -333,6 +459,131 @@ fn render_step(out: &mut String, step: &Value) {
         ));
     }
     out.push('\n');
+}
+
+/// The issue's goals, as (backend, what, minimum or maximum ratio to the Hugging Face Trainer).
+/// A ratio is ours / theirs; for memory and start-up smaller is better.
+const GOALS: [(&str, &str, &str, f64, bool); 5] = [
+    (
+        "flex",
+        "train samples/s",
+        "train_samples_per_second",
+        1.0,
+        true,
+    ),
+    (
+        "tch-cpu",
+        "train samples/s",
+        "train_samples_per_second",
+        1.2,
+        true,
+    ),
+    (
+        "every CPU backend",
+        "eval samples/s",
+        "eval_samples_per_second",
+        1.2,
+        true,
+    ),
+    (
+        "every CPU backend",
+        "peak memory",
+        "peak_rss_mb",
+        0.6,
+        false,
+    ),
+    (
+        "every CPU backend",
+        "time to first step",
+        "first_step_seconds",
+        0.2,
+        false,
+    ),
+];
+
+fn render_train(out: &mut String, train: &Value) {
+    out.push_str(
+        "## Training with the Trainer
+
+",
+    );
+    provenance(out, train);
+    out.push_str(&format!(
+        "The whole Trainer (data loading, collation, forward, backward, clipping, AdamW, \
+         schedule) on MRPC train at batch 8, seed 42, {} threads: {} warm-up steps, then {} timed \
+         steps; evaluation is `evaluate()` on the 408 validation pairs; memory is the process's \
+         peak resident set; the first step is counted from process start. Medians of {} rounds, \
+         each running every implementation once (bert-ft's `bench train`, then \
+         `python/bench_train.py` with transformers 5.x and torch 2.9.0). Ratios are ours / the \
+         Hugging Face Trainer's.\n\n",
+        train["threads"], train["warmup"], train["steps"], train["runs"]
+    ));
+    out.push_str(
+        "| shape | implementation | train samples/s | train tokens/s | eval samples/s | peak RSS (MB) | first step (s) |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let mut goal_rows = Vec::new();
+    for shape in train["shapes"].as_array().into_iter().flatten() {
+        let name = shape["shape"].as_str().unwrap_or("");
+        let theirs = &shape["pytorch"];
+        let ratio = |ours: &Value, key: &str| {
+            ours[key]
+                .as_f64()
+                .zip(theirs[key].as_f64())
+                .map(|(o, t)| o / t)
+        };
+        let cell = |r: &Value, key: &str, digits: usize, ours: bool| {
+            let value = number(&r[key], digits);
+            match ratio(r, key).filter(|_| ours) {
+                Some(x) => format!("{value} ({x:.2}×)"),
+                None => value,
+            }
+        };
+        let mut rows: Vec<(String, &Value, bool)> = shape["ours"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(backend, r)| (format!("bert-ft, {backend}"), r, true))
+            .collect();
+        rows.push((
+            "Hugging Face Trainer (torch CPU)".to_string(),
+            theirs,
+            false,
+        ));
+        for (implementation, r, ours) in rows {
+            out.push_str(&format!(
+                "| {name} | {implementation} | {} | {} | {} | {} | {} |\n",
+                cell(r, "train_samples_per_second", 1, ours),
+                cell(r, "train_tokens_per_second", 0, ours),
+                cell(r, "eval_samples_per_second", 1, ours),
+                cell(r, "peak_rss_mb", 0, ours),
+                cell(r, "first_step_seconds", 2, ours),
+            ));
+        }
+        for (backend, what, key, target, at_least) in GOALS {
+            for (ours_backend, r) in shape["ours"].as_object().into_iter().flatten() {
+                let applies = backend == "every CPU backend" || backend == ours_backend;
+                if !applies || ours_backend.starts_with("wgpu") {
+                    continue;
+                }
+                let Some(x) = ratio(r, key) else { continue };
+                let met = if at_least { x >= target } else { x <= target };
+                let sign = if at_least { "≥" } else { "≤" };
+                goal_rows.push(format!(
+                    "| {name} | {ours_backend} | {what} | {sign} {target}× | {x:.2}× | {} |\n",
+                    if met { "met" } else { "**missed**" }
+                ));
+            }
+        }
+    }
+    out.push('\n');
+    if !goal_rows.is_empty() {
+        out.push_str("### Goals\n\n| shape | backend | measure | goal | measured | |\n|---|---|---|---|---|---|\n");
+        for row in goal_rows {
+            out.push_str(&row);
+        }
+        out.push('\n');
+    }
 }
 
 fn provenance(out: &mut String, section: &Value) {

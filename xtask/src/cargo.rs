@@ -13,12 +13,48 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// A `cargo` command in the workspace root.
+/// A `cargo` command in the workspace root, with the backend environment.
 pub fn cargo_command() -> Command {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
     let mut command = Command::new(cargo);
     command.current_dir(workspace_root());
+    backend_env(&mut command);
     command
+}
+
+/// What the backends need from the environment, set only where the user has not set it:
+/// - `tch`: libtorch from the project's PyTorch 2.9.0 (`.venv`), found at build time through
+///   `LIBTORCH_USE_PYTORCH=1` with that Python first on `PATH`, and at run time through
+///   `LD_LIBRARY_PATH`;
+/// - `wgpu`: a persistent Mesa shader cache, so that lavapipe compiles each shader once.
+pub fn backend_env(command: &mut Command) {
+    let root = workspace_root();
+    let venv = root.join(".venv");
+    if venv.join("bin/python").is_file() && std::env::var_os("LIBTORCH").is_none() {
+        let path = std::env::var("PATH").unwrap_or_default();
+        command.env("PATH", format!("{}:{path}", venv.join("bin").display()));
+        command.env("VIRTUAL_ENV", &venv);
+        command.env("LIBTORCH_USE_PYTORCH", "1");
+        let torch_lib = std::fs::read_dir(venv.join("lib"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path().join("site-packages/torch/lib"))
+            .find(|path| path.is_dir());
+        if let Some(torch_lib) = torch_lib {
+            let existing = std::env::var("LD_LIBRARY_PATH").unwrap_or_default();
+            command.env(
+                "LD_LIBRARY_PATH",
+                format!("{}:{existing}", torch_lib.display()),
+            );
+        }
+    }
+    if std::env::var_os("MESA_SHADER_CACHE_DIR").is_none() {
+        command.env(
+            "MESA_SHADER_CACHE_DIR",
+            root.join("target/mesa-shader-cache"),
+        );
+    }
 }
 
 /// Runs `cargo args…`, failing on a non-zero exit.
@@ -85,7 +121,9 @@ pub fn run_cli(subcommand: &str, args: &[String]) -> Result<()> {
         features.push("x86-v4");
     }
     let binary = build_cli(&features)?;
-    let status = Command::new(&binary)
+    let mut command = Command::new(&binary);
+    backend_env(&mut command);
+    let status = command
         .arg(subcommand)
         .args(args)
         .status()

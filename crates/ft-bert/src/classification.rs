@@ -3,7 +3,7 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Device, FloatDType, Int, Tensor};
 use ft_collate::{Batch, Labels};
 
 use crate::attention::AttentionImpl;
@@ -86,9 +86,11 @@ impl BertForSequenceClassification {
         let output = self
             .bert
             .forward(input_ids, token_type_ids, attention_mask)?;
+        // Logits and loss are fp32 whatever the compute precision, as under autocast.
         let logits = self
             .classifier
-            .forward(self.dropout.forward(output.pooler_output));
+            .forward(self.dropout.forward(output.pooler_output))
+            .cast(FloatDType::F32);
         let loss = labels
             .map(|labels| self.loss(logits.clone(), labels))
             .transpose()?;

@@ -20,6 +20,8 @@ pub enum BenchCommand {
     Tokenize(TokenizeArgs),
     /// Milliseconds per training step and per inference batch.
     Step(StepArgs),
+    /// The Trainer's throughput, time to first step and memory.
+    Train(TrainArgs),
 }
 
 /// Arguments of `bench tokenize`.
@@ -44,6 +46,7 @@ pub fn run(command: &BenchCommand) -> Result<()> {
     match command {
         BenchCommand::Tokenize(args) => tokenize(args),
         BenchCommand::Step(args) => step(args),
+        BenchCommand::Train(args) => train(args),
     }
 }
 
@@ -214,4 +217,115 @@ fn median(values: &[f64]) -> f64 {
         n if n % 2 == 1 => sorted[n / 2],
         n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
     }
+}
+
+/// Arguments of `bench train`.
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// A model folder (real weights), or `bert-base` for that shape with random weights.
+    #[arg(long)]
+    model: String,
+    /// Tokenizer folder.
+    #[arg(long)]
+    tokenizer: String,
+    /// GLUE MRPC folder.
+    #[arg(long)]
+    dataset: String,
+    /// Backend to run on.
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Timed steps.
+    #[arg(long, default_value_t = 30)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 5)]
+    warmup: usize,
+    /// Train with bfloat16 compute.
+    #[arg(long)]
+    bf16: bool,
+}
+
+/// Records when each optimizer step ends.
+struct StepClock(std::sync::Arc<std::sync::Mutex<Vec<(usize, Instant)>>>);
+
+impl ft_trainer::TrainerCallback for StepClock {
+    fn name(&self) -> &str {
+        "StepClock"
+    }
+
+    fn on_step_end(
+        &mut self,
+        _: &ft_trainer::TrainingArguments,
+        state: &ft_trainer::TrainerState,
+        _: &mut ft_trainer::TrainerControl,
+    ) {
+        if let Ok(mut times) = self.0.lock() {
+            times.push((state.global_step, Instant::now()));
+        }
+    }
+}
+
+/// The Trainer on MRPC for a fixed number of steps, as `python/bench_train.py` runs the
+/// Hugging Face Trainer: steady-state samples/s, time to the first step from process start,
+/// evaluation samples/s and peak memory.
+fn train(args: &TrainArgs) -> Result<()> {
+    let device = args.backend.device()?;
+    let tokenizer = AutoTokenizer::from_pretrained(&args.tokenizer)?;
+    let mut raw = DataSource::from_arg(&args.dataset).load(Task::Mrpc)?;
+    let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
+    let validation = EncodedDataset::map(&raw.take("validation")?, &tokenizer)?;
+    let tokens_per_row = train.num_tokens() as f64 / train.len() as f64;
+    let model = if args.model == "bert-base" {
+        BertForSequenceClassification::new(&BertConfig::default(), 42, &device)?
+    } else {
+        BertForSequenceClassification::from_pretrained(&args.model, 2, &device)?
+    };
+    let mut training =
+        ft_trainer::TrainingArguments::new(std::env::temp_dir().join("bert-ft-bench"));
+    training.max_steps = (args.warmup + args.steps) as i64;
+    training.save_strategy = ft_trainer::SaveStrategy::No;
+    training.logging_strategy = ft_trainer::IntervalStrategy::No;
+    training.disable_tqdm = true;
+    training.bf16 = args.bf16;
+    let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut trainer = ft_trainer::Trainer::new(model, training, &device)?
+        .without_console()
+        .with_train_dataset(train)
+        .with_eval_dataset(validation)
+        .with_tokenizer(tokenizer)
+        .with_callback(StepClock(times.clone()));
+    trainer.train(None)?;
+    let evaluation = trainer.evaluate()?;
+    let times = times
+        .lock()
+        .map_err(|_| anyhow::anyhow!("step clock poisoned"))?
+        .clone();
+    let at = |step: usize| times.iter().find(|(s, _)| *s == step).map(|(_, t)| *t);
+    let (Some(first), Some(start), Some(end)) =
+        (at(1), at(args.warmup), at(args.warmup + args.steps))
+    else {
+        anyhow::bail!("the run did not reach step {}", args.warmup + args.steps);
+    };
+    let samples_per_second = (args.steps * 8) as f64 / (end - start).as_secs_f64();
+    let first_step_seconds = crate::process::start_time()
+        .and_then(|started| {
+            let elapsed_since_first = first.elapsed();
+            std::time::SystemTime::now()
+                .checked_sub(elapsed_since_first)?
+                .duration_since(started)
+                .ok()
+        })
+        .map(|d| d.as_secs_f64());
+    let result = serde_json::json!({
+        "train_samples_per_second": samples_per_second,
+        "train_tokens_per_second": samples_per_second * tokens_per_row,
+        "first_step_seconds": first_step_seconds,
+        "eval_samples_per_second": evaluation.get("eval_samples_per_second"),
+        "peak_rss_mb": crate::process::peak_rss_mb(),
+        "steps": args.steps,
+        "threads": rayon_threads(),
+        "backend": args.backend.to_string(),
+    });
+    println!("{result}");
+    Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ft_bert::{BertForSequenceClassification, PretrainedOptions};
+use ft_bert::{BertConfig, BertForSequenceClassification, PretrainedOptions};
 use ft_collate::{AutoTokenizer, EncodedDatasetDict};
 use ft_trainer::{
     EvalPrediction, IntervalStrategy, ResumeFrom, Trainer, TrainingArguments, glue_compute_metrics,
@@ -35,6 +35,11 @@ pub struct FinetuneArgs {
     /// Continue from a checkpoint folder, or `latest` in output_dir.
     #[arg(long)]
     pub resume_from_checkpoint: Option<ResumeFrom>,
+    /// Build the model from this `config.json` with random weights
+    /// (`AutoModelForSequenceClassification.from_config`); `--model` then only gives the
+    /// tokenizer.
+    #[arg(long)]
+    pub init_from_config: Option<PathBuf>,
     /// TrainingArguments.
     #[command(flatten)]
     pub training: TrainingFlags,
@@ -66,10 +71,28 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
         seed: training.seed,
         hub: None,
     };
-    let (model, info) =
-        BertForSequenceClassification::from_pretrained_with_info(&args.model, &options, &device)
+    let model = match &args.init_from_config {
+        Some(path) => {
+            let mut config = BertConfig::from_file(path)?;
+            config.set_num_labels(args.task.num_labels());
+            println!(
+                "Initialising {} at random from {}",
+                ft_bert::ARCHITECTURE,
+                path.display()
+            );
+            BertForSequenceClassification::new(&config, training.seed, &device)?
+        }
+        None => {
+            let (model, info) = BertForSequenceClassification::from_pretrained_with_info(
+                &args.model,
+                &options,
+                &device,
+            )
             .with_context(|| format!("loading the model {}", args.model))?;
-    print!("{info}");
+            print!("{info}");
+            model
+        }
+    };
 
     let validation_name = args.task.validation_split();
     let train = Arc::new(tokenized.split("train")?.clone());

@@ -8,6 +8,7 @@ mod encode;
 mod finetune;
 mod interrupt;
 mod predict;
+mod process;
 mod training_flags;
 
 use anyhow::Result;

@@ -95,7 +95,8 @@ impl<M: TrainableModel> Trainer<M> {
         dataset: &Arc<EncodedDataset>,
         what: &str,
     ) -> Result<LoopOutput, TrainerError> {
-        let model = self.model().valid();
+        let master = self.model().valid();
+        let model = self.precision.compute_model(&master).unwrap_or(master);
         let num_labels = model.num_labels();
         let loader = DataLoader::new(
             dataset.clone(),

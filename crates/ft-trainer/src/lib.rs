@@ -32,6 +32,7 @@ mod evaluation;
 mod metrics;
 mod model;
 mod optimizer;
+mod precision;
 mod saving;
 mod schedule;
 mod state;
@@ -51,6 +52,7 @@ pub use metrics::{
 };
 pub use model::{ModelOutput, TrainableModel};
 pub use optimizer::{AdamW, AdamWConfig, OPTIMIZER_FILE, is_no_decay};
+pub use precision::{LossScaler, Precision};
 pub use schedule::Schedule;
 pub use state::{LogEntry, TRAINER_STATE_FILE, TrainerControl, TrainerState};
 pub use trainer::{ResumeFrom, Trainer};

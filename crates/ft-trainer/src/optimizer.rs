@@ -11,7 +11,8 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+use rayon::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::TrainerError;
@@ -44,11 +45,49 @@ pub struct AdamWConfig {
     pub weight_decay: f64,
 }
 
-/// First and second moments of one parameter, flattened.
+/// First and second moments of one parameter, flattened: on the device, or, where tensors
+/// live in host memory anyway, in plain vectors that one fused loop updates.
 #[derive(Debug, Clone)]
-struct Moments {
+enum Moments {
+    // Boxed: with every backend compiled in, a tensor handle is hundreds of bytes.
+    Device(Box<DeviceMoments>),
+    Host {
+        exp_avg: Vec<f32>,
+        exp_avg_sq: Vec<f32>,
+    },
+}
+
+/// Moments as tensors on the parameter's device.
+#[derive(Debug, Clone)]
+struct DeviceMoments {
     exp_avg: Tensor<1>,
     exp_avg_sq: Tensor<1>,
+}
+
+/// A parameter's two moments as read from a file, before both are found.
+type PartialMoments = (Option<Vec<f32>>, Option<Vec<f32>>);
+
+impl Moments {
+    fn host_values(&self) -> Result<(Vec<f32>, Vec<f32>), String> {
+        match self {
+            Moments::Host {
+                exp_avg,
+                exp_avg_sq,
+            } => Ok((exp_avg.clone(), exp_avg_sq.clone())),
+            Moments::Device(moments) => {
+                let DeviceMoments {
+                    exp_avg,
+                    exp_avg_sq,
+                } = moments.as_ref();
+                let read = |t: &Tensor<1>| {
+                    t.to_data()
+                        .try_into_vec_as::<f32>()
+                        .map_err(|e| format!("{e:?}"))
+                };
+                Ok((read(exp_avg)?, read(exp_avg_sq)?))
+            }
+        }
+    }
 }
 
 /// The optimizer and its state.
@@ -57,15 +96,26 @@ pub struct AdamW {
     config: AdamWConfig,
     step: u64,
     moments: HashMap<String, Moments>,
+    host: bool,
 }
 
 impl AdamW {
-    /// A fresh optimizer.
+    /// A fresh optimizer updating parameters with tensor operations on their device.
     pub fn new(config: AdamWConfig) -> Self {
         Self {
             config,
             step: 0,
             moments: HashMap::new(),
+            host: false,
+        }
+    }
+
+    /// A fresh optimizer for parameters on `device`: on flex, whose tensors are host memory,
+    /// one fused multithreaded loop per parameter instead of a dozen tensor operations.
+    pub fn for_device(config: AdamWConfig, device: &Device) -> Self {
+        Self {
+            host: host_memory(device),
+            ..Self::new(config)
         }
     }
 
@@ -100,6 +150,7 @@ impl AdamW {
         self.step += 1;
         let t = self.step as i32;
         let mut mapper = Update {
+            host: self.host,
             config: self.config,
             bias_correction1: 1.0 - self.config.beta1.powi(t),
             bias_correction2: 1.0 - self.config.beta2.powi(t),
@@ -116,14 +167,8 @@ impl AdamW {
     pub fn save(&self, path: &Path) -> Result<(), TrainerError> {
         let mut buffers: BTreeMap<String, (Vec<u8>, usize)> = BTreeMap::new();
         for (name, moments) in &self.moments {
-            for (kind, tensor) in [
-                ("exp_avg", &moments.exp_avg),
-                ("exp_avg_sq", &moments.exp_avg_sq),
-            ] {
-                let values = tensor
-                    .to_data()
-                    .try_into_vec_as::<f32>()
-                    .map_err(|e| save_error(path, format!("{e:?}")))?;
+            let (exp_avg, exp_avg_sq) = moments.host_values().map_err(|e| save_error(path, e))?;
+            for (kind, values) in [("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)] {
                 let len = values.len();
                 let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
                 buffers.insert(format!("{kind}/{name}"), (bytes, len));
@@ -162,7 +207,7 @@ impl AdamW {
             .ok_or_else(|| load_error("no step count in the metadata".into()))?;
         let tensors =
             safetensors::SafeTensors::deserialize(&bytes).map_err(|e| load_error(e.to_string()))?;
-        let mut moments: HashMap<String, (Option<Tensor<1>>, Option<Tensor<1>>)> = HashMap::new();
+        let mut moments: HashMap<String, PartialMoments> = HashMap::new();
         for (name, view) in tensors.tensors() {
             if view.dtype() != Dtype::F32 {
                 return Err(load_error(format!(
@@ -175,8 +220,6 @@ impl AdamW {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let len = values.len();
-            let tensor = Tensor::<1>::from_data(TensorData::new(values, [len]), device);
             let entry = match name.split_once('/') {
                 Some(("exp_avg", param)) => (param.to_string(), true),
                 Some(("exp_avg_sq", param)) => (param.to_string(), false),
@@ -184,21 +227,34 @@ impl AdamW {
             };
             let slot = moments.entry(entry.0).or_default();
             if entry.1 {
-                slot.0 = Some(tensor);
+                slot.0 = Some(values);
             } else {
-                slot.1 = Some(tensor);
+                slot.1 = Some(values);
             }
         }
         let mut complete = HashMap::new();
         for (name, pair) in moments {
             match pair {
-                (Some(exp_avg), Some(exp_avg_sq)) => {
+                (Some(exp_avg), Some(exp_avg_sq)) if self.host => {
                     complete.insert(
                         name,
-                        Moments {
+                        Moments::Host {
                             exp_avg,
                             exp_avg_sq,
                         },
+                    );
+                }
+                (Some(exp_avg), Some(exp_avg_sq)) => {
+                    let tensor = |values: Vec<f32>| {
+                        let len = values.len();
+                        Tensor::<1>::from_data(TensorData::new(values, [len]), device)
+                    };
+                    complete.insert(
+                        name,
+                        Moments::Device(Box::new(DeviceMoments {
+                            exp_avg: tensor(exp_avg),
+                            exp_avg_sq: tensor(exp_avg_sq),
+                        })),
                     );
                 }
                 _ => return Err(load_error(format!("`{name}` lacks one of its two moments"))),
@@ -226,13 +282,15 @@ struct SquaredNorms<'a> {
 impl ModuleVisitor for SquaredNorms<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.get::<D>(param.id) {
-            self.parts.push(grad.square().sum());
+            // Half-precision gradients are summed in fp32, as clip_grad_norm_ does.
+            self.parts.push(grad.cast(FloatDType::F32).square().sum());
         }
     }
 }
 
 /// Applies one AdamW update to every parameter with a gradient.
 struct Update<'a> {
+    host: bool,
     config: AdamWConfig,
     bias_correction1: f64,
     bias_correction2: f64,
@@ -260,19 +318,59 @@ impl ModuleMapper for Update<'_> {
         let name = self.path.join(".");
         let require_grad = tensor.is_require_grad();
         let was_autodiff = tensor.is_autodiff();
-        let shape = tensor.shape();
+        let device = tensor.device();
         let value = tensor.inner();
-        let numel = shape.num_elements();
-        let grad = grad.inner().reshape([numel]);
-        let c = self.config;
+        let grad = grad.inner().cast(FloatDType::F32);
         let weight_decay = if is_no_decay(&name) {
             0.0
         } else {
-            c.weight_decay
+            self.config.weight_decay
         };
+        let previous = self.moments.remove(&name);
+        let (value, moments) = if self.host && value.dtype() == DType::F32 {
+            self.update_host(value, grad, previous, weight_decay, &device)
+        } else {
+            self.update_device(value, grad, previous, weight_decay)
+        };
+        self.moments.insert(name, moments);
 
-        let (exp_avg, exp_avg_sq) = match self.moments.remove(&name) {
-            Some(m) => (m.exp_avg, m.exp_avg_sq),
+        let mut value = if was_autodiff {
+            value.autodiff()
+        } else {
+            value
+        };
+        if require_grad {
+            value = value.require_grad();
+        }
+        Param::from_mapped_value(id, value, mapper)
+    }
+}
+
+impl Update<'_> {
+    /// PyTorch's AdamW with tensor operations, on any device.
+    fn update_device<const D: usize>(
+        &self,
+        value: Tensor<D>,
+        grad: Tensor<D>,
+        previous: Option<Moments>,
+        weight_decay: f64,
+    ) -> (Tensor<D>, Moments) {
+        let shape = value.shape();
+        let grad = grad.reshape([shape.num_elements()]);
+        let c = self.config;
+        let device = grad.device();
+        let (exp_avg, exp_avg_sq) = match previous {
+            Some(Moments::Device(moments)) => (moments.exp_avg, moments.exp_avg_sq),
+            Some(Moments::Host {
+                exp_avg,
+                exp_avg_sq,
+            }) => {
+                let tensor = |v: Vec<f32>| {
+                    let len = v.len();
+                    Tensor::<1>::from_data(TensorData::new(v, [len]), &device)
+                };
+                (tensor(exp_avg), tensor(exp_avg_sq))
+            }
             None => (grad.zeros_like(), grad.zeros_like()),
         };
         let s = self.grad_scale;
@@ -288,30 +386,82 @@ impl ModuleMapper for Update<'_> {
             .add_scalar(c.epsilon);
         let update = (exp_avg.clone() / denom)
             .mul_scalar(self.learning_rate / self.bias_correction1)
-            .reshape(shape.clone());
+            .reshape(shape);
         let mut value = value;
         if weight_decay != 0.0 {
             value = value.mul_scalar(1.0 - self.learning_rate * weight_decay);
         }
-        let value = value - update;
-        self.moments.insert(
-            name,
-            Moments {
+        (
+            value - update,
+            Moments::Device(Box::new(DeviceMoments {
+                exp_avg,
+                exp_avg_sq,
+            })),
+        )
+    }
+
+    /// The same update in one pass over host memory, split across threads: on flex the
+    /// parameter and gradient buffers are taken without copies.
+    fn update_host<const D: usize>(
+        &self,
+        value: Tensor<D>,
+        grad: Tensor<D>,
+        previous: Option<Moments>,
+        weight_decay: f64,
+        device: &Device,
+    ) -> (Tensor<D>, Moments) {
+        let shape = value.shape();
+        let numel = shape.num_elements();
+        let mut data = value.into_data();
+        let grad = grad.reshape([numel]).into_data();
+        let (mut exp_avg, mut exp_avg_sq) = match previous.map(|m| m.host_values()) {
+            Some(Ok(values)) => values,
+            _ => (vec![0.0; numel], vec![0.0; numel]),
+        };
+        let c = self.config;
+        let s = self.grad_scale as f32;
+        // Constants are formed in f64 and rounded once, as PyTorch passes them to its kernel.
+        let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
+        let (one_minus_b1, one_minus_b2) = ((1.0 - c.beta1) as f32, (1.0 - c.beta2) as f32);
+        let decay = (1.0 - self.learning_rate * weight_decay) as f32;
+        let step_size = (self.learning_rate / self.bias_correction1) as f32;
+        let bc2_sqrt = self.bias_correction2.sqrt() as f32;
+        let eps = c.epsilon as f32;
+        let (Ok(p), Ok(g)) = (data.as_mut_slice::<f32>(), grad.as_slice::<f32>()) else {
+            unreachable!("the caller passes fp32 parameters and gradients");
+        };
+        const CHUNK: usize = 1 << 14;
+        p.par_chunks_mut(CHUNK)
+            .zip(exp_avg.par_chunks_mut(CHUNK))
+            .zip(exp_avg_sq.par_chunks_mut(CHUNK))
+            .zip(g.par_chunks(CHUNK))
+            .for_each(|(((p, m), v), g)| {
+                for (((p, m), v), g) in p.iter_mut().zip(m).zip(v).zip(g) {
+                    let g = g * s;
+                    *m = b1 * *m + one_minus_b1 * g;
+                    *v = b2 * *v + one_minus_b2 * g * g;
+                    let denom = v.sqrt() / bc2_sqrt + eps;
+                    *p = *p * decay - step_size * (*m / denom);
+                }
+            });
+        (
+            Tensor::<D>::from_data(data, device),
+            Moments::Host {
                 exp_avg,
                 exp_avg_sq,
             },
-        );
-
-        let mut value = if was_autodiff {
-            value.autodiff()
-        } else {
-            value
-        };
-        if require_grad {
-            value = value.require_grad();
-        }
-        Param::from_mapped_value(id, value, mapper)
+        )
     }
+}
+
+/// Whether tensors on `device` live in host memory that the fused update can write.
+fn host_memory(device: &Device) -> bool {
+    #[cfg(feature = "flex")]
+    if *device == Device::flex() {
+        return true;
+    }
+    let _ = device;
+    false
 }
 
 #[cfg(test)]

@@ -15,6 +15,8 @@ use crate::trainer::Trainer;
 
 /// The scheduler's position (transformers writes `scheduler.pt`).
 const SCHEDULER_FILE: &str = "scheduler.json";
+/// fp16's loss scale (transformers writes `scaler.pt`).
+const SCALER_FILE: &str = "scaler.json";
 /// The arguments (transformers pickles them into `training_args.bin`).
 const ARGS_FILE: &str = "training_args.json";
 
@@ -127,6 +129,10 @@ impl<M: TrainableModel> Trainer<M> {
                 optimizer.save(&dir.join(OPTIMIZER_FILE))?;
             }
             write(&dir.join(SCHEDULER_FILE), &format!("{scheduler:#}\n"))?;
+            if self.precision == crate::precision::Precision::Fp16 {
+                let scaler = serde_json::to_string_pretty(&self.scaler).unwrap_or_default();
+                write(&dir.join(SCALER_FILE), &scaler)?;
+            }
             write(&dir.join("rng_state.json"), &format!("{rng:#}\n"))?;
             write(&dir.join(ARGS_FILE), &self.args.to_json())?;
             write(&dir.join(TRAINER_STATE_FILE), &self.state.to_json())
@@ -171,6 +177,9 @@ impl<M: TrainableModel> Trainer<M> {
         if let Some(optimizer) = self.optimizer.as_mut() {
             let train_device = self.device.clone().autodiff();
             optimizer.load(&dir.join(OPTIMIZER_FILE), &train_device.without_autodiff())?;
+        }
+        if let Ok(text) = std::fs::read_to_string(dir.join(SCALER_FILE)) {
+            self.scaler = serde_json::from_str(&text).map_err(|e| load_error(e.to_string()))?;
         }
         for callback in &mut self.callbacks {
             if let Some(state) = saved.stateful_callbacks.get(callback.name()) {

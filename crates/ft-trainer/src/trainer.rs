@@ -18,6 +18,7 @@ use crate::error::TrainerError;
 use crate::metrics::{ComputeMetrics, Metrics, TrainOutput, speed_metrics};
 use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig};
+use crate::precision::{LossScaler, Precision};
 use crate::schedule::Schedule;
 use crate::state::{LogEntry, TrainerControl, TrainerState};
 
@@ -59,6 +60,8 @@ pub struct Trainer<M: TrainableModel> {
     pub(crate) optimizer: Option<AdamW>,
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
     pub(crate) flos_per_token: f64,
+    pub(crate) precision: Precision,
+    pub(crate) scaler: LossScaler,
 }
 
 /// Running sums between logs.
@@ -79,6 +82,7 @@ impl<M: TrainableModel> Trainer<M> {
     /// collator, metrics and callbacks with the `with_*` methods.
     pub fn new(model: M, args: TrainingArguments, device: &Device) -> Result<Self, TrainerError> {
         let args = args.validated()?;
+        let precision = Precision::for_args(&args, device)?;
         let train_device = device.clone().autodiff();
         let model = model.fork(&train_device).train();
         let flos_per_token = 6.0 * model.non_embedding_parameters() as f64;
@@ -96,6 +100,8 @@ impl<M: TrainableModel> Trainer<M> {
             optimizer: None,
             interrupt: None,
             flos_per_token,
+            precision,
+            scaler: LossScaler::default(),
             args,
         };
         trainer
@@ -332,12 +338,15 @@ impl<M: TrainableModel> Trainer<M> {
             warmup: args.warmup_steps_for(max_steps),
             total: max_steps,
         };
-        self.optimizer = Some(AdamW::new(AdamWConfig {
-            beta1: args.adam_beta1,
-            beta2: args.adam_beta2,
-            epsilon: args.adam_epsilon,
-            weight_decay: args.weight_decay,
-        }));
+        self.optimizer = Some(AdamW::for_device(
+            AdamWConfig {
+                beta1: args.adam_beta1,
+                beta2: args.adam_beta2,
+                epsilon: args.adam_epsilon,
+                weight_decay: args.weight_decay,
+            },
+            &self.device,
+        ));
 
         if let Some(resume) = resume_from_checkpoint {
             let path = match resume {
@@ -407,6 +416,13 @@ impl<M: TrainableModel> Trainer<M> {
 
                 let mut accumulator: GradientsAccumulator<M> = GradientsAccumulator::new();
                 let mut loss_sum: Option<Tensor<1>> = None;
+                // Under mixed precision the step runs on a half-precision copy of the master.
+                let half = self.precision.compute_model(self.model());
+                let loss_scale = if self.precision == Precision::Fp16 {
+                    self.scaler.scale
+                } else {
+                    1.0
+                };
                 for taken in 0..window {
                     let Some(batch) = batches.next() else { break };
                     let batch = batch?;
@@ -414,7 +430,7 @@ impl<M: TrainableModel> Trainer<M> {
                     // resumed run draw exactly the masks the uninterrupted run drew.
                     let global_micro = (self.state.global_step * ga + taken) as u64;
                     self.device.seed(mix_seed(args.seed, global_micro));
-                    let model = self.model();
+                    let model = half.as_ref().unwrap_or_else(|| self.model());
                     let output = model.forward_batch(&batch).map_err(|e| {
                         TrainerError::model(
                             format!("training step {}", self.state.global_step + 1),
@@ -426,7 +442,12 @@ impl<M: TrainableModel> Trainer<M> {
                             "the model returned no loss for a labelled batch".into(),
                         )
                     })?;
-                    let grads = GradientsParams::from_grads(loss.backward(), model);
+                    let backward_loss = if loss_scale == 1.0 {
+                        loss.clone()
+                    } else {
+                        loss.clone().mul_scalar(loss_scale)
+                    };
+                    let grads = GradientsParams::from_grads(backward_loss.backward(), model);
                     accumulator.accumulate(model, grads);
                     let loss = loss.detach().inner();
                     loss_sum = Some(match loss_sum {
@@ -437,6 +458,7 @@ impl<M: TrainableModel> Trainer<M> {
                         * (batch.batch_size() * batch.input_ids.dims()[1]) as f64;
                     micro_step += 1;
                 }
+                drop(half);
                 let Some(loss_sum) = loss_sum else { break };
                 let grads = accumulator.grads();
                 let model = self
@@ -453,12 +475,28 @@ impl<M: TrainableModel> Trainer<M> {
                     .unwrap_or_default();
                 let (loss_value, grad_norm) = (
                     values.first().copied().unwrap_or(f64::NAN),
-                    values.get(1).copied().unwrap_or(f64::NAN),
+                    values.get(1).copied().unwrap_or(f64::NAN) / loss_scale,
                 );
                 let step_number = self.state.global_step + 1;
                 let epoch_position = epoch as f64 + micro_step as f64 / len_dl as f64;
-                for (what, value) in [("loss", loss_value), ("gradient norm", grad_norm)] {
-                    if !value.is_finite() {
+                let learning_rate = schedule.learning_rate(step_number);
+                let fault = [("loss", loss_value), ("gradient norm", grad_norm)]
+                    .into_iter()
+                    .find(|(_, value)| !value.is_finite());
+                match fault {
+                    // fp16 overflows are expected now and then: skip the step, lower the scale.
+                    Some((what, value))
+                        if self.precision == Precision::Fp16 && self.scaler.scale > 1.0 =>
+                    {
+                        tracing::warn!(
+                            "step {step_number}: non-finite {what} ({value}) under fp16 loss scale {}; \
+                             the step is skipped and the scale halved",
+                            self.scaler.scale
+                        );
+                        self.scaler.update(true);
+                        self.model = Some(model);
+                    }
+                    Some((what, value)) => {
                         self.model = Some(model);
                         return Err(TrainerError::NonFinite {
                             what,
@@ -467,22 +505,29 @@ impl<M: TrainableModel> Trainer<M> {
                             epoch: epoch_position,
                         });
                     }
+                    None => {
+                        let clip = if args.max_grad_norm > 0.0 {
+                            (args.max_grad_norm / (grad_norm + 1e-6)).min(1.0)
+                        } else {
+                            1.0
+                        };
+                        if self.precision == Precision::Fp16 {
+                            self.scaler.update(false);
+                        }
+                        let optimizer = self
+                            .optimizer
+                            .as_mut()
+                            .unwrap_or_else(|| unreachable!("created above"));
+                        self.model =
+                            Some(optimizer.step(model, grads, learning_rate, clip / loss_scale));
+                    }
                 }
-                let learning_rate = schedule.learning_rate(step_number);
-                let scale = if args.max_grad_norm > 0.0 {
-                    (args.max_grad_norm / (grad_norm + 1e-6)).min(1.0)
-                } else {
-                    1.0
-                };
-                let optimizer = self
-                    .optimizer
-                    .as_mut()
-                    .unwrap_or_else(|| unreachable!("created above"));
-                self.model = Some(optimizer.step(model, grads, learning_rate, scale));
 
                 self.state.global_step = step_number;
                 self.state.epoch = epoch_position;
-                tracker.since_log += loss_value;
+                if loss_value.is_finite() {
+                    tracker.since_log += loss_value;
+                }
                 tracker.last_grad_norm = Some(grad_norm);
                 tracker.last_learning_rate = learning_rate;
                 self.flow_on_step_end();

@@ -1,0 +1,138 @@
+//! Mixed precision (`--bf16`, `--fp16`), which burn does not provide: fp32 master weights and
+//! optimizer state, a half-precision copy of the model for each step's forward and backward
+//! pass, and dynamic loss scaling for fp16.
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{DType, Device, FloatDType, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::args::TrainingArguments;
+use crate::error::TrainerError;
+
+/// The compute precision of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// fp32 throughout.
+    Full,
+    /// bfloat16 compute.
+    Bf16,
+    /// float16 compute with loss scaling.
+    Fp16,
+}
+
+impl Precision {
+    /// The precision the arguments ask for, refused where the device lacks the dtype.
+    pub fn for_args(args: &TrainingArguments, device: &Device) -> Result<Self, TrainerError> {
+        let precision = match (args.bf16, args.fp16) {
+            (true, _) => Precision::Bf16,
+            (_, true) => Precision::Fp16,
+            _ => Precision::Full,
+        };
+        if let Some(dtype) = precision.dtype()
+            && !device.supports_dtype(DType::from(dtype))
+        {
+            return Err(TrainerError::Setup(format!(
+                "{} was asked for, but the device {device:?} cannot compute in {dtype:?}; \
+                 drop the flag or pick another backend (tch-cpu and flex have bf16)",
+                if precision == Precision::Bf16 {
+                    "bf16"
+                } else {
+                    "fp16"
+                },
+            )));
+        }
+        Ok(precision)
+    }
+
+    /// The half-precision dtype, if any.
+    pub fn dtype(self) -> Option<FloatDType> {
+        match self {
+            Precision::Full => None,
+            Precision::Bf16 => Some(FloatDType::BF16),
+            Precision::Fp16 => Some(FloatDType::F16),
+        }
+    }
+
+    /// The model to run a step with: the master itself in fp32, or a half-precision copy
+    /// whose parameters keep the master's ids, so that its gradients update the master.
+    pub fn compute_model<M: Module>(self, master: &M) -> Option<M> {
+        self.dtype()
+            .map(|dtype| master.clone().map(&mut CastParameters(dtype)))
+    }
+}
+
+/// Casts every float parameter, keeping its id and making it a fresh leaf.
+struct CastParameters(FloatDType);
+
+impl ModuleMapper for CastParameters {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|tensor| {
+            let require_grad = tensor.is_require_grad();
+            let autodiff = tensor.is_autodiff();
+            let cast = tensor.inner().cast(dtype);
+            let cast = if autodiff { cast.autodiff() } else { cast };
+            if require_grad {
+                cast.require_grad()
+            } else {
+                cast
+            }
+        })
+    }
+}
+
+/// Dynamic loss scaling, as `torch.amp.GradScaler`: the loss is multiplied by the scale
+/// before backward; a step whose gradients overflow is skipped and halves the scale; 2000
+/// steps in a row without overflow double it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossScaler {
+    /// The current scale.
+    pub scale: f64,
+    /// Steps since the last overflow.
+    pub growth_tracker: usize,
+}
+
+impl Default for LossScaler {
+    fn default() -> Self {
+        Self {
+            scale: 65536.0,
+            growth_tracker: 0,
+        }
+    }
+}
+
+const GROWTH_INTERVAL: usize = 2000;
+
+impl LossScaler {
+    /// Records a step: halves the scale after an overflow, doubles it after a long run
+    /// without one.
+    pub fn update(&mut self, overflow: bool) {
+        if overflow {
+            self.scale = (self.scale * 0.5).max(1.0);
+            self.growth_tracker = 0;
+        } else {
+            self.growth_tracker += 1;
+            if self.growth_tracker >= GROWTH_INTERVAL {
+                self.scale *= 2.0;
+                self.growth_tracker = 0;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scale_backs_off_and_grows_like_grad_scaler() {
+        let mut scaler = LossScaler::default();
+        scaler.update(true);
+        assert_eq!(scaler.scale, 32768.0);
+        for _ in 0..GROWTH_INTERVAL {
+            scaler.update(false);
+        }
+        assert_eq!(scaler.scale, 65536.0);
+        assert_eq!(scaler.growth_tracker, 0);
+    }
+}

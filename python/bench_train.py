@@ -1,0 +1,134 @@
+"""One training measurement for `cargo xtask bench` (and the GPU check): the Hugging Face
+Trainer on GLUE MRPC, as the notebook sets it up (batch 8, AdamW, linear schedule, seed 42),
+for a fixed number of steps. Prints one JSON object with:
+
+- train_samples_per_second: over the steps after the warm-up, timed between step callbacks;
+- first_step_seconds: from process start (before `import torch`) to the end of step 1;
+- eval_samples_per_second: `trainer.evaluate()` on the 408 validation pairs;
+- peak_rss_mb: the process's peak resident memory.
+"""
+
+import argparse
+import csv
+import json
+import os
+import resource
+import time
+
+
+def process_start_time():
+    """Wall-clock time at which this process started, from /proc."""
+    with open("/proc/self/stat") as f:
+        start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
+    ticks = os.sysconf("SC_CLK_TCK")
+    return time.time() - uptime + start_ticks / ticks
+
+
+START = process_start_time()
+
+import torch  # noqa: E402
+from transformers import (  # noqa: E402
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    BertConfig,
+    BertForSequenceClassification,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
+
+
+class Rows(torch.utils.data.Dataset):
+    def __init__(self, features):
+        self.features = features
+
+    def __len__(self):
+        return len(self.features)
+
+    def __getitem__(self, i):
+        return self.features[i]
+
+
+def load(path, tokenizer):
+    with open(path, encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
+    enc = tokenizer([r["#1 String"] for r in rows], [r["#2 String"] for r in rows], truncation=True)
+    return Rows([{**{k: enc[k][i] for k in enc}, "label": int(rows[i]["Quality"])} for i in range(len(rows))])
+
+
+class StepClock(TrainerCallback):
+    def __init__(self, warmup):
+        self.warmup, self.times = warmup, {}
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.times[state.global_step] = time.time()
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", required=True, help="model folder, or bert-base")
+    parser.add_argument("--tokenizer", required=True)
+    parser.add_argument("--dataset", required=True, help="GLUE MRPC folder")
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--bf16", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    train = load(os.path.join(args.dataset, "train.tsv"), tokenizer)
+    validation = load(os.path.join(args.dataset, "dev.tsv"), tokenizer)
+    if args.model == "bert-base":
+        torch.manual_seed(42)
+        model = BertForSequenceClassification(BertConfig())
+    else:
+        model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2)
+    clock = StepClock(args.warmup)
+    training_args = TrainingArguments(
+        output_dir="/tmp/bert-ft-bench-hf",
+        max_steps=args.warmup + args.steps,
+        per_device_train_batch_size=8,
+        eval_strategy="no",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=42,
+        use_cpu=args.device == "cpu",
+        bf16=args.bf16,
+    )
+    trainer = Trainer(
+        model,
+        training_args,
+        train_dataset=train,
+        eval_dataset=validation,
+        processing_class=tokenizer,
+        callbacks=[clock],
+    )
+    trainer.train()
+    timed = clock.times[args.warmup + args.steps] - clock.times[args.warmup]
+    evaluation = trainer.evaluate()
+    tokens = sum(len(f["input_ids"]) for f in train.features) / len(train)
+    samples_per_second = args.steps * 8 / timed
+    print(
+        json.dumps(
+            {
+                "train_samples_per_second": samples_per_second,
+                "train_tokens_per_second": samples_per_second * tokens,
+                "first_step_seconds": clock.times[1] - START,
+                "eval_samples_per_second": evaluation["eval_samples_per_second"],
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "steps": args.steps,
+                "threads": args.threads,
+                "device": args.device,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,8 +1,10 @@
 //! `cargo xtask gpu-check`: builds, here, everything a lent GPU machine (x86-64, CUDA, a
-//! Python with PyTorch, no Rust) needs to run the MRPC job on burn's CUDA backend beside the
+//! Python with PyTorch, no Rust) needs to run the MRPC job on a GPU backend beside the
 //! Hugging Face Trainer, into `gpu-check/` (git-ignored, under the device tool's 64 MiB):
 //!
-//! - `bert-ft`, stripped, with the `cuda` backend (CUDA is loaded at run time);
+//! - `bert-ft.xz`, stripped and compressed, with the `wgpu` backend (Vulkan on the NVIDIA driver), and the
+//!   Vulkan loader in `lib/` in case the machine lacks one. burn's `cuda` backend cannot be
+//!   built on these machines: cubecl-cuda's build script downloads LLVM from GitHub;
 //! - GLUE MRPC's TSV files and the bert-base-uncased vocabulary (from all-MiniLM-L6-v2);
 //! - `bench_train.py`, the Hugging Face side;
 //! - `run.sh`, which runs both and writes JSON results and logs into `$OUT`.
@@ -24,8 +26,9 @@ pub struct GpuCheckArgs {
     /// The shared folder with `data/glue` and `models/all-MiniLM-L6-v2`.
     #[arg(long, default_value = "../shared")]
     shared: PathBuf,
-    /// Features of the binary (`cuda` for the GPU; `flex` to try the bundle here).
-    #[arg(long, default_value = "cuda")]
+    /// Features of the binary: `wgpu` for the GPU (`cuda` where the build can reach GitHub;
+    /// `flex` to try the bundle here).
+    #[arg(long, default_value = "wgpu")]
     backend_feature: String,
     /// Also write MiniLM's weights, in fp16, to `gpu-check-minilm/`.
     #[arg(long)]
@@ -34,13 +37,16 @@ pub struct GpuCheckArgs {
 
 const RUN_SCRIPT: &str = r#"#!/usr/bin/env bash
 # Runs on the GPU machine, from the repository root: `bash gpu-check/run.sh`.
-# BACKEND (default cuda), STEPS and EPOCHS can be overridden to try it elsewhere.
+# BACKEND (default wgpu), STEPS and EPOCHS can be overridden to try it elsewhere.
 set -u
 cd "$(dirname "$0")"
+# The Vulkan loader, for machines with the NVIDIA driver's Vulkan ICD but no loader.
+export LD_LIBRARY_PATH="$(pwd)/lib:${LD_LIBRARY_PATH:-}"
+[ -x bert-ft ] || { python3 -c 'import lzma, shutil; shutil.copyfileobj(lzma.open("bert-ft.xz"), open("bert-ft", "wb"))' && chmod +x bert-ft; }
 OUT="${OUT:-$(pwd)/out}"; mkdir -p "$OUT"
-BACKEND="${BACKEND:-cuda}"; STEPS="${STEPS:-100}"; EPOCHS="${EPOCHS:-3}"
+BACKEND="${BACKEND:-wgpu}"; STEPS="${STEPS:-100}"; EPOCHS="${EPOCHS:-3}"
 export PYTHONUNBUFFERED=1
-(nvidia-smi -L; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv) > "$OUT/gpu.txt" 2>&1
+(nvidia-smi -L; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d) > "$OUT/gpu.txt" 2>&1
 python3 -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__, "cuda", torch.cuda.is_available())' > "$OUT/python.txt" 2>&1
 
 # 1. Throughput, bert-base shape with random weights: ours, then the Hugging Face Trainer.
@@ -84,16 +90,34 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
     ])?;
     let _ = std::fs::remove_dir_all(&bundle);
     std::fs::create_dir_all(bundle.join("glue/MRPC"))?;
+    std::fs::create_dir_all(bundle.join("lib"))?;
+    let loader = Path::new("/usr/lib/x86_64-linux-gnu/libvulkan.so.1");
+    if args.backend_feature.contains("wgpu") && loader.exists() {
+        copy(loader, &bundle.join("lib/libvulkan.so.1"))?;
+    }
     std::fs::create_dir_all(bundle.join("tokenizer"))?;
     let binary = root.join("target/gpu-check/release/bert-ft");
+    let stripped = root.join("target/gpu-check/bert-ft-stripped");
     let status = Command::new("strip")
         .arg("-o")
-        .arg(bundle.join("bert-ft"))
+        .arg(&stripped)
         .arg(&binary)
         .status()
         .context("running strip")?;
     if !status.success() {
         bail!("strip failed ({status})");
+    }
+    // The wgpu build is about 100 MiB even stripped; xz brings it to about 20. run.sh unpacks
+    // it with Python's lzma, which every machine with Python has.
+    let packed = std::fs::File::create(bundle.join("bert-ft.xz"))?;
+    let status = Command::new("xz")
+        .args(["-T0", "-6", "-c"])
+        .arg(&stripped)
+        .stdout(packed)
+        .status()
+        .context("running xz")?;
+    if !status.success() {
+        bail!("xz failed ({status})");
     }
     let shared = root.join(&args.shared);
     for file in ["train.tsv", "dev.tsv", "test.tsv"] {

@@ -200,4 +200,16 @@ mod tests {
         let err = Backend::Cuda(0).device().unwrap_err().to_string();
         assert!(err.contains("--features cuda"), "{err}");
     }
+
+    /// These machines have no NVIDIA GPU: asking for one is an error, not a CPU fallback.
+    #[cfg(feature = "tch")]
+    #[test]
+    fn an_absent_cuda_device_is_an_error_naming_it() {
+        if burn::tensor::Device::enumerate(burn::tensor::DeviceType::LibTorch).is_empty() {
+            let err = Backend::TchCuda(0).device().unwrap_err().to_string();
+            assert!(err.contains("no CUDA device 0"), "{err}");
+        }
+        let err = Backend::TchCuda(7).device().unwrap_err().to_string();
+        assert!(err.contains("no CUDA device 7"), "{err}");
+    }
 }

@@ -593,3 +593,46 @@ fn provenance(out: &mut String, section: &Value) {
         section["command"].as_str().unwrap_or("bench"),
     ));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_goal_verdicts() {
+        let runs = [json!({"x": 3.0}), json!({"x": 1.0}), json!({"x": 2.0})];
+        assert_eq!(median(&runs, "x"), Some(2.0));
+        assert_eq!(median(&runs[..2], "x"), Some(2.0));
+        assert_eq!(median(&runs, "y"), None);
+
+        let train = json!({
+            "runs": 3, "steps": 20, "warmup": 3, "threads": 2,
+            "shapes": [{
+                "shape": "MiniLM",
+                "ours": {
+                    "flex": {"train_samples_per_second": 10.0, "eval_samples_per_second": 130.0,
+                             "peak_rss_mb": 500.0, "first_step_seconds": 1.0,
+                             "train_tokens_per_second": 500.0},
+                },
+                "pytorch": {"train_samples_per_second": 20.0, "eval_samples_per_second": 100.0,
+                            "peak_rss_mb": 1000.0, "first_step_seconds": 10.0,
+                            "train_tokens_per_second": 1000.0},
+            }],
+        });
+        let mut out = String::new();
+        render_train(&mut out, &train);
+        assert!(
+            out.contains("| MiniLM | flex | train samples/s | ≥ 1× | 0.50× | **missed** |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| MiniLM | flex | eval samples/s | ≥ 1.2× | 1.30× | met |"),
+            "{out}"
+        );
+        assert!(
+            out.contains("| MiniLM | flex | peak memory | ≤ 0.6× | 0.50× | met |"),
+            "{out}"
+        );
+        assert!(out.contains("10.0 (0.50×)"), "{out}");
+    }
+}

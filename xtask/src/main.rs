@@ -7,6 +7,8 @@
 mod bench;
 mod cargo;
 mod ci;
+mod fuzz;
+mod gpu_check;
 mod python;
 
 use anyhow::Result;
@@ -40,6 +42,10 @@ enum Task {
     Finetune(Passthrough),
     /// Predictions of a fine-tuned model for a GLUE-format TSV (`bert-ft predict`).
     Predict(Passthrough),
+    /// Builds what a lent GPU machine runs (binary, data, scripts) into `gpu-check/`.
+    GpuCheck(gpu_check::GpuCheckArgs),
+    /// Fuzzes the readers of user files (nightly, cargo-fuzz), growing `fuzz/corpus/`.
+    Fuzz(fuzz::FuzzArgs),
 }
 
 fn main() -> Result<()> {
@@ -50,5 +56,7 @@ fn main() -> Result<()> {
         Task::FinetuneMrpc(p) => cargo::run_cli("finetune-mrpc", &p.args),
         Task::Finetune(p) => cargo::run_cli("finetune", &p.args),
         Task::Predict(p) => cargo::run_cli("predict", &p.args),
+        Task::GpuCheck(args) => gpu_check::run(&args),
+        Task::Fuzz(args) => fuzz::run(&args),
     }
 }

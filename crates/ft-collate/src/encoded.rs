@@ -12,6 +12,9 @@ use crate::tokenizer::AutoTokenizer;
 /// Rows per batch of the map, as `datasets.map`'s default `batch_size=1000`.
 const MAP_BATCH_SIZE: usize = 1000;
 
+/// Batches encoded in parallel before they are appended: enough to keep every core busy.
+const MAP_WINDOW_CHUNKS: usize = 32;
+
 /// Below this many rows the map runs without a progress bar.
 const PROGRESS_MIN_ROWS: usize = 10_000;
 
@@ -76,55 +79,66 @@ impl EncodedDataset {
         });
 
         let text_b = split.text_b();
-        let chunks: Vec<Chunk> = (0..rows)
-            .into_par_iter()
-            .step_by(MAP_BATCH_SIZE)
-            .map(|start| {
-                let end = (start + MAP_BATCH_SIZE).min(rows);
-                let mut chunk = Chunk::default();
-                for row in start..end {
-                    let a = &split.text_a()[row];
-                    let b = text_b.map(|column| column[row].as_str());
-                    let encoding = tokenizer.encode(a, b).map_err(|e| CollateError::Encode {
-                        split: split.name().to_string(),
-                        row,
-                        reason: e.to_string(),
-                    })?;
-                    chunk.push(&encoding);
-                }
-                if let Some(bar) = &progress {
-                    bar.inc((end - start) as u64);
-                }
-                Ok(chunk)
-            })
-            .collect::<Result<_, CollateError>>()?;
-        if let Some(bar) = progress {
-            bar.finish();
-        }
+        let encode_chunk = |start: usize| {
+            let end = (start + MAP_BATCH_SIZE).min(rows);
+            let mut chunk = Chunk::default();
+            for row in start..end {
+                let a = &split.text_a()[row];
+                let b = text_b.map(|column| column[row].as_str());
+                let encoding = tokenizer.encode(a, b).map_err(|e| CollateError::Encode {
+                    split: split.name().to_string(),
+                    row,
+                    reason: e.to_string(),
+                })?;
+                chunk.push(&encoding);
+            }
+            if let Some(bar) = &progress {
+                bar.inc((end - start) as u64);
+            }
+            Ok::<_, CollateError>(chunk)
+        };
 
-        let total: usize = chunks.iter().map(|c| c.input_ids.len()).sum();
         let mut dataset = Self {
             name: split.name().to_string(),
             features: split.features().clone(),
-            input_ids: Vec::with_capacity(total),
-            token_type_ids: Vec::with_capacity(total),
+            input_ids: Vec::new(),
+            token_type_ids: Vec::new(),
             offsets: Vec::with_capacity(rows + 1),
             labels: split.labels().clone(),
             idx: split.idx().to_vec(),
         };
         dataset.offsets.push(0);
-        for chunk in chunks {
-            let base = dataset.input_ids.len();
-            dataset
-                .offsets
-                .extend(chunk.lengths.iter().scan(base, |end, &len| {
-                    *end += len;
-                    Some(*end)
-                }));
-            dataset.input_ids.extend(chunk.input_ids);
-            dataset.token_type_ids.extend(chunk.token_type_ids);
+        // Chunks are encoded in parallel a window at a time and appended in order, so the
+        // memory beyond the encoded ids stays one window's worth however long the split is.
+        let window = MAP_BATCH_SIZE * MAP_WINDOW_CHUNKS;
+        for window_start in (0..rows).step_by(window) {
+            let window_end = (window_start + window).min(rows);
+            let chunks: Vec<Chunk> = (window_start..window_end)
+                .into_par_iter()
+                .step_by(MAP_BATCH_SIZE)
+                .map(encode_chunk)
+                .collect::<Result<_, CollateError>>()?;
+            for chunk in chunks {
+                dataset.append(chunk);
+            }
         }
+        if let Some(bar) = progress {
+            bar.finish();
+        }
+        dataset.input_ids.shrink_to_fit();
+        dataset.token_type_ids.shrink_to_fit();
         Ok(dataset)
+    }
+
+    fn append(&mut self, chunk: Chunk) {
+        let base = self.input_ids.len();
+        self.offsets
+            .extend(chunk.lengths.iter().scan(base, |end, &len| {
+                *end += len;
+                Some(*end)
+            }));
+        self.input_ids.extend(chunk.input_ids);
+        self.token_type_ids.extend(chunk.token_type_ids);
     }
 
     /// The split's name.

@@ -183,14 +183,16 @@ impl AutoTokenizer {
 
         let token =
             |t: &Option<SpecialToken>, default: &str| TokenizerConfigFile::token(t, default);
-        let pad_token = token(&config.pad_token, "[PAD]");
-        let pad_token_id =
+        let id_of = |token: &str| {
             tokenizer
-                .token_to_id(&pad_token)
+                .token_to_id(token)
                 .ok_or_else(|| CollateError::MissingSpecialToken {
                     location: name_or_path.to_string(),
-                    token: pad_token.clone(),
-                })?;
+                    token: token.to_string(),
+                })
+        };
+        let pad_token = token(&config.pad_token, "[PAD]");
+        let pad_token_id = id_of(&pad_token)?;
         let special = SpecialTokens {
             unk_token: token(&config.unk_token, "[UNK]"),
             sep_token: token(&config.sep_token, "[SEP]"),
@@ -199,6 +201,10 @@ impl AutoTokenizer {
             mask_token: token(&config.mask_token, "[MASK]"),
             pad_token_id,
         };
+        // Every pair uses these; a vocabulary without them would fail row by row later.
+        for token in [&special.unk_token, &special.sep_token, &special.cls_token] {
+            id_of(token)?;
+        }
 
         // tokenizer.json may carry its own truncation and padding (all-MiniLM-L6-v2's pads to
         // 128); transformers' `__call__` replaces them, and so do we.

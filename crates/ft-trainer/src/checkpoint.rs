@@ -3,7 +3,9 @@
 //! A checkpoint is written into a hidden `.tmp-checkpoint-{step}` folder, every file is flushed
 //! to disk, and only then is the folder renamed to `checkpoint-{step}`. A crash at any moment
 //! leaves either the complete folder or a temporary one that is never mistaken for a
-//! checkpoint and is cleared on the next save.
+//! checkpoint and is cleared on the next save. Deleting goes the other way: a folder is first
+//! renamed out of the checkpoint namespace, then removed, so a half-deleted checkpoint never
+//! looks like a checkpoint either.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use crate::error::TrainerError;
 pub const CHECKPOINT_PREFIX: &str = "checkpoint-";
 const TEMP_PREFIX: &str = ".tmp-checkpoint-";
 const OLD_PREFIX: &str = ".old-checkpoint-";
+const DELETING_PREFIX: &str = ".deleting-checkpoint-";
 
 /// The step of a `checkpoint-{step}` folder name.
 fn checkpoint_step(name: &str) -> Option<usize> {
@@ -94,7 +97,7 @@ fn clear_leftovers(output_dir: &Path) {
     {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(TEMP_PREFIX) {
+        if name.starts_with(TEMP_PREFIX) || name.starts_with(DELETING_PREFIX) {
             let _ = std::fs::remove_dir_all(entry.path());
         } else if let Some(step) = name.strip_prefix(OLD_PREFIX) {
             let original = output_dir.join(format!("{CHECKPOINT_PREFIX}{step}"));
@@ -148,10 +151,23 @@ pub fn rotate_checkpoints(output_dir: &Path, limit: Option<usize>, best: Option<
             "Deleting older checkpoint [{}] due to args.save_total_limit",
             path.display()
         );
-        if std::fs::remove_dir_all(path).is_ok() {
+        if delete_checkpoint(output_dir, path).is_ok() {
             remaining -= 1;
         }
     }
+}
+
+/// Renames the checkpoint out of the checkpoint namespace (atomic), then removes it; a crash
+/// in between leaves a hidden folder that the next save clears.
+fn delete_checkpoint(output_dir: &Path, path: &Path) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let step = name.strip_prefix(CHECKPOINT_PREFIX).unwrap_or(&name);
+    let doomed = output_dir.join(format!("{DELETING_PREFIX}{step}"));
+    std::fs::rename(path, &doomed)?;
+    std::fs::remove_dir_all(&doomed)
 }
 
 #[cfg(test)]
@@ -223,5 +239,21 @@ mod tests {
             .map(|(s, _)| *s)
             .collect();
         assert_eq!(steps, [4]);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "no leftovers"
+        );
+    }
+
+    #[test]
+    fn a_half_deleted_checkpoint_is_not_a_checkpoint_and_is_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        make(dir.path(), 3);
+        // What a kill during rotation leaves: renamed aside, partly removed.
+        std::fs::create_dir(dir.path().join(".deleting-checkpoint-1")).unwrap();
+        assert_eq!(sorted_checkpoints(dir.path()).len(), 1);
+        write_checkpoint(dir.path(), 4, |_| Ok(())).unwrap();
+        assert!(!dir.path().join(".deleting-checkpoint-1").exists());
     }
 }

@@ -28,11 +28,11 @@ mod tsv;
 pub use dict::DatasetDict;
 pub use error::GlueError;
 pub use features::{Features, Label, LabelFeature};
-pub use parquet::{load_parquet_dir, read_parquet_split};
+pub use parquet::{load_parquet_dir, parse_parquet_split, read_parquet_split};
 pub use source::{DataSource, GLUE_HUB_ID, load_dataset, load_hub};
 pub use split::{Example, LabelColumn, Row, Split};
 pub use task::{SplitSpec, Task};
-pub use tsv::{load_tsv_dir, read_tsv_split};
+pub use tsv::{load_tsv_dir, parse_tsv_split, read_tsv_split};
 
 /// Re-exported so that users need not depend on burn-dataset to index splits.
 pub use burn_dataset::Dataset;

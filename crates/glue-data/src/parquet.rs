@@ -98,24 +98,60 @@ pub fn read_parquet_split(
 }
 
 fn read_file(path: &Path, split: &mut Split) -> Result<(), GlueError> {
+    let file = File::open(path).map_err(|e| GlueError::io(path, e))?;
+    read_chunks(path, file, split)
+}
+
+/// Parses the bytes of one parquet file as split `split_name` of `task`; `path` only names
+/// the file in errors.
+pub fn parse_parquet_split(
+    path: &Path,
+    bytes: Vec<u8>,
+    task: Task,
+    split_name: &str,
+) -> Result<Split, GlueError> {
+    let mut split = Split::new(split_name, task.features());
+    read_chunks(path, bytes::Bytes::from(bytes), &mut split)?;
+    Ok(split)
+}
+
+fn read_chunks<R: parquet::file::reader::ChunkReader + 'static>(
+    path: &Path,
+    source: R,
+    split: &mut Split,
+) -> Result<(), GlueError> {
     let parquet_error = |e: parquet::errors::ParquetError| GlueError::Parquet {
         path: path.to_path_buf(),
         source: Box::new(e),
     };
-    let file = File::open(path).map_err(|e| GlueError::io(path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(parquet_error)?
-        .build()
-        .map_err(parquet_error)?;
-    let mut row = 0;
-    for batch in reader {
-        let batch = batch.map_err(|e| GlueError::Parquet {
+    // The parquet crate panics on some malformed files (fuzzing found a data page that uses a
+    // dictionary the file never defines); a broken file must be an error, not a crash.
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let reader = ParquetRecordBatchReaderBuilder::try_new(source)
+            .map_err(parquet_error)?
+            .build()
+            .map_err(parquet_error)?;
+        let mut row = 0;
+        for batch in reader {
+            let batch = batch.map_err(|e| GlueError::Parquet {
+                path: path.to_path_buf(),
+                source: Box::new(e),
+            })?;
+            row = read_batch(path, &batch, row, split)?;
+        }
+        Ok(())
+    }));
+    decoded.unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "the decoder failed".to_string());
+        Err(GlueError::Parquet {
             path: path.to_path_buf(),
-            source: Box::new(e),
-        })?;
-        row = read_batch(path, &batch, row, split)?;
-    }
-    Ok(())
+            source: format!("malformed parquet data: {reason}").into(),
+        })
+    })
 }
 
 /// Appends a batch's rows; `first_row` numbers them within the file for error messages.

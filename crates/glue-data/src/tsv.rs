@@ -68,7 +68,18 @@ fn task_dir(dir: &Path, task: Task) -> Result<PathBuf, GlueError> {
 /// column (a test file) gives a split whose labels are all `None`.
 pub fn read_tsv_split(path: &Path, task: Task, split_name: &str) -> Result<Split, GlueError> {
     let bytes = std::fs::read(path).map_err(|e| GlueError::io(path, e))?;
-    let body = bytes.strip_prefix(BOM).unwrap_or(&bytes);
+    parse_tsv_split(path, &bytes, task, split_name)
+}
+
+/// Parses the bytes of a GLUE TSV file as [`read_tsv_split`] does; `path` only names the
+/// file in errors.
+pub fn parse_tsv_split(
+    path: &Path,
+    bytes: &[u8],
+    task: Task,
+    split_name: &str,
+) -> Result<Split, GlueError> {
+    let body = bytes.strip_prefix(BOM).unwrap_or(bytes);
     let mut lines = Lines::new(path, body);
     let first = lines
         .next()

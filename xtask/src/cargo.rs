@@ -98,6 +98,12 @@ fn backend_arg(args: &[String]) -> Option<&str> {
 
 /// Builds `bert-ft` in release mode with `features` and returns its path.
 pub fn build_cli(features: &[&str]) -> Result<PathBuf> {
+    build_cli_in(features, "target")
+}
+
+/// [`build_cli`] into another target folder (relative to the workspace root), so that a
+/// build with other features does not invalidate the usual one.
+pub fn build_cli_in(features: &[&str], target_dir: &str) -> Result<PathBuf> {
     let features = features.join(",");
     cargo(&[
         "build",
@@ -107,8 +113,10 @@ pub fn build_cli(features: &[&str]) -> Result<PathBuf> {
         "--no-default-features",
         "--features",
         &features,
+        "--target-dir",
+        target_dir,
     ])?;
-    Ok(workspace_root().join("target/release/bert-ft"))
+    Ok(workspace_root().join(target_dir).join("release/bert-ft"))
 }
 
 /// Builds `bert-ft` with the features the arguments' `--backend` needs (flex by default),

@@ -18,7 +18,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::cargo::{cargo, workspace_root};
+use crate::cargo::{build_cli_in, workspace_root};
 
 /// Arguments of `gpu-check`.
 #[derive(Args, Debug)]
@@ -76,18 +76,7 @@ ls -la "$OUT"
 pub fn run(args: &GpuCheckArgs) -> Result<()> {
     let root = workspace_root();
     let bundle = root.join("gpu-check");
-    let features = format!("{},flex", args.backend_feature);
-    cargo(&[
-        "build",
-        "--release",
-        "--package",
-        "ft-cli",
-        "--no-default-features",
-        "--features",
-        &features,
-        "--target-dir",
-        "target/gpu-check",
-    ])?;
+    let binary = build_cli_in(&[&args.backend_feature, "flex"], "target/gpu-check")?;
     let _ = std::fs::remove_dir_all(&bundle);
     std::fs::create_dir_all(bundle.join("glue/MRPC"))?;
     std::fs::create_dir_all(bundle.join("lib"))?;
@@ -96,7 +85,6 @@ pub fn run(args: &GpuCheckArgs) -> Result<()> {
         copy(loader, &bundle.join("lib/libvulkan.so.1"))?;
     }
     std::fs::create_dir_all(bundle.join("tokenizer"))?;
-    let binary = root.join("target/gpu-check/release/bert-ft");
     let stripped = root.join("target/gpu-check/bert-ft-stripped");
     let status = Command::new("strip")
         .arg("-o")

@@ -14,17 +14,7 @@ use ft_bert::{BertConfig, BertForSequenceClassification};
 use ft_collate::AutoTokenizer;
 use glue_data::Task;
 
-/// The fuzz targets, named as the folders of `fuzz/corpus/` and the binaries of `fuzz/`.
-pub const TARGETS: [&str; 6] = [
-    "glue_tsv",
-    "glue_parquet",
-    "bert_config",
-    "tokenizer_config",
-    "safetensors",
-    "pytorch",
-];
-
-/// Runs target `name` on `data`.
+/// Runs target `name` (a binary of `fuzz/`, listed in `xtask/src/fuzz.rs`) on `data`.
 pub fn run(name: &str, data: &[u8]) -> Result<(), String> {
     match name {
         "glue_tsv" => glue_tsv(data),

@@ -2,13 +2,13 @@
 
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
-use burn::tensor::activation::softmax;
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
+use crate::ops::{layer_norm, softmax};
 
 /// How self-attention is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,6 +135,8 @@ pub struct BertSelfOutput {
     pub layer_norm: LayerNorm,
     /// Dropout with `hidden_dropout_prob`.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertSelfOutput {
@@ -144,13 +146,14 @@ impl BertSelfOutput {
             dense: init.linear(&format!("{path}.dense"), h, h),
             layer_norm: init.layer_norm(h, config.layer_norm_eps),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`.
     pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
         let hidden = self.dropout.forward(self.dense.forward(hidden));
-        self.layer_norm.forward(hidden + input)
+        layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }
 

@@ -7,6 +7,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
+use crate::ops::layer_norm;
 
 /// `bert.embeddings`.
 #[derive(Module, Debug)]
@@ -21,6 +22,8 @@ pub struct BertEmbeddings {
     pub layer_norm: LayerNorm,
     /// Dropout with `hidden_dropout_prob`.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertEmbeddings {
@@ -47,6 +50,7 @@ impl BertEmbeddings {
             ),
             layer_norm: init.layer_norm(h, config.layer_norm_eps),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
@@ -64,6 +68,7 @@ impl BertEmbeddings {
             .narrow(0, 0, seq_len)
             .unsqueeze_dim::<3>(0);
         let embeddings = words + types + positions;
-        self.dropout.forward(self.layer_norm.forward(embeddings))
+        let normalized = layer_norm(&self.layer_norm, self.layer_norm_eps, embeddings);
+        self.dropout.forward(normalized)
     }
 }

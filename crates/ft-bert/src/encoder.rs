@@ -3,11 +3,12 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::{gelu, gelu_approximate, relu};
+use burn::tensor::activation::{gelu_approximate, relu};
 
 use crate::attention::{AttentionMask, BertAttention};
 use crate::config::{BertConfig, HiddenAct};
 use crate::init::Init;
+use crate::ops::{gelu, layer_norm};
 
 /// `intermediate`: the feed-forward expansion and its activation.
 #[derive(Module, Debug)]
@@ -50,6 +51,8 @@ pub struct BertOutput {
     pub layer_norm: LayerNorm,
     /// Dropout with `hidden_dropout_prob`.
     pub dropout: Dropout,
+    #[module(skip)]
+    layer_norm_eps: f64,
 }
 
 impl BertOutput {
@@ -62,13 +65,14 @@ impl BertOutput {
             ),
             layer_norm: init.layer_norm(config.hidden_size, config.layer_norm_eps),
             dropout: DropoutConfig::new(config.hidden_dropout_prob).init(),
+            layer_norm_eps: config.layer_norm_eps,
         }
     }
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`.
     pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
         let hidden = self.dropout.forward(self.dense.forward(hidden));
-        self.layer_norm.forward(hidden + input)
+        layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }
 

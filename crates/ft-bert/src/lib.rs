@@ -43,8 +43,11 @@ mod config;
 mod embeddings;
 mod encoder;
 mod error;
+#[cfg(feature = "flex")]
+mod flex;
 mod init;
 mod model;
+mod ops;
 
 pub use attention::{
     AttentionImpl, AttentionMask, BertAttention, BertSelfAttention, BertSelfOutput,

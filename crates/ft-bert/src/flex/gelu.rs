@@ -1,0 +1,191 @@
+//! Exact GELU on flex: forward and backward in one parallel, vectorised pass each.
+
+use burn::backend::Flex;
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::flex::FlexTensor;
+use burn::tensor::Tensor;
+use rayon::prelude::*;
+
+use super::math;
+use super::tensor::{self, FlexFloat, TrackedFlex, WithStrategy};
+
+/// Elements per rayon task: large enough that scheduling is noise, small enough that an
+/// 885 k-element activation still splits across every core.
+const CHUNK: usize = 16 * 1024;
+
+/// `x · Φ(x)`, element-wise; `Err(x)` when `x` is not an `f32` flex tensor.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error hands the input tensor back; `Ok` holds a tensor of the same size"
+)]
+pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
+    Ok(tensor::wrap(match tensor::unwrap(x)? {
+        FlexFloat::Plain(x) => FlexFloat::Plain(forward(&x)),
+        FlexFloat::Tracked(x, strategy) => {
+            FlexFloat::Tracked(tensor::with_strategy(strategy, Tracked(x)), strategy)
+        }
+    }))
+}
+
+fn forward(x: &FlexTensor) -> FlexTensor {
+    let input = tensor::values(x);
+    let mut out = vec![0.0f32; input.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(input.par_chunks(CHUNK))
+        .for_each(|(out, input)| {
+            for (y, &x) in out.iter_mut().zip(input) {
+                *y = math::gelu(x);
+            }
+        });
+    tensor::from_vec(out, tensor::shape(x))
+}
+
+/// `grad · GELU'(x)`, written into `grad`'s buffer when nothing else holds it.
+fn backward(x: &FlexTensor, mut grad: FlexTensor) -> FlexTensor {
+    let input = tensor::values(x);
+    let in_place = grad.layout().contiguous_offsets() == Some((0, input.len()))
+        && grad.bytes().len() == input.len() * size_of::<f32>();
+    if in_place && let Some(g) = grad.try_storage_mut::<f32>() {
+        g.par_chunks_mut(CHUNK)
+            .zip(input.par_chunks(CHUNK))
+            .for_each(|(g, input)| {
+                for (g, &x) in g.iter_mut().zip(input) {
+                    *g = math::gelu_grad(x, *g);
+                }
+            });
+        return grad;
+    }
+    let upstream = tensor::values(&grad);
+    let mut out = vec![0.0f32; input.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(input.par_chunks(CHUNK).zip(upstream.par_chunks(CHUNK)))
+        .for_each(|(out, (input, upstream))| {
+            for ((y, &x), &g) in out.iter_mut().zip(input).zip(upstream) {
+                *y = math::gelu_grad(x, g);
+            }
+        });
+    tensor::from_vec(out, tensor::shape(x))
+}
+
+/// The autodiff node: keeps GELU's input for the backward pass.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let x = ops.state;
+        unary::<Flex, _>(ops.parents, ops.node, grads, |grad| backward(&x, grad));
+    }
+}
+
+/// GELU recorded on the autodiff graph.
+struct Tracked(TrackedFlex);
+
+impl WithStrategy for Tracked {
+    type Output = TrackedFlex;
+
+    fn run<C: CheckpointStrategy>(self) -> TrackedFlex {
+        let (x, node) = self.0.into_parts();
+        // Compute-bound: under balanced checkpointing the input is kept rather than the
+        // forward pass being replayed, as burn does for its own GELU.
+        match GeluBackward.prepare::<C>([node]).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => {
+                let y = forward(&x);
+                prep.finish(x, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish(forward(&x)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::activation;
+    use burn::tensor::{DType, Device, Tensor, TensorData};
+
+    /// Values across GELU's whole interesting range, more than one rayon chunk long.
+    fn values(len: usize, scale: f32) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 7919 % 2003) as f32 / 2003.0 - 0.5) * scale)
+            .collect()
+    }
+
+    fn tensor(device: &Device, scale: f32) -> Tensor<3> {
+        Tensor::from_data(
+            TensorData::new(values(3 * 5 * 4001, scale), [3, 5, 4001]),
+            device,
+        )
+    }
+
+    fn max_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
+        let (a, b) = (
+            a.into_data().try_to_vec::<f32>(),
+            b.into_data().try_to_vec::<f32>(),
+        );
+        let (a, b) = (a.expect("f32 data"), b.expect("f32 data"));
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(&b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn forward_matches_burn_outside_autodiff() {
+        let x = tensor(&Device::flex(), 16.0);
+        let ours = super::gelu(x.clone()).expect("an f32 flex tensor takes the kernel");
+        let diff = max_diff(ours, activation::gelu(x));
+        assert!(diff < 2e-6, "forward differs from burn's GELU by {diff}");
+    }
+
+    #[test]
+    fn gradient_matches_burn_under_autodiff() {
+        gradient_matches_burn_on(Device::flex().autodiff());
+    }
+
+    #[test]
+    fn gradient_matches_burn_with_gradient_checkpointing() {
+        gradient_matches_burn_on(Device::flex().autodiff().gradient_checkpointing());
+    }
+
+    fn gradient_matches_burn_on(device: Device) {
+        let upstream = tensor(&device, 3.0);
+        let grad_of = |gelu: &dyn Fn(Tensor<3>) -> Tensor<3>| {
+            let x = tensor(&device, 16.0).require_grad();
+            let y = gelu(x.clone());
+            let grads = (y.clone() * upstream.clone()).sum().backward();
+            (y.detach(), x.grad(&grads).expect("x is tracked"))
+        };
+        let (y_ours, g_ours) =
+            grad_of(&|x| super::gelu(x).expect("an f32 flex tensor takes the kernel"));
+        let (y_burn, g_burn) = grad_of(&activation::gelu);
+        let fwd = max_diff(y_ours, y_burn);
+        let bwd = max_diff(g_ours, g_burn);
+        assert!(fwd < 2e-6, "forward differs from burn's GELU by {fwd}");
+        assert!(bwd < 2e-6, "gradient differs from burn's GELU by {bwd}");
+    }
+
+    #[test]
+    fn views_are_read_in_logical_order() {
+        let x = tensor(&Device::flex(), 16.0).swap_dims(0, 2);
+        let ours = super::gelu(x.clone()).expect("an f32 flex tensor takes the kernel");
+        assert_eq!(ours.dims(), [4001, 5, 3]);
+        let diff = max_diff(ours, activation::gelu(x));
+        assert!(
+            diff < 2e-6,
+            "forward on a transposed view differs by {diff}"
+        );
+    }
+
+    #[test]
+    fn other_dtypes_are_handed_back() {
+        let x = tensor(&Device::flex(), 4.0).cast(DType::BF16);
+        let back = super::gelu(x).expect_err("bf16 is left to burn");
+        assert_eq!(back.dtype(), DType::BF16);
+    }
+}

@@ -1,0 +1,115 @@
+//! Moving between the model's `Tensor` and flex's buffers, with or without autodiff.
+
+use std::borrow::Cow;
+
+use burn::backend::autodiff::checkpoint::strategy::{
+    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
+};
+use burn::backend::flex::{FlexTensor, Layout};
+use burn::backend::tensor::FloatTensor;
+use burn::backend::{
+    Autodiff, BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind, Flex,
+};
+use burn::tensor::{Bytes, DType, GradientCheckpointingStrategy, Shape, Tensor};
+
+/// A float tensor of `Autodiff<Flex>`: flex's buffer plus its autodiff node.
+pub(super) type TrackedFlex = FloatTensor<Autodiff<Flex>>;
+
+/// A flex float tensor as the model holds it.
+pub(super) enum FlexFloat {
+    /// Outside autodiff (evaluation, prediction).
+    Plain(FlexTensor),
+    /// Recorded by autodiff, with its checkpointing strategy.
+    Tracked(TrackedFlex, GradientCheckpointingStrategy),
+}
+
+/// The flex `f32` tensor inside `tensor`, or `tensor` back when it is anything else.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error hands the input tensor back; `Ok` holds a tensor of the same size"
+)]
+pub(super) fn unwrap<const D: usize>(tensor: Tensor<D>) -> Result<FlexFloat, Tensor<D>> {
+    if tensor.dtype() != DType::F32 {
+        return Err(tensor);
+    }
+    match tensor.into_dispatch() {
+        DispatchTensor {
+            kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
+            autodiff: DispatchAutodiffContext::Disabled,
+        } => Ok(FlexFloat::Plain(t)),
+        DispatchTensor {
+            kind: DispatchTensorKind::Autodiff(inner),
+            autodiff: DispatchAutodiffContext::Enabled(strategy),
+        } => match *inner {
+            DispatchTensorKind::Flex(BackendTensor::Autodiff(t)) => {
+                Ok(FlexFloat::Tracked(t, strategy))
+            }
+            other => Err(Tensor::from_dispatch(DispatchTensor {
+                kind: DispatchTensorKind::Autodiff(Box::new(other)),
+                autodiff: DispatchAutodiffContext::Enabled(strategy),
+            })),
+        },
+        other => Err(Tensor::from_dispatch(other)),
+    }
+}
+
+/// Wraps a result back into the model's `Tensor`, in the input's autodiff context.
+pub(super) fn wrap<const D: usize>(tensor: FlexFloat) -> Tensor<D> {
+    Tensor::from_dispatch(match tensor {
+        FlexFloat::Plain(t) => DispatchTensor {
+            kind: DispatchTensorKind::Flex(BackendTensor::Float(t)),
+            autodiff: DispatchAutodiffContext::Disabled,
+        },
+        FlexFloat::Tracked(t, strategy) => DispatchTensor {
+            kind: DispatchTensorKind::Autodiff(Box::new(DispatchTensorKind::Flex(
+                BackendTensor::Autodiff(t),
+            ))),
+            autodiff: DispatchAutodiffContext::Enabled(strategy),
+        },
+    })
+}
+
+/// Runs `op` with the checkpointing strategy type that `strategy` names at run time.
+pub(super) trait WithStrategy {
+    /// The output of the operation.
+    type Output;
+    /// The operation, for one strategy type.
+    fn run<C: CheckpointStrategy>(self) -> Self::Output;
+}
+
+/// Calls `op.run::<C>()` with `C` the type that matches `strategy`.
+pub(super) fn with_strategy<Op: WithStrategy>(
+    strategy: GradientCheckpointingStrategy,
+    op: Op,
+) -> Op::Output {
+    match strategy {
+        GradientCheckpointingStrategy::Disabled => op.run::<NoCheckpointing>(),
+        GradientCheckpointingStrategy::Balanced => op.run::<BalancedCheckpointing>(),
+    }
+}
+
+/// The row-major `f32` elements of `tensor`, copying only when its layout is a view.
+pub(super) fn values(tensor: &FlexTensor) -> Cow<'_, [f32]> {
+    match tensor.as_slice::<f32>() {
+        Some(slice) => Cow::Borrowed(slice),
+        None => {
+            let len = tensor.layout().num_elements();
+            Cow::Owned(tensor.to_contiguous().storage::<f32>()[..len].to_vec())
+        }
+    }
+}
+
+/// A row-major flex tensor of `shape` holding `values`.
+pub(super) fn from_vec(values: Vec<f32>, shape: Shape) -> FlexTensor {
+    debug_assert_eq!(values.len(), shape.num_elements());
+    FlexTensor::new(
+        Bytes::from_elems(values),
+        Layout::contiguous(shape),
+        DType::F32,
+    )
+}
+
+/// The shape of `tensor`.
+pub(super) fn shape(tensor: &FlexTensor) -> Shape {
+    tensor.layout().shape().clone()
+}

@@ -1,0 +1,49 @@
+//! GELU, LayerNorm and softmax, routed to the hand-written flex kernels where they apply and to burn's
+//! own operations everywhere else.
+
+use burn::nn::LayerNorm;
+use burn::tensor::Tensor;
+
+/// Exact (erf) GELU, transformers' `"gelu"`.
+pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match crate::flex::gelu(x) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    burn::tensor::activation::gelu(x)
+}
+
+/// `norm(x)`. burn keeps a `LayerNorm`'s epsilon private, so the caller passes the one it was
+/// built with (`layer_norm_eps`).
+pub(crate) fn layer_norm<const D: usize>(
+    norm: &LayerNorm,
+    epsilon: f64,
+    x: Tensor<D>,
+) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match &norm.beta {
+        Some(beta) => match crate::flex::layer_norm(x, norm.gamma.val(), beta.val(), epsilon) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        None => x,
+    };
+    #[cfg(not(feature = "flex"))]
+    let _ = epsilon;
+    norm.forward(x)
+}
+
+/// Softmax over `dim`.
+pub(crate) fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = if dim == D - 1 {
+        match crate::flex::softmax_last(x) {
+            Ok(y) => return y,
+            Err(x) => x,
+        }
+    } else {
+        x
+    };
+    burn::tensor::activation::softmax(x, dim)
+}

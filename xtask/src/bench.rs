@@ -2,14 +2,14 @@
 //! interleaved A B A B, as medians. Results go to `docs/benchmarks.json` and are rendered
 //! into `docs/BENCHMARKS.md`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use serde_json::{Value, json};
 
-use crate::cargo::{build_cli, workspace_root};
+use crate::cargo::{build_cli, cli_features, workspace_root};
 use crate::python;
 
 /// Arguments of `bench`.
@@ -51,13 +51,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         python::venv_python()
     };
-    // One build holds every CPU backend; libtorch only where the project's PyTorch provides it.
+    // libtorch only where the project's PyTorch provides it.
     let has_torch = python::venv_python().is_some() || std::env::var_os("LIBTORCH").is_some();
-    let mut features = vec!["flex", "x86-v4", "ndarray"];
-    if has_torch {
-        features.push("tch");
-    }
-    let binary = build_cli(&features)?;
     let backends = if args.backends.is_empty() {
         let mut all = vec!["flex".to_string(), "ndarray".to_string()];
         if has_torch {
@@ -67,6 +62,8 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         args.backends.clone()
     };
+    let binaries = Binaries::build(&backends)?;
+    let binary = binaries.get("flex")?;
     let json_path = workspace_root().join("docs/benchmarks.json");
     let mut report: Value = match std::fs::read_to_string(&json_path) {
         Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
@@ -79,9 +76,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             continue;
         }
         let result = match section {
-            "tokenize" => tokenize(args, &binary, python.as_deref())?,
-            "step" => step(args, &binary, python.as_deref())?,
-            "train" => train(args, &binary, python.as_deref(), &backends)?,
+            "tokenize" => tokenize(args, binary, python.as_deref())?,
+            "step" => step(args, binary, python.as_deref())?,
+            "train" => train(args, &binaries, python.as_deref(), &backends)?,
             _ => unreachable!("every section is listed"),
         };
         let mut result = result;
@@ -95,6 +92,42 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     std::fs::write(workspace_root().join("docs/BENCHMARKS.md"), &markdown)?;
     println!("{markdown}");
     Ok(())
+}
+
+/// One `bert-ft` per backend, built as `cargo xtask finetune-mrpc --backend …` builds it, so
+/// that each process holds what a user's would (a flex run maps no libtorch).
+struct Binaries(Vec<(String, PathBuf)>);
+
+impl Binaries {
+    /// Builds the binary of every backend in `backends`, and flex's, which the other sections
+    /// use. Each build overwrites `target/release/bert-ft`, so it is copied aside.
+    fn build(backends: &[String]) -> Result<Self> {
+        let dir = workspace_root().join("target/bench-bin");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut binaries: Vec<(String, PathBuf)> = Vec::new();
+        let flex = "flex".to_string();
+        for backend in std::iter::once(&flex).chain(backends) {
+            let features = cli_features(backend)?;
+            if binaries.iter().any(|(name, _)| name == backend) {
+                continue;
+            }
+            let built = build_cli(&features)?;
+            let copy = dir.join(format!("bert-ft-{}", features.join("-")));
+            std::fs::copy(&built, &copy)
+                .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+            binaries.push((backend.clone(), copy));
+        }
+        Ok(Self(binaries))
+    }
+
+    /// The binary that runs `backend`.
+    fn get(&self, backend: &str) -> Result<&Path> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == backend)
+            .map(|(_, path)| path.as_path())
+            .with_context(|| format!("no bert-ft was built for {backend}"))
+    }
 }
 
 /// CPU model, core count and date, so that numbers are read against their machine.
@@ -291,7 +324,7 @@ const TRAIN_KEYS: [&str; 5] = [
 /// Face Trainer (`python/bench_train.py`), in rounds.
 fn train(
     args: &BenchArgs,
-    binary: &Path,
+    binaries: &Binaries,
     python: Option<&Path>,
     backends: &[String],
 ) -> Result<Value> {
@@ -308,6 +341,7 @@ fn train(
         };
         let mut jobs: Vec<Job<'_>> = Vec::new();
         for backend in backends {
+            let binary = binaries.get(backend)?;
             jobs.push((
                 format!("bert-ft on {backend}"),
                 Box::new(move || {
@@ -514,8 +548,9 @@ fn render_train(out: &mut String, train: &Value) {
          steps; evaluation is `evaluate()` on the 408 validation pairs; memory is the process's \
          peak resident set; the first step is counted from process start. Medians of {} rounds, \
          each running every implementation once (bert-ft's `bench train`, then \
-         `python/bench_train.py` with transformers 5.x and torch 2.9.0). Ratios are ours / the \
-         Hugging Face Trainer's.\n\n",
+         `python/bench_train.py` with transformers 5.x and torch 2.9.0). Each backend runs in \
+         the `bert-ft` that `cargo xtask finetune-mrpc --backend …` builds for it, so only the \
+         libtorch run loads libtorch. Ratios are ours / the Hugging Face Trainer's.\n\n",
         train["threads"], train["warmup"], train["steps"], train["runs"]
     ));
     out.push_str(

@@ -119,16 +119,22 @@ pub fn build_cli_in(features: &[&str], target_dir: &str) -> Result<PathBuf> {
     Ok(workspace_root().join(target_dir).join("release/bert-ft"))
 }
 
-/// Builds `bert-ft` with the features the arguments' `--backend` needs (flex by default),
-/// then runs `bert-ft subcommand args…` and exits with its status.
-pub fn run_cli(subcommand: &str, args: &[String]) -> Result<()> {
-    let feature = backend_feature(backend_arg(args).unwrap_or("flex"))?;
+/// The cargo features of the `bert-ft` build that runs on `backend`: its backend alone, so
+/// that a flex run does not load libtorch (about 500 MB resident) it never calls.
+pub fn cli_features(backend: &str) -> Result<Vec<&'static str>> {
+    let feature = backend_feature(backend)?;
     let mut features = vec![feature];
     // AVX-512 kernels for flex, picked at run time where the CPU has them.
     if feature == "flex" && cfg!(target_arch = "x86_64") {
         features.push("x86-v4");
     }
-    let binary = build_cli(&features)?;
+    Ok(features)
+}
+
+/// Builds `bert-ft` with the features the arguments' `--backend` needs (flex by default),
+/// then runs `bert-ft subcommand args…` and exits with its status.
+pub fn run_cli(subcommand: &str, args: &[String]) -> Result<()> {
+    let binary = build_cli(&cli_features(backend_arg(args).unwrap_or("flex"))?)?;
     let mut command = Command::new(&binary);
     backend_env(&mut command);
     let status = command
@@ -148,6 +154,8 @@ mod tests {
         assert_eq!(backend_feature("tch-cuda:1").unwrap(), "tch");
         assert_eq!(backend_feature("wgpu").unwrap(), "wgpu");
         assert!(backend_feature("tpu").is_err());
+        assert_eq!(cli_features("tch-cpu").unwrap(), ["tch"]);
+        assert_eq!(cli_features("flex").unwrap()[0], "flex");
         let args: Vec<String> = ["--task", "mrpc", "--backend", "tch-cpu"]
             .map(String::from)
             .to_vec();

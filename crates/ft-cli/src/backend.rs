@@ -87,14 +87,20 @@ impl Backend {
         match self {
             Backend::Flex => {
                 #[cfg(feature = "flex")]
-                return Ok(Device::flex());
+                {
+                    crate::process::keep_freed_memory();
+                    return Ok(Device::flex());
+                }
                 #[allow(unreachable_code)]
                 Err(not_compiled())
             }
             Backend::NdArray => {
                 #[cfg(feature = "ndarray")]
-                #[allow(deprecated)]
-                return Ok(Device::ndarray());
+                {
+                    crate::process::keep_freed_memory();
+                    #[allow(deprecated)]
+                    return Ok(Device::ndarray());
+                }
                 #[allow(unreachable_code)]
                 Err(not_compiled())
             }

@@ -13,8 +13,9 @@ mod training_flags;
 
 use anyhow::Result;
 
-// glibc hands freed buffers back to the OS and burn reallocates them every step; mimalloc
-// keeps them, which removes most page faults from training (see docs/BENCHMARKS.md).
+// burn reallocates the same activation sizes every step; with glibc each comes back from the
+// OS as fresh pages the kernel must zero. mimalloc reuses them, and keeps them for good where
+// the backend allocates through it (`process::keep_freed_memory`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};

@@ -20,6 +20,7 @@ mod error;
 mod features;
 pub mod hub;
 mod parquet;
+mod parquet_guard;
 mod source;
 mod split;
 mod task;

@@ -9,11 +9,14 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type};
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{
+    ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+};
 
 use crate::dict::DatasetDict;
 use crate::error::GlueError;
 use crate::features::{Label, LabelFeature};
+use crate::parquet_guard;
 use crate::split::{Example, Split};
 use crate::task::Task;
 
@@ -124,11 +127,20 @@ fn read_chunks<R: parquet::file::reader::ChunkReader + 'static>(
         path: path.to_path_buf(),
         source: Box::new(e),
     };
+    let malformed = |reason: String| GlueError::Parquet {
+        path: path.to_path_buf(),
+        source: format!("malformed parquet data: {reason}").into(),
+    };
     // The parquet crate panics on some malformed files (fuzzing found a data page that uses a
     // dictionary the file never defines); a broken file must be an error, not a crash.
     let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let reader = ParquetRecordBatchReaderBuilder::try_new(source)
-            .map_err(parquet_error)?
+        // The thrift structures are walked first, in bounded time, because the crate's own
+        // decoder can spin for minutes on a few hostile bytes (see `parquet_guard`).
+        parquet_guard::check_footer(&source).map_err(malformed)?;
+        let metadata = ArrowReaderMetadata::load(&source, ArrowReaderOptions::default())
+            .map_err(parquet_error)?;
+        parquet_guard::check_page_headers(&source, metadata.metadata()).map_err(malformed)?;
+        let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(source, metadata)
             .build()
             .map_err(parquet_error)?;
         let mut row = 0;
@@ -147,10 +159,7 @@ fn read_chunks<R: parquet::file::reader::ChunkReader + 'static>(
             .map(|s| s.to_string())
             .or_else(|| panic.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "the decoder failed".to_string());
-        Err(GlueError::Parquet {
-            path: path.to_path_buf(),
-            source: format!("malformed parquet data: {reason}").into(),
-        })
+        Err(malformed(reason))
     })
 }
 

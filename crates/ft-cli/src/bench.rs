@@ -77,21 +77,48 @@ fn rayon_threads() -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Arguments of `bench step`.
+/// The model, data and backend that `bench step` and `bench train` run on.
 #[derive(Args, Debug)]
-pub struct StepArgs {
+pub struct Workload {
     /// A model folder (real weights), or `bert-base` for that shape with random weights.
     #[arg(long)]
     model: String,
     /// Tokenizer folder (for `bert-base`, any bert-base-uncased vocabulary).
     #[arg(long)]
     tokenizer: String,
-    /// GLUE MRPC folder; batches are its first train pairs, in order.
+    /// GLUE MRPC folder (`bench step` batches its first train pairs, in order).
     #[arg(long)]
     dataset: String,
     /// Backend to run on.
     #[arg(long, default_value = "flex")]
     backend: Backend,
+}
+
+impl Workload {
+    /// The tokenizer, and MRPC's raw splits.
+    fn data(&self) -> Result<(AutoTokenizer, glue_data::DatasetDict)> {
+        let tokenizer = AutoTokenizer::from_pretrained(&self.tokenizer)?;
+        let raw = DataSource::from_arg(&self.dataset)
+            .load(Task::Mrpc)
+            .with_context(|| format!("loading {}", self.dataset))?;
+        Ok((tokenizer, raw))
+    }
+
+    /// The classifier on `device`: the folder's weights, or bert-base's shape at random.
+    fn model(&self, device: &burn::tensor::Device) -> Result<BertForSequenceClassification> {
+        Ok(if self.model == "bert-base" {
+            BertForSequenceClassification::new(&BertConfig::default(), 42, device)?
+        } else {
+            BertForSequenceClassification::from_pretrained(&self.model, 2, device)?
+        })
+    }
+}
+
+/// Arguments of `bench step`.
+#[derive(Args, Debug)]
+pub struct StepArgs {
+    #[command(flatten)]
+    workload: Workload,
     /// Rows per batch.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,
@@ -106,9 +133,8 @@ pub struct StepArgs {
 /// Times training steps (forward, backward, AdamW) and inference batches on real MRPC
 /// batches, and inference with both attention paths.
 fn step(args: &StepArgs) -> Result<()> {
-    let device = args.backend.device()?;
-    let tokenizer = AutoTokenizer::from_pretrained(&args.tokenizer)?;
-    let mut raw = DataSource::from_arg(&args.dataset).load(Task::Mrpc)?;
+    let device = args.workload.backend.device()?;
+    let (tokenizer, mut raw) = args.workload.data()?;
     let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
     let collator = DataCollatorWithPadding::new(&tokenizer);
     let total = args.warmup + args.steps;
@@ -122,11 +148,7 @@ fn step(args: &StepArgs) -> Result<()> {
         .collect::<Result<_, _>>()?;
 
     let train_device = device.clone().autodiff();
-    let model = if args.model == "bert-base" {
-        BertForSequenceClassification::new(&BertConfig::default(), 42, &train_device)?
-    } else {
-        BertForSequenceClassification::from_pretrained(&args.model, 2, &train_device)?
-    };
+    let model = args.workload.model(&train_device)?;
     let mut optimizer = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(0.0)
@@ -181,8 +203,8 @@ fn step(args: &StepArgs) -> Result<()> {
         .map(|b| b.batch_size * b.seq_len)
         .sum();
     let result = serde_json::json!({
-        "backend": args.backend.to_string(),
-        "model": args.model,
+        "backend": args.workload.backend.to_string(),
+        "model": args.workload.model,
         "batch_size": args.batch_size,
         "steps": args.steps,
         "mean_padded_len": padded as f64 / (args.steps * args.batch_size) as f64,
@@ -222,18 +244,8 @@ fn median(values: &[f64]) -> f64 {
 /// Arguments of `bench train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// A model folder (real weights), or `bert-base` for that shape with random weights.
-    #[arg(long)]
-    model: String,
-    /// Tokenizer folder.
-    #[arg(long)]
-    tokenizer: String,
-    /// GLUE MRPC folder.
-    #[arg(long)]
-    dataset: String,
-    /// Backend to run on.
-    #[arg(long, default_value = "flex")]
-    backend: Backend,
+    #[command(flatten)]
+    workload: Workload,
     /// Timed steps.
     #[arg(long, default_value_t = 30)]
     steps: usize,
@@ -269,17 +281,12 @@ impl ft_trainer::TrainerCallback for StepClock {
 /// Hugging Face Trainer: steady-state samples/s, time to the first step from process start,
 /// evaluation samples/s and peak memory.
 fn train(args: &TrainArgs) -> Result<()> {
-    let device = args.backend.device()?;
-    let tokenizer = AutoTokenizer::from_pretrained(&args.tokenizer)?;
-    let mut raw = DataSource::from_arg(&args.dataset).load(Task::Mrpc)?;
+    let device = args.workload.backend.device()?;
+    let (tokenizer, mut raw) = args.workload.data()?;
     let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
     let validation = EncodedDataset::map(&raw.take("validation")?, &tokenizer)?;
     let tokens_per_row = train.num_tokens() as f64 / train.len() as f64;
-    let model = if args.model == "bert-base" {
-        BertForSequenceClassification::new(&BertConfig::default(), 42, &device)?
-    } else {
-        BertForSequenceClassification::from_pretrained(&args.model, 2, &device)?
-    };
+    let model = args.workload.model(&device)?;
     let mut training =
         ft_trainer::TrainingArguments::new(std::env::temp_dir().join("bert-ft-bench"));
     training.max_steps = (args.warmup + args.steps) as i64;
@@ -324,7 +331,7 @@ fn train(args: &TrainArgs) -> Result<()> {
         "peak_rss_mb": crate::process::peak_rss_mb(),
         "steps": args.steps,
         "threads": rayon_threads(),
-        "backend": args.backend.to_string(),
+        "backend": args.workload.backend.to_string(),
     });
     println!("{result}");
     Ok(())

@@ -17,20 +17,6 @@ use ft_trainer::{IntervalStrategy, SaveStrategy, Trainer, TrainerError, Training
 
 const LOGIT_TOLERANCE: f32 = 1e-3;
 
-fn devices() -> Vec<(&'static str, Device)> {
-    #[allow(unused_mut)]
-    let mut devices = vec![("flex", Device::flex())];
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)]
-    devices.push(("ndarray", Device::ndarray()));
-    #[cfg(feature = "tch")]
-    #[allow(deprecated)]
-    devices.push(("tch-cpu", Device::libtorch()));
-    #[cfg(feature = "wgpu")]
-    devices.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::Cpu)));
-    devices
-}
-
 fn no_dropout() -> BertConfig {
     let mut config = common::tiny_config();
     config.hidden_dropout_prob = 0.0;
@@ -67,7 +53,7 @@ fn every_backend_trains_the_same_tiny_bert_to_the_same_logits() {
     let _serial = common::serial();
     let config = no_dropout();
     let mut reference: Option<(Vec<f64>, Vec<f32>)> = None;
-    for (name, device) in devices() {
+    for (name, device) in test_support::devices!() {
         let dir = tempfile::tempdir().unwrap();
         let (losses, logits, _) = run(&device, &config, short_run(dir.path())).unwrap();
         assert_eq!(losses.len(), 8, "{name}");

@@ -7,6 +7,32 @@ use std::path::{Path, PathBuf};
 
 pub use hub::{COMMIT, FakeHub, FakeRepo, RepoKind};
 
+/// Every backend the calling test build compiles in, each with a name for messages, as a
+/// `Vec<(&'static str, burn::tensor::Device)>`.
+///
+/// A macro rather than a function so that the `feature = "…"` checks are the calling crate's
+/// own backend features (this crate has none, and does not depend on burn).
+#[macro_export]
+macro_rules! devices {
+    () => {{
+        #[allow(unused_mut)]
+        let mut devices: Vec<(&'static str, burn::tensor::Device)> =
+            vec![("flex", burn::tensor::Device::flex())];
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)]
+        devices.push(("ndarray", burn::tensor::Device::ndarray()));
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        devices.push(("tch-cpu", burn::tensor::Device::libtorch()));
+        #[cfg(feature = "wgpu")]
+        devices.push((
+            "wgpu",
+            burn::tensor::Device::wgpu(burn::tensor::DeviceKind::Cpu),
+        ));
+        devices
+    }};
+}
+
 /// The folder shared beside the checkout (`../shared`), or `$FT_SHARED_DIR`.
 pub fn shared_dir() -> PathBuf {
     match std::env::var_os("FT_SHARED_DIR") {

@@ -2,15 +2,14 @@
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::math;
-use super::tensor::{self, FlexFloat, TrackedFlex, WithStrategy};
+use super::tensor;
 
 /// Elements per rayon task: large enough that scheduling is noise, small enough that an
 /// 885 k-element activation still splits across every core.
@@ -22,12 +21,8 @@ const CHUNK: usize = 16 * 1024;
     reason = "the error hands the input tensor back; `Ok` holds a tensor of the same size"
 )]
 pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>> {
-    Ok(tensor::wrap(match tensor::unwrap(x)? {
-        FlexFloat::Plain(x) => FlexFloat::Plain(forward(&x)),
-        FlexFloat::Tracked(x, strategy) => {
-            FlexFloat::Tracked(tensor::with_strategy(strategy, Tracked(x)), strategy)
-        }
-    }))
+    // The backward pass needs only the input.
+    tensor::unary(x, GeluBackward, forward, |x, _| x)
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
@@ -83,56 +78,19 @@ impl Backward<Flex, 1> for GeluBackward {
     }
 }
 
-/// GELU recorded on the autodiff graph.
-struct Tracked(TrackedFlex);
-
-impl WithStrategy for Tracked {
-    type Output = TrackedFlex;
-
-    fn run<C: CheckpointStrategy>(self) -> TrackedFlex {
-        let (x, node) = self.0.into_parts();
-        // Compute-bound: under balanced checkpointing the input is kept rather than the
-        // forward pass being replayed, as burn does for its own GELU.
-        match GeluBackward.prepare::<C>([node]).compute_bound().stateful() {
-            OpsKind::Tracked(prep) => {
-                let y = forward(&x);
-                prep.finish(x, y)
-            }
-            OpsKind::UnTracked(prep) => prep.finish(forward(&x)),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::activation;
     use burn::tensor::{DType, Device, Tensor, TensorData};
 
-    /// Values across GELU's whole interesting range, more than one rayon chunk long.
-    fn values(len: usize, scale: f32) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i * 7919 % 2003) as f32 / 2003.0 - 0.5) * scale)
-            .collect()
-    }
+    use super::super::test_support::{grid, max_tensor_diff as max_diff};
 
+    /// Values across GELU's whole interesting range, more than one rayon chunk long.
     fn tensor(device: &Device, scale: f32) -> Tensor<3> {
         Tensor::from_data(
-            TensorData::new(values(3 * 5 * 4001, scale), [3, 5, 4001]),
+            TensorData::new(grid(3 * 5 * 4001, scale, 0.0), [3, 5, 4001]),
             device,
         )
-    }
-
-    fn max_diff(a: Tensor<3>, b: Tensor<3>) -> f32 {
-        let (a, b) = (
-            a.into_data().try_to_vec::<f32>(),
-            b.into_data().try_to_vec::<f32>(),
-        );
-        let (a, b) = (a.expect("f32 data"), b.expect("f32 data"));
-        assert_eq!(a.len(), b.len());
-        a.iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     #[test]

@@ -216,13 +216,9 @@ mod tests {
     use burn::nn::{LayerNorm, LayerNormConfig};
     use burn::tensor::{Device, Tensor, TensorData};
 
-    const D_MODEL: usize = 384;
+    use super::super::test_support::{grid as values, max_diff, to_vec};
 
-    fn values(len: usize, scale: f32, shift: f32) -> Vec<f32> {
-        (0..len)
-            .map(|i| ((i * 7919 % 2003) as f32 / 2003.0 - 0.5) * scale + shift)
-            .collect()
-    }
+    const D_MODEL: usize = 384;
 
     fn norm(device: &Device) -> LayerNorm {
         let mut norm = LayerNormConfig::new(D_MODEL)
@@ -239,17 +235,8 @@ mod tests {
         norm
     }
 
-    fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
-        t.into_data().try_to_vec::<f32>().expect("f32 data")
-    }
-
     fn assert_close(a: Vec<f32>, b: Vec<f32>, tolerance: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let worst = a
-            .iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
+        let worst = max_diff(&a, &b);
         assert!(
             worst < tolerance,
             "{what} differs from burn's LayerNorm by {worst}"

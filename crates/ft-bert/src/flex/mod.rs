@@ -15,6 +15,8 @@ mod layer_norm;
 mod math;
 mod softmax;
 mod tensor;
+#[cfg(test)]
+mod test_support;
 
 pub(crate) use gelu::gelu;
 pub(crate) use layer_norm::layer_norm;

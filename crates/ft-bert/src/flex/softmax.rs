@@ -6,15 +6,14 @@
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
-use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind, unary};
+use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
 use rayon::prelude::*;
 
 use super::math;
-use super::tensor::{self, FlexFloat, TrackedFlex, WithStrategy};
+use super::tensor;
 
 /// Elements per rayon task, rounded down to whole rows.
 const CHUNK: usize = 16 * 1024;
@@ -29,13 +28,13 @@ pub(crate) fn softmax_last<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Te
     if row == 0 {
         return Err(x);
     }
-    Ok(tensor::wrap(match tensor::unwrap(x)? {
-        FlexFloat::Plain(x) => FlexFloat::Plain(forward(&x, row)),
-        FlexFloat::Tracked(x, strategy) => FlexFloat::Tracked(
-            tensor::with_strategy(strategy, Tracked { x, row }),
-            strategy,
-        ),
-    }))
+    // The backward pass needs only the output.
+    tensor::unary(
+        x,
+        SoftmaxBackward,
+        |x| forward(x, row),
+        |_, y| (y.clone(), row),
+    )
 }
 
 /// Rows per task, so that every task holds whole rows.
@@ -104,59 +103,25 @@ impl Backward<Flex, 1> for SoftmaxBackward {
     }
 }
 
-/// Softmax recorded on the autodiff graph.
-struct Tracked {
-    x: TrackedFlex,
-    row: usize,
-}
-
-impl WithStrategy for Tracked {
-    type Output = TrackedFlex;
-
-    fn run<C: CheckpointStrategy>(self) -> TrackedFlex {
-        let (x, node) = self.x.into_parts();
-        let y = forward(&x, self.row);
-        match SoftmaxBackward
-            .prepare::<C>([node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish((y.clone(), self.row), y),
-            OpsKind::UnTracked(prep) => prep.finish(y),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::activation;
     use burn::tensor::{Device, Tensor, TensorData};
+
+    use super::super::test_support::{grid, max_tensor_diff as max_diff};
 
     /// Attention-score-like rows: a spread of values, some rows fully masked with a large
     /// negative number, as the model's additive mask does.
     fn scores(device: &Device) -> Tensor<4> {
         let shape = [2, 3, 37, 37];
         let n: usize = shape.iter().product();
-        let values: Vec<f32> = (0..n)
-            .map(|i| {
-                let v = ((i * 7919 % 2003) as f32 / 2003.0 - 0.5) * 12.0;
-                if (i / 37) % 5 == 0 && i % 37 > 20 {
-                    v - 3.4e38
-                } else {
-                    v
-                }
-            })
-            .collect();
+        let mut values = grid(n, 12.0, 0.0);
+        for (i, v) in values.iter_mut().enumerate() {
+            if (i / 37) % 5 == 0 && i % 37 > 20 {
+                *v -= 3.4e38;
+            }
+        }
         Tensor::from_data(TensorData::new(values, shape), device)
-    }
-
-    fn max_diff(a: Tensor<4>, b: Tensor<4>) -> f32 {
-        let a = a.into_data().try_to_vec::<f32>().expect("f32 data");
-        let b = b.into_data().try_to_vec::<f32>().expect("f32 data");
-        a.iter()
-            .zip(&b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max)
     }
 
     #[test]

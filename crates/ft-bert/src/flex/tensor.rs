@@ -5,6 +5,7 @@ use std::borrow::Cow;
 use burn::backend::autodiff::checkpoint::strategy::{
     BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
 };
+use burn::backend::autodiff::ops::{Backward, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
@@ -85,6 +86,74 @@ pub(super) fn with_strategy<Op: WithStrategy>(
     match strategy {
         GradientCheckpointingStrategy::Disabled => op.run::<NoCheckpointing>(),
         GradientCheckpointingStrategy::Balanced => op.run::<BalancedCheckpointing>(),
+    }
+}
+
+/// Runs the element-wise or row-wise `forward` on `x`, the flex `f32` tensor inside it, and
+/// under autodiff records it as one compute-bound node, `backward`, whose state `save` builds
+/// from the input and the output. `Err(x)` when `x` is not an `f32` flex tensor.
+#[allow(
+    clippy::result_large_err,
+    reason = "the error hands the input tensor back; `Ok` holds a tensor of the same size"
+)]
+pub(super) fn unary<const D: usize, B, F, S>(
+    x: Tensor<D>,
+    backward: B,
+    forward: F,
+    save: S,
+) -> Result<Tensor<D>, Tensor<D>>
+where
+    B: Backward<Flex, 1>,
+    F: Fn(&FlexTensor) -> FlexTensor,
+    S: FnOnce(FlexTensor, &FlexTensor) -> B::State,
+{
+    Ok(wrap(match unwrap(x)? {
+        FlexFloat::Plain(x) => FlexFloat::Plain(forward(&x)),
+        FlexFloat::Tracked(x, strategy) => {
+            let op = Unary {
+                x,
+                backward,
+                forward,
+                save,
+            };
+            FlexFloat::Tracked(with_strategy(strategy, op), strategy)
+        }
+    }))
+}
+
+/// A one-input operation recorded on the autodiff graph (see [`unary`]).
+struct Unary<B, F, S> {
+    x: TrackedFlex,
+    backward: B,
+    forward: F,
+    save: S,
+}
+
+impl<B, F, S> WithStrategy for Unary<B, F, S>
+where
+    B: Backward<Flex, 1>,
+    F: Fn(&FlexTensor) -> FlexTensor,
+    S: FnOnce(FlexTensor, &FlexTensor) -> B::State,
+{
+    type Output = TrackedFlex;
+
+    fn run<C: CheckpointStrategy>(self) -> TrackedFlex {
+        let (x, node) = self.x.into_parts();
+        // Compute-bound: under balanced checkpointing the state is kept rather than the
+        // forward pass being replayed, as burn does for its own activations.
+        match self
+            .backward
+            .prepare::<C>([node])
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let y = (self.forward)(&x);
+                let state = (self.save)(x, &y);
+                prep.finish(state, y)
+            }
+            OpsKind::UnTracked(prep) => prep.finish((self.forward)(&x)),
+        }
     }
 }
 

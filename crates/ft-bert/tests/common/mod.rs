@@ -8,17 +8,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 /// Every backend this test build has, each with a name for messages.
 pub fn devices() -> Vec<(&'static str, Device)> {
-    #[allow(unused_mut)]
-    let mut devices = vec![("flex", Device::flex())];
-    #[cfg(feature = "ndarray")]
-    #[allow(deprecated)]
-    devices.push(("ndarray", Device::ndarray()));
-    #[cfg(feature = "tch")]
-    #[allow(deprecated)]
-    devices.push(("tch-cpu", Device::libtorch()));
-    #[cfg(feature = "wgpu")]
-    devices.push(("wgpu", Device::wgpu(burn::tensor::DeviceKind::Cpu)));
-    devices
+    test_support::devices!()
 }
 
 /// A fixture file of this crate.

@@ -109,14 +109,10 @@ impl<'a> Compact<'a> {
         let compressed = compressed.ok_or("no compressed_page_size")?;
         let body = usize::try_from(compressed)
             .map_err(|_| format!("compressed_page_size of {compressed}"))?;
-        if body > self.remaining() {
-            return Err(format!(
-                "a page of {body} bytes where {} remain in the column chunk",
-                self.remaining()
-            ));
-        }
-        self.position += body;
-        Ok(())
+        let remaining = self.remaining();
+        self.bytes(body).map_err(|_| {
+            format!("a page of {body} bytes where {remaining} remain in the column chunk")
+        })
     }
 
     /// Reads a struct whose known fields `schema` lists.
@@ -152,12 +148,8 @@ impl<'a> Compact<'a> {
             Known::Struct(schema) => self.known_struct(schema, depth),
             Known::List(element) => {
                 let depth = depth.checked_sub(1).ok_or("nested too deeply")?;
-                let header = self.byte()?;
-                expect(Type::from_wire(header & 0x0f)?, *element, None)?;
-                let raw = match header >> 4 {
-                    15 => self.varint()?,
-                    short => u64::from(short),
-                };
+                let (kind, raw) = self.list_header()?;
+                expect(kind, *element, None)?;
                 for _ in 0..self.count(raw, 1)? {
                     self.known(*element, depth)?;
                 }
@@ -234,6 +226,18 @@ impl<'a> Compact<'a> {
         Ok(count)
     }
 
+    /// A list or set header: the element type and the raw element count (in the header's
+    /// high nibble when under 15, else in a varint after it).
+    fn list_header(&mut self) -> Result<(Type, u64), String> {
+        let header = self.byte()?;
+        let element = Type::from_wire(header & 0x0f)?;
+        let raw = match header >> 4 {
+            15 => self.varint()?,
+            short => u64::from(short),
+        };
+        Ok((element, raw))
+    }
+
     /// The next field's type and id, or `None` at the end of the structure.
     fn field_header(&mut self, last_id: i16) -> Result<Option<(Type, i16)>, String> {
         let byte = self.byte()?;
@@ -265,12 +269,7 @@ impl<'a> Compact<'a> {
                 self.bytes(len)
             }
             Type::List | Type::Set => {
-                let header = self.byte()?;
-                let element = Type::from_wire(header & 0x0f)?;
-                let raw = match header >> 4 {
-                    15 => self.varint()?,
-                    short => u64::from(short),
-                };
+                let (element, raw) = self.list_header()?;
                 let count = self.count(raw, width(element))?;
                 if width(element) > 0 {
                     for _ in 0..count {

@@ -8,7 +8,7 @@ use burn::tensor::{Bool, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
-use crate::ops::{layer_norm, softmax};
+use crate::ops::{dropout, layer_norm, softmax};
 
 /// How self-attention is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -88,7 +88,7 @@ impl BertSelfAttention {
         let context = if explicit {
             // The fused kernel has no dropout on the probabilities: compose it.
             let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + mask.bias.clone();
-            let probs = self.dropout.forward(softmax(scores, 3));
+            let probs = dropout(&self.dropout, softmax(scores, 3));
             probs.matmul(value)
         } else {
             let padding = mask
@@ -152,7 +152,7 @@ impl BertSelfOutput {
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`.
     pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
-        let hidden = self.dropout.forward(self.dense.forward(hidden));
+        let hidden = dropout(&self.dropout, self.dense.forward(hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }

@@ -89,7 +89,7 @@ impl BertForSequenceClassification {
         // Logits and loss are fp32 whatever the compute precision, as under autocast.
         let logits = self
             .classifier
-            .forward(self.dropout.forward(output.pooler_output))
+            .forward(crate::ops::dropout(&self.dropout, output.pooler_output))
             .cast(FloatDType::F32);
         let loss = labels
             .map(|labels| self.loss(logits.clone(), labels))

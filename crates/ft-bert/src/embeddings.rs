@@ -7,7 +7,7 @@ use burn::tensor::{Int, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
-use crate::ops::layer_norm;
+use crate::ops::{dropout, layer_norm};
 
 /// `bert.embeddings`.
 #[derive(Module, Debug)]
@@ -69,6 +69,6 @@ impl BertEmbeddings {
             .unsqueeze_dim::<3>(0);
         let embeddings = words + types + positions;
         let normalized = layer_norm(&self.layer_norm, self.layer_norm_eps, embeddings);
-        self.dropout.forward(normalized)
+        dropout(&self.dropout, normalized)
     }
 }

@@ -8,7 +8,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use crate::attention::{AttentionMask, BertAttention};
 use crate::config::{BertConfig, HiddenAct};
 use crate::init::Init;
-use crate::ops::{gelu, layer_norm};
+use crate::ops::{dropout, gelu, layer_norm};
 
 /// `intermediate`: the feed-forward expansion and its activation.
 #[derive(Module, Debug)]
@@ -71,7 +71,7 @@ impl BertOutput {
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`.
     pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
-        let hidden = self.dropout.forward(self.dense.forward(hidden));
+        let hidden = dropout(&self.dropout, self.dense.forward(hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }

@@ -1,7 +1,7 @@
-//! GELU, LayerNorm and softmax, routed to the hand-written flex kernels where they apply and to burn's
-//! own operations everywhere else.
+//! GELU, LayerNorm, softmax and dropout, routed to the hand-written flex kernels where they apply
+//! and to burn's own operations everywhere else.
 
-use burn::nn::LayerNorm;
+use burn::nn::{Dropout, LayerNorm};
 use burn::tensor::Tensor;
 
 /// Exact (erf) GELU, transformers' `"gelu"`.
@@ -46,4 +46,19 @@ pub(crate) fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
         x
     };
     burn::tensor::activation::softmax(x, dim)
+}
+
+/// `dropout.forward(x)`: the identity outside training (the layer's flag off, or a device
+/// without autodiff), else inverted dropout with the layer's probability.
+pub(crate) fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
+    // burn's own test for whether dropout applies.
+    if !dropout.training.is_enabled() || !x.device().is_autodiff() || dropout.prob == 0.0 {
+        return x;
+    }
+    #[cfg(feature = "flex")]
+    let x = match crate::flex::dropout(x, dropout.prob) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
+    dropout.forward(x)
 }

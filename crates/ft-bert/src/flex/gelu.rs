@@ -6,7 +6,6 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
-use rayon::prelude::*;
 
 use super::math;
 use super::tensor;
@@ -26,43 +25,21 @@ pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>>
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
-    let input = tensor::values(x);
-    let mut out = vec![0.0f32; input.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(input.par_chunks(CHUNK))
-        .for_each(|(out, input)| {
-            for (y, &x) in out.iter_mut().zip(input) {
-                *y = math::gelu(x);
-            }
-        });
-    tensor::from_vec(out, tensor::shape(x))
+    tensor::map_chunks(x, CHUNK, |_, input, out| {
+        for (y, &x) in out.iter_mut().zip(input) {
+            *y = math::gelu(x);
+        }
+    })
 }
 
 /// `grad · GELU'(x)`, written into `grad`'s buffer when nothing else holds it.
-fn backward(x: &FlexTensor, mut grad: FlexTensor) -> FlexTensor {
+fn backward(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     let input = tensor::values(x);
-    let in_place = grad.layout().contiguous_offsets() == Some((0, input.len()))
-        && grad.bytes().len() == input.len() * size_of::<f32>();
-    if in_place && let Some(g) = grad.try_storage_mut::<f32>() {
-        g.par_chunks_mut(CHUNK)
-            .zip(input.par_chunks(CHUNK))
-            .for_each(|(g, input)| {
-                for (g, &x) in g.iter_mut().zip(input) {
-                    *g = math::gelu_grad(x, *g);
-                }
-            });
-        return grad;
-    }
-    let upstream = tensor::values(&grad);
-    let mut out = vec![0.0f32; input.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(input.par_chunks(CHUNK).zip(upstream.par_chunks(CHUNK)))
-        .for_each(|(out, (input, upstream))| {
-            for ((y, &x), &g) in out.iter_mut().zip(input).zip(upstream) {
-                *y = math::gelu_grad(x, g);
-            }
-        });
-    tensor::from_vec(out, tensor::shape(x))
+    tensor::update_chunks(grad, CHUNK, |start, grad| {
+        for (g, &x) in grad.iter_mut().zip(&input[start..]) {
+            *g = math::gelu_grad(x, *g);
+        }
+    })
 }
 
 /// The autodiff node: keeps GELU's input for the backward pass.

@@ -1,15 +1,17 @@
 //! Hand-written kernels for the hottest element-wise blocks on the flex backend.
 //!
 //! Flex runs every element-wise operation on one thread with scalar libm calls, and burn's
-//! autodiff records each step of a composed block as its own node. For GELU, LayerNorm and softmax that
-//! was the largest cost of a MiniLM training step after the GEMMs (docs/BENCHMARKS.md); these
-//! kernels run each as one pass across rayon's threads, with a backward pass written by hand.
+//! autodiff records each step of a composed block as its own node. For GELU, LayerNorm, softmax
+//! and dropout that was the largest cost of a MiniLM training step after the GEMMs
+//! (docs/BENCHMARKS.md); these kernels run each as one pass across rayon's threads, with a
+//! backward pass written by hand.
 //!
 //! Each kernel takes the model's `Tensor` and hands it back untouched (`Err`) when it is not an
 //! `f32` flex tensor, so callers fall back to burn's own operation on every other backend and
 //! dtype. Results agree with burn's to float rounding (tests here), and every reduction runs in
 //! a fixed order, so a run is reproducible bit for bit as before.
 
+mod dropout;
 mod gelu;
 mod layer_norm;
 mod math;
@@ -18,6 +20,7 @@ mod tensor;
 #[cfg(test)]
 mod test_support;
 
+pub(crate) use dropout::dropout;
 pub(crate) use gelu::gelu;
 pub(crate) use layer_norm::layer_norm;
 pub(crate) use softmax::softmax_last;

@@ -12,6 +12,7 @@ use burn::backend::{
     Autodiff, BackendTensor, DispatchAutodiffContext, DispatchTensor, DispatchTensorKind, Flex,
 };
 use burn::tensor::{Bytes, DType, GradientCheckpointingStrategy, Shape, Tensor};
+use rayon::prelude::*;
 
 /// A float tensor of `Autodiff<Flex>`: flex's buffer plus its autodiff node.
 pub(super) type TrackedFlex = FloatTensor<Autodiff<Flex>>;
@@ -155,6 +156,44 @@ where
             OpsKind::UnTracked(prep) => prep.finish((self.forward)(&x)),
         }
     }
+}
+
+/// A new tensor of `input`'s shape whose elements `f(start, input_chunk, output_chunk)` writes,
+/// chunk by chunk across rayon's threads; `start` is the chunk's first row-major position.
+pub(super) fn map_chunks<F>(input: &FlexTensor, chunk: usize, f: F) -> FlexTensor
+where
+    F: Fn(usize, &[f32], &mut [f32]) + Sync,
+{
+    let input_values = values(input);
+    let mut out = vec![0.0f32; input_values.len()];
+    out.par_chunks_mut(chunk)
+        .zip(input_values.par_chunks(chunk))
+        .enumerate()
+        .for_each(|(k, (out, input))| f(k * chunk, input, out));
+    from_vec(out, shape(input))
+}
+
+/// `tensor` with `f(start, chunk)` applied to its elements chunk by chunk across rayon's
+/// threads, in its own buffer when that is contiguous and nothing else holds it (as for a
+/// gradient flowing backward), else in a copy. `start` is the chunk's first row-major position.
+pub(super) fn update_chunks<F>(mut tensor: FlexTensor, chunk: usize, f: F) -> FlexTensor
+where
+    F: Fn(usize, &mut [f32]) + Sync,
+{
+    let len = tensor.layout().num_elements();
+    let whole = tensor.layout().contiguous_offsets() == Some((0, len))
+        && tensor.bytes().len() == len * size_of::<f32>();
+    if whole && let Some(values) = tensor.try_storage_mut::<f32>() {
+        values
+            .par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(k, values)| f(k * chunk, values));
+        return tensor;
+    }
+    map_chunks(&tensor, chunk, |start, input, out| {
+        out.copy_from_slice(input);
+        f(start, out);
+    })
 }
 
 /// The row-major `f32` elements of `tensor`, copying only when its layout is a view.

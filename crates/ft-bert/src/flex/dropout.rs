@@ -17,6 +17,7 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::tensor::{DType, Device, Distribution, Int, Tensor};
+use multiversion::multiversion;
 
 use super::tensor;
 
@@ -40,7 +41,11 @@ pub(crate) fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Result<Tensor<
     tensor::unary(
         x,
         DropoutBackward,
-        move |x| tensor::map_chunks(x, CHUNK, |start, input, out| mask.apply(start, input, out)),
+        move |x| {
+            tensor::map_chunks(x, CHUNK, |start, input, out| {
+                apply(&mask, start, input, out)
+            })
+        },
         move |_, _| mask,
     )
 }
@@ -109,16 +114,20 @@ impl Mask {
             }
         }
     }
+}
 
-    /// `out = input · factor` for the elements from position `start` on.
-    fn apply(&self, start: usize, input: &[f32], out: &mut [f32]) {
-        self.for_each(start, out.len(), |k, factor| out[k] = input[k] * factor);
-    }
+/// `out = input · factor` for the elements from position `start` on; compiled for each SIMD
+/// level and picked at run time.
+#[multiversion(targets = "simd")]
+fn apply(mask: &Mask, start: usize, input: &[f32], out: &mut [f32]) {
+    mask.for_each(start, out.len(), |k, factor| out[k] = input[k] * factor);
+}
 
-    /// `values *= factor` for the elements from position `start` on.
-    fn apply_in_place(&self, start: usize, values: &mut [f32]) {
-        self.for_each(start, values.len(), |k, factor| values[k] *= factor);
-    }
+/// `values *= factor` for the elements from position `start` on; compiled for each SIMD level
+/// and picked at run time.
+#[multiversion(targets = "simd")]
+fn apply_in_place(mask: &Mask, start: usize, values: &mut [f32]) {
+    mask.for_each(start, values.len(), |k, factor| values[k] *= factor);
 }
 
 /// The autodiff node: the gradient passes where the element was kept, scaled the same way.
@@ -131,7 +140,9 @@ impl Backward<Flex, 1> for DropoutBackward {
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
         let mask = ops.state;
         unary::<Flex, _>(ops.parents, ops.node, grads, |grad| {
-            tensor::update_chunks(grad, CHUNK, |start, grad| mask.apply_in_place(start, grad))
+            tensor::update_chunks(grad, CHUNK, |start, grad| {
+                apply_in_place(&mask, start, grad)
+            })
         });
     }
 }
@@ -141,7 +152,7 @@ mod tests {
     use burn::tensor::{DType, Device, Tensor, TensorData};
 
     use super::super::test_support::{grid, to_vec};
-    use super::{Mask, dropout};
+    use super::{Mask, apply_in_place, dropout};
 
     /// Inputs with no zeros, so that a zero in the output means a dropped element.
     fn input(device: &Device, shape: [usize; 3]) -> Tensor<3> {
@@ -180,7 +191,7 @@ mod tests {
         let mask = Mask::new(0x1234_5678_9abc_def0, 0.5);
         let n = 1 << 20;
         let mut factors = vec![1.0f32; n];
-        mask.apply_in_place(0, &mut factors);
+        apply_in_place(&mask, 0, &mut factors);
         let both = |gap: usize| {
             (0..n - gap)
                 .filter(|&i| factors[i] == 0.0 && factors[i + gap] == 0.0)
@@ -197,9 +208,9 @@ mod tests {
     fn a_chunk_sees_the_decisions_of_its_positions() {
         let mask = Mask::new(99, 0.3);
         let mut whole = vec![1.0f32; 1000];
-        mask.apply_in_place(0, &mut whole);
+        apply_in_place(&mask, 0, &mut whole);
         let mut tail = vec![1.0f32; 600];
-        mask.apply_in_place(400, &mut tail);
+        apply_in_place(&mask, 400, &mut tail);
         assert_eq!(&whole[400..], &tail[..]);
     }
 

@@ -6,6 +6,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
+use multiversion::multiversion;
 
 use super::math;
 use super::tensor;
@@ -25,21 +26,31 @@ pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Result<Tensor<D>, Tensor<D>>
 }
 
 fn forward(x: &FlexTensor) -> FlexTensor {
-    tensor::map_chunks(x, CHUNK, |_, input, out| {
-        for (y, &x) in out.iter_mut().zip(input) {
-            *y = math::gelu(x);
-        }
-    })
+    tensor::map_chunks(x, CHUNK, |_, input, out| gelu_into(input, out))
 }
 
 /// `grad · GELU'(x)`, written into `grad`'s buffer when nothing else holds it.
 fn backward(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     let input = tensor::values(x);
     tensor::update_chunks(grad, CHUNK, |start, grad| {
-        for (g, &x) in grad.iter_mut().zip(&input[start..]) {
-            *g = math::gelu_grad(x, *g);
-        }
+        gelu_grad_in_place(&input[start..start + grad.len()], grad)
     })
+}
+
+/// `out = GELU(input)`, compiled for each SIMD level and picked at run time.
+#[multiversion(targets = "simd")]
+fn gelu_into(input: &[f32], out: &mut [f32]) {
+    for (y, &x) in out.iter_mut().zip(input) {
+        *y = math::gelu(x);
+    }
+}
+
+/// `grad *= GELU'(input)`, compiled for each SIMD level and picked at run time.
+#[multiversion(targets = "simd")]
+fn gelu_grad_in_place(input: &[f32], grad: &mut [f32]) {
+    for (g, &x) in grad.iter_mut().zip(input) {
+        *g = math::gelu_grad(x, *g);
+    }
 }
 
 /// The autodiff node: keeps GELU's input for the backward pass.

@@ -13,6 +13,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, Tensor};
+use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::tensor::{self, FlexFloat, TrackedFlex, WithStrategy};
@@ -83,23 +84,7 @@ fn forward(x: &FlexTensor, gamma: &[f32], beta: &[f32], epsilon: f32) -> (FlexTe
         .zip(inv_std.par_chunks_mut(ROWS))
         .zip(input.par_chunks(ROWS * d))
         .for_each(|(((out, normalized), inv_std), input)| {
-            let rows = out
-                .chunks_mut(d)
-                .zip(normalized.chunks_mut(d))
-                .zip(inv_std.iter_mut())
-                .zip(input.chunks(d));
-            for (((out, normalized), inv_std), row) in rows {
-                // Two passes over the row, as torch does, so that the variance does not cancel.
-                let mean = row.iter().sum::<f32>() / d as f32;
-                let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-                let rstd = 1.0 / (var + epsilon).sqrt();
-                *inv_std = rstd;
-                let columns = out.iter_mut().zip(normalized.iter_mut()).zip(row);
-                for (((o, n), &v), (&g, &b)) in columns.zip(gamma.iter().zip(beta)) {
-                    *n = (v - mean) * rstd;
-                    *o = *n * g + b;
-                }
-            }
+            normalize_rows(input, gamma, beta, epsilon, out, normalized, inv_std)
         });
     let saved = Saved {
         normalized: Arc::new(normalized),
@@ -125,26 +110,15 @@ fn backward(saved: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTe
         .zip(saved.inv_std.par_chunks(ROWS))
         .map(|(((dx, grad), normalized), inv_std)| {
             let (mut d_gamma, mut d_beta) = (vec![0.0f32; d], vec![0.0f32; d]);
-            let rows = dx
-                .chunks_mut(d)
-                .zip(grad.chunks(d))
-                .zip(normalized.chunks(d))
-                .zip(inv_std);
-            for (((dx, g), n), &rstd) in rows {
-                let (mut sum_gg, mut sum_ggn) = (0.0f32, 0.0f32);
-                for ((&g, &n), &gm) in g.iter().zip(n).zip(gamma) {
-                    sum_gg += g * gm;
-                    sum_ggn += g * gm * n;
-                }
-                let (mean_gg, mean_ggn) = (sum_gg / d as f32, sum_ggn / d as f32);
-                for ((dx, (&g, &n)), &gm) in dx.iter_mut().zip(g.iter().zip(n)).zip(gamma) {
-                    *dx = (g * gm - mean_gg - n * mean_ggn) * rstd;
-                }
-                for (((dg, db), &g), &n) in d_gamma.iter_mut().zip(&mut d_beta).zip(g).zip(n) {
-                    *dg += g * n;
-                    *db += g;
-                }
-            }
+            backward_rows(
+                grad,
+                normalized,
+                inv_std,
+                gamma,
+                dx,
+                &mut d_gamma,
+                &mut d_beta,
+            );
             (d_gamma, d_beta)
         })
         .collect();
@@ -161,6 +135,73 @@ fn backward(saved: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTe
         tensor::from_vec(d_gamma, param.clone()),
         tensor::from_vec(d_beta, param),
     )
+}
+
+/// LayerNorm of each row of `input` into `out`, keeping `x̂` and `1/σ`; compiled for each SIMD
+/// level and picked at run time.
+#[multiversion(targets = "simd")]
+fn normalize_rows(
+    input: &[f32],
+    gamma: &[f32],
+    beta: &[f32],
+    epsilon: f32,
+    out: &mut [f32],
+    normalized: &mut [f32],
+    inv_std: &mut [f32],
+) {
+    let d = gamma.len();
+    let rows = out
+        .chunks_mut(d)
+        .zip(normalized.chunks_mut(d))
+        .zip(inv_std.iter_mut())
+        .zip(input.chunks(d));
+    for (((out, normalized), inv_std), row) in rows {
+        // Two passes over the row, as torch does, so that the variance does not cancel.
+        let mean = row.iter().sum::<f32>() / d as f32;
+        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+        let rstd = 1.0 / (var + epsilon).sqrt();
+        *inv_std = rstd;
+        let columns = out.iter_mut().zip(normalized.iter_mut()).zip(row);
+        for (((o, n), &v), (&g, &b)) in columns.zip(gamma.iter().zip(beta)) {
+            *n = (v - mean) * rstd;
+            *o = *n * g + b;
+        }
+    }
+}
+
+/// The backward pass over whole rows: `dx`, and this task's sums for `dγ` and `dβ`; compiled
+/// for each SIMD level and picked at run time.
+#[multiversion(targets = "simd")]
+fn backward_rows(
+    grad: &[f32],
+    normalized: &[f32],
+    inv_std: &[f32],
+    gamma: &[f32],
+    dx: &mut [f32],
+    d_gamma: &mut [f32],
+    d_beta: &mut [f32],
+) {
+    let d = gamma.len();
+    let rows = dx
+        .chunks_mut(d)
+        .zip(grad.chunks(d))
+        .zip(normalized.chunks(d))
+        .zip(inv_std);
+    for (((dx, g), n), &rstd) in rows {
+        let (mut sum_gg, mut sum_ggn) = (0.0f32, 0.0f32);
+        for ((&g, &n), &gm) in g.iter().zip(n).zip(gamma) {
+            sum_gg += g * gm;
+            sum_ggn += g * gm * n;
+        }
+        let (mean_gg, mean_ggn) = (sum_gg / d as f32, sum_ggn / d as f32);
+        for ((dx, (&g, &n)), &gm) in dx.iter_mut().zip(g.iter().zip(n)).zip(gamma) {
+            *dx = (g * gm - mean_gg - n * mean_ggn) * rstd;
+        }
+        for (((dg, db), &g), &n) in d_gamma.iter_mut().zip(d_beta.iter_mut()).zip(g).zip(n) {
+            *dg += g * n;
+            *db += g;
+        }
+    }
 }
 
 /// The autodiff node: input, `gamma`, `beta`.

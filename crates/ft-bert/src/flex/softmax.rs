@@ -10,7 +10,7 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
-use rayon::prelude::*;
+use multiversion::multiversion;
 
 use super::math;
 use super::tensor;
@@ -43,49 +43,46 @@ fn rows_per_task(row: usize) -> usize {
 }
 
 fn forward(x: &FlexTensor, row: usize) -> FlexTensor {
-    let input = tensor::values(x);
-    let mut out = vec![0.0f32; input.len()];
-    let chunk = rows_per_task(row);
-    out.par_chunks_mut(chunk)
-        .zip(input.par_chunks(chunk))
-        .for_each(|(out, input)| {
-            for (out, input) in out.chunks_mut(row).zip(input.chunks(row)) {
-                let max = input.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-                // As burn and torch: a row of -inf gives NaN (-inf − -inf), as does a NaN.
-                let mut sum = 0.0f32;
-                for (y, &v) in out.iter_mut().zip(input) {
-                    *y = math::exp_nonpositive(v - max);
-                    sum += *y;
-                }
-                let inv = 1.0 / sum;
-                for y in out.iter_mut() {
-                    *y *= inv;
-                }
-            }
-        });
-    tensor::from_vec(out, tensor::shape(x))
+    tensor::map_chunks(x, rows_per_task(row), |_, input, out| {
+        softmax_rows(input, out, row)
+    })
 }
 
 /// `dx = y · (g − Σ g·y)` per row, from the output `y`.
 fn backward(y: &FlexTensor, grad: &FlexTensor, row: usize) -> FlexTensor {
-    let (y_values, grad_values) = (tensor::values(y), tensor::values(grad));
-    let mut dx = vec![0.0f32; y_values.len()];
-    let chunk = rows_per_task(row);
-    dx.par_chunks_mut(chunk)
-        .zip(
-            y_values
-                .par_chunks(chunk)
-                .zip(grad_values.par_chunks(chunk)),
-        )
-        .for_each(|(dx, (y, g))| {
-            for (dx, (y, g)) in dx.chunks_mut(row).zip(y.chunks(row).zip(g.chunks(row))) {
-                let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
-                for (dx, (&y, &g)) in dx.iter_mut().zip(y.iter().zip(g)) {
-                    *dx = y * (g - dot);
-                }
-            }
-        });
-    tensor::from_vec(dx, tensor::shape(y))
+    let y_values = tensor::values(y);
+    tensor::map_chunks(grad, rows_per_task(row), |start, grad, dx| {
+        softmax_grad_rows(&y_values[start..start + dx.len()], grad, dx, row)
+    })
+}
+
+/// Softmax of each `row`-long row of `input`, into `out`; compiled for each SIMD level.
+#[multiversion(targets = "simd")]
+fn softmax_rows(input: &[f32], out: &mut [f32], row: usize) {
+    for (out, input) in out.chunks_mut(row).zip(input.chunks(row)) {
+        let max = input.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        // As burn and torch: a row of -inf gives NaN (-inf − -inf), as does a NaN.
+        let mut sum = 0.0f32;
+        for (y, &v) in out.iter_mut().zip(input) {
+            *y = math::exp_nonpositive(v - max);
+            sum += *y;
+        }
+        let inv = 1.0 / sum;
+        for y in out.iter_mut() {
+            *y *= inv;
+        }
+    }
+}
+
+/// Softmax's backward pass over whole rows; compiled for each SIMD level.
+#[multiversion(targets = "simd")]
+fn softmax_grad_rows(y: &[f32], grad: &[f32], dx: &mut [f32], row: usize) {
+    for (dx, (y, g)) in dx.chunks_mut(row).zip(y.chunks(row).zip(grad.chunks(row))) {
+        let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+        for (dx, (&y, &g)) in dx.iter_mut().zip(y.iter().zip(g)) {
+            *dx = y * (g - dot);
+        }
+    }
 }
 
 /// The autodiff node: keeps softmax's output for the backward pass.

@@ -455,8 +455,8 @@ fn render_step(out: &mut String, step: &Value) {
     out.push_str(&format!(
         "Batches of 8 of the first MRPC train pairs in order, each padded to its longest pair; \
          one step is forward, backward and AdamW. bert-ft on `{}` (with `x86-v4` kernels and \
-         mimalloc) against PyTorch 2.9 eager (fused AdamW, as the Trainer's default), same \
-         threads; medians of {} runs of 10 timed steps after 2 warm-up steps.\n\n",
+         mimalloc, the Trainer's AdamW, padding removed inside the encoder) against PyTorch 2.9 \
+         eager (fused AdamW, as the Trainer's default), same threads; medians of {} runs of 10 timed steps after 2 warm-up steps.\n\n",
         step["backend"].as_str().unwrap_or("flex"),
         step["runs"]
     ));

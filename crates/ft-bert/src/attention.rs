@@ -9,6 +9,7 @@ use burn::tensor::{Bool, Tensor};
 use crate::config::BertConfig;
 use crate::init::Init;
 use crate::ops::{dropout, layer_norm, softmax};
+use crate::packing::TokenLayout;
 
 /// How self-attention is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,11 +68,19 @@ impl BertSelfAttention {
         self.implementation = implementation;
     }
 
-    /// `[batch, seq, hidden]` to the attended context, `[batch, seq, hidden]`.
-    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
-        let [batch, seq, width] = hidden.dims();
-        let heads = |projected: Tensor<3>| {
-            projected
+    /// The packed tokens' states, `[tokens, hidden]`, to their attended context: queries,
+    /// keys and values are projected on the tokens, then laid out padded for the scores.
+    pub fn forward(
+        &self,
+        hidden: Tensor<2>,
+        mask: &AttentionMask,
+        layout: &TokenLayout,
+    ) -> Tensor<2> {
+        let [_, width] = hidden.dims();
+        let [batch, _, _, seq] = mask.padding.dims();
+        let heads = |projected: Tensor<2>| {
+            layout
+                .unpack(projected)
                 .reshape([batch, seq, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
         };
@@ -104,7 +113,7 @@ impl BertSelfAttention {
                 AttentionModuleOptions::default(),
             )
         };
-        context.swap_dims(1, 2).reshape([batch, seq, width])
+        layout.pack(context.swap_dims(1, 2).reshape([batch, seq, width]))
     }
 }
 
@@ -150,8 +159,8 @@ impl BertSelfOutput {
         }
     }
 
-    /// `LayerNorm(dropout(dense(hidden)) + input)`.
-    pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
+    /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
+    pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
         let hidden = dropout(&self.dropout, self.dense.forward(hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
@@ -174,9 +183,15 @@ impl BertAttention {
         }
     }
 
-    /// Self-attention over `hidden`, then the output block with the residual.
-    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
-        let context = self.self_attention.forward(hidden.clone(), mask);
+    /// Self-attention over the packed tokens `hidden`, then the output block with the
+    /// residual.
+    pub fn forward(
+        &self,
+        hidden: Tensor<2>,
+        mask: &AttentionMask,
+        layout: &TokenLayout,
+    ) -> Tensor<2> {
+        let context = self.self_attention.forward(hidden.clone(), mask, layout);
         self.output.forward(context, hidden)
     }
 }

@@ -9,6 +9,7 @@ use crate::attention::{AttentionMask, BertAttention};
 use crate::config::{BertConfig, HiddenAct};
 use crate::init::Init;
 use crate::ops::{dropout, gelu, layer_norm};
+use crate::packing::TokenLayout;
 
 /// `intermediate`: the feed-forward expansion and its activation.
 #[derive(Module, Debug)]
@@ -31,8 +32,8 @@ impl BertIntermediate {
         }
     }
 
-    /// `act(dense(hidden))`.
-    pub fn forward(&self, hidden: Tensor<3>) -> Tensor<3> {
+    /// `act(dense(hidden))`, on `[tokens, hidden]`.
+    pub fn forward(&self, hidden: Tensor<2>) -> Tensor<2> {
         let hidden = self.dense.forward(hidden);
         match self.activation {
             HiddenAct::Gelu => gelu(hidden),
@@ -69,8 +70,8 @@ impl BertOutput {
         }
     }
 
-    /// `LayerNorm(dropout(dense(hidden)) + input)`.
-    pub fn forward(&self, hidden: Tensor<3>, input: Tensor<3>) -> Tensor<3> {
+    /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
+    pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
         let hidden = dropout(&self.dropout, self.dense.forward(hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
@@ -96,9 +97,14 @@ impl BertLayer {
         }
     }
 
-    /// One transformer layer.
-    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
-        let attended = self.attention.forward(hidden, mask);
+    /// One transformer layer on the packed tokens, `[tokens, hidden]`.
+    pub fn forward(
+        &self,
+        hidden: Tensor<2>,
+        mask: &AttentionMask,
+        layout: &TokenLayout,
+    ) -> Tensor<2> {
+        let attended = self.attention.forward(hidden, mask, layout);
         let expanded = self.intermediate.forward(attended.clone());
         self.output.forward(expanded, attended)
     }
@@ -120,10 +126,15 @@ impl BertEncoder {
         }
     }
 
-    /// Every layer in turn.
-    pub fn forward(&self, hidden: Tensor<3>, mask: &AttentionMask) -> Tensor<3> {
+    /// Every layer in turn, on the packed tokens, `[tokens, hidden]`.
+    pub fn forward(
+        &self,
+        hidden: Tensor<2>,
+        mask: &AttentionMask,
+        layout: &TokenLayout,
+    ) -> Tensor<2> {
         self.layer
             .iter()
-            .fold(hidden, |hidden, layer| layer.forward(hidden, mask))
+            .fold(hidden, |hidden, layer| layer.forward(hidden, mask, layout))
     }
 }

@@ -48,6 +48,7 @@ mod flex;
 mod init;
 mod model;
 mod ops;
+mod packing;
 
 pub use attention::{
     AttentionImpl, AttentionMask, BertAttention, BertSelfAttention, BertSelfOutput,
@@ -59,3 +60,4 @@ pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, BertIntermediate, BertLayer, BertOutput};
 pub use error::BertError;
 pub use model::{BertModel, BertModelOutput, BertPooler};
+pub use packing::TokenLayout;

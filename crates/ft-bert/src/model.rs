@@ -10,6 +10,7 @@ use crate::embeddings::BertEmbeddings;
 use crate::encoder::BertEncoder;
 use crate::error::BertError;
 use crate::init::Init;
+use crate::packing::TokenLayout;
 
 /// `pooler`: `tanh(dense(hidden[:, 0]))`, the `[CLS]` summary.
 #[derive(Module, Debug)]
@@ -49,7 +50,8 @@ pub struct BertModel {
 /// What [`BertModel::forward`] returns.
 #[derive(Debug, Clone)]
 pub struct BertModelOutput {
-    /// `[batch, seq, hidden]`, the last layer's states.
+    /// `[batch, seq, hidden]`, the last layer's states; zero on padding, where the encoder
+    /// computes nothing (transformers leaves values there that nothing reads).
     pub last_hidden_state: Tensor<3>,
     /// `[batch, hidden]`, the pooler's output.
     pub pooler_output: Tensor<2>,
@@ -91,9 +93,11 @@ impl BertModel {
         if batch == 0 || seq == 0 {
             return Err(BertError::Input("an empty batch".into()));
         }
+        let layout = TokenLayout::from_attention_mask(&attention_mask)?;
         let hidden = self.embeddings.forward(input_ids, token_type_ids);
         let mask = attention_mask_for(attention_mask, hidden.dtype());
-        let last_hidden_state = self.encoder.forward(hidden, &mask);
+        let packed = self.encoder.forward(layout.pack(hidden), &mask, &layout);
+        let last_hidden_state = layout.unpack(packed);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
         Ok(BertModelOutput {
             last_hidden_state,

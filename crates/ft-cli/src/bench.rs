@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use burn::module::Module;
-use burn::optim::{AdamWConfig, GradientsParams};
+use burn::optim::GradientsParams;
 use clap::{Args, Subcommand};
 use ft_bert::{AttentionImpl, BertConfig, BertForSequenceClassification};
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
@@ -149,10 +149,18 @@ fn step(args: &StepArgs) -> Result<()> {
 
     let train_device = device.clone().autodiff();
     let model = args.workload.model(&train_device)?;
-    let mut optimizer = AdamWConfig::new()
-        .with_epsilon(1e-8)
-        .with_weight_decay(0.0)
-        .init();
+    // The Trainer's optimizer with TrainingArguments' defaults, so that the AdamW column
+    // times what training runs.
+    let defaults = ft_trainer::TrainingArguments::new(std::env::temp_dir());
+    let mut optimizer = ft_trainer::AdamW::for_device(
+        ft_trainer::AdamWConfig {
+            beta1: defaults.adam_beta1,
+            beta2: defaults.adam_beta2,
+            epsilon: defaults.adam_epsilon,
+            weight_decay: defaults.weight_decay,
+        },
+        &device,
+    );
     let mut model = model;
     let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
     for (i, batch) in batches.iter().enumerate() {
@@ -167,7 +175,7 @@ fn step(args: &StepArgs) -> Result<()> {
         let grads = GradientsParams::from_grads(loss.backward(), &model);
         sync(&device)?;
         let t2 = Instant::now();
-        model = optimizer.step(5e-5, model, grads);
+        model = optimizer.step(model, grads, defaults.learning_rate, 1.0);
         sync(&device)?;
         let t3 = Instant::now();
         if i >= args.warmup {

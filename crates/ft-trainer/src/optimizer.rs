@@ -327,7 +327,8 @@ impl ModuleMapper for Update<'_> {
             self.config.weight_decay
         };
         let previous = self.moments.remove(&name);
-        let (value, moments) = if self.host && value.dtype() == DType::F32 {
+        let host_moments = !matches!(previous, Some(Moments::Device(_)));
+        let (value, moments) = if self.host && host_moments && value.dtype() == DType::F32 {
             self.update_host(value, grad, previous, weight_decay, &device)
         } else {
             self.update_device(value, grad, previous, weight_decay)
@@ -414,9 +415,15 @@ impl Update<'_> {
         let numel = shape.num_elements();
         let mut data = value.into_data();
         let grad = grad.reshape([numel]).into_data();
-        let (mut exp_avg, mut exp_avg_sq) = match previous.map(|m| m.host_values()) {
-            Some(Ok(values)) => values,
-            _ => (vec![0.0; numel], vec![0.0; numel]),
+        // The moments are moved in and out, never copied: on bert-base a copy of both would
+        // be 880 MB of memory traffic per step.
+        let (mut exp_avg, mut exp_avg_sq) = match previous {
+            Some(Moments::Host {
+                exp_avg,
+                exp_avg_sq,
+            }) => (exp_avg, exp_avg_sq),
+            // The caller sends moments kept on the device to `update_device`.
+            Some(Moments::Device(_)) | None => (vec![0.0; numel], vec![0.0; numel]),
         };
         let c = self.config;
         let s = self.grad_scale as f32;

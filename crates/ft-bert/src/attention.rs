@@ -30,6 +30,8 @@ pub struct AttentionMask {
     /// `[batch, 1, 1, seq]`, 0 on tokens and the dtype's lowest value on padding, added to the
     /// scores as transformers does.
     pub bias: Tensor<4>,
+    /// Where the real tokens sit: the layers run on them only.
+    pub layout: TokenLayout,
 }
 
 /// `attention.self`: the query, key and value projections and the scaled dot product.
@@ -70,16 +72,11 @@ impl BertSelfAttention {
 
     /// The packed tokens' states, `[tokens, hidden]`, to their attended context: queries,
     /// keys and values are projected on the tokens, then laid out padded for the scores.
-    pub fn forward(
-        &self,
-        hidden: Tensor<2>,
-        mask: &AttentionMask,
-        layout: &TokenLayout,
-    ) -> Tensor<2> {
+    pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let [_, width] = hidden.dims();
         let [batch, _, _, seq] = mask.padding.dims();
         let heads = |projected: Tensor<2>| {
-            layout
+            mask.layout
                 .unpack(projected)
                 .reshape([batch, seq, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
@@ -113,7 +110,8 @@ impl BertSelfAttention {
                 AttentionModuleOptions::default(),
             )
         };
-        layout.pack(context.swap_dims(1, 2).reshape([batch, seq, width]))
+        mask.layout
+            .pack(context.swap_dims(1, 2).reshape([batch, seq, width]))
     }
 }
 
@@ -185,13 +183,8 @@ impl BertAttention {
 
     /// Self-attention over the packed tokens `hidden`, then the output block with the
     /// residual.
-    pub fn forward(
-        &self,
-        hidden: Tensor<2>,
-        mask: &AttentionMask,
-        layout: &TokenLayout,
-    ) -> Tensor<2> {
-        let context = self.self_attention.forward(hidden.clone(), mask, layout);
+    pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
+        let context = self.self_attention.forward(hidden.clone(), mask);
         self.output.forward(context, hidden)
     }
 }

@@ -9,7 +9,6 @@ use crate::attention::{AttentionMask, BertAttention};
 use crate::config::{BertConfig, HiddenAct};
 use crate::init::Init;
 use crate::ops::{dropout, gelu, layer_norm};
-use crate::packing::TokenLayout;
 
 /// `intermediate`: the feed-forward expansion and its activation.
 #[derive(Module, Debug)]
@@ -98,13 +97,8 @@ impl BertLayer {
     }
 
     /// One transformer layer on the packed tokens, `[tokens, hidden]`.
-    pub fn forward(
-        &self,
-        hidden: Tensor<2>,
-        mask: &AttentionMask,
-        layout: &TokenLayout,
-    ) -> Tensor<2> {
-        let attended = self.attention.forward(hidden, mask, layout);
+    pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
+        let attended = self.attention.forward(hidden, mask);
         let expanded = self.intermediate.forward(attended.clone());
         self.output.forward(expanded, attended)
     }
@@ -127,14 +121,9 @@ impl BertEncoder {
     }
 
     /// Every layer in turn, on the packed tokens, `[tokens, hidden]`.
-    pub fn forward(
-        &self,
-        hidden: Tensor<2>,
-        mask: &AttentionMask,
-        layout: &TokenLayout,
-    ) -> Tensor<2> {
+    pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         self.layer
             .iter()
-            .fold(hidden, |hidden, layer| layer.forward(hidden, mask, layout))
+            .fold(hidden, |hidden, layer| layer.forward(hidden, mask))
     }
 }

@@ -93,11 +93,10 @@ impl BertModel {
         if batch == 0 || seq == 0 {
             return Err(BertError::Input("an empty batch".into()));
         }
-        let layout = TokenLayout::from_attention_mask(&attention_mask)?;
         let hidden = self.embeddings.forward(input_ids, token_type_ids);
-        let mask = attention_mask_for(attention_mask, hidden.dtype());
-        let packed = self.encoder.forward(layout.pack(hidden), &mask, &layout);
-        let last_hidden_state = layout.unpack(packed);
+        let mask = attention_mask_for(attention_mask, hidden.dtype())?;
+        let packed = self.encoder.forward(mask.layout.pack(hidden), &mask);
+        let last_hidden_state = mask.layout.unpack(packed);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
         Ok(BertModelOutput {
             last_hidden_state,
@@ -107,7 +106,11 @@ impl BertModel {
 }
 
 /// transformers' extended attention mask: padding keys get the dtype's lowest value.
-fn attention_mask_for(attention_mask: Tensor<2, Int>, dtype: DType) -> AttentionMask {
+fn attention_mask_for(
+    attention_mask: Tensor<2, Int>,
+    dtype: DType,
+) -> Result<AttentionMask, BertError> {
+    let layout = TokenLayout::from_attention_mask(&attention_mask)?;
     let [batch, seq] = attention_mask.dims();
     let device = attention_mask.device();
     let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
@@ -118,5 +121,9 @@ fn attention_mask_for(attention_mask: Tensor<2, Int>, dtype: DType) -> Attention
     };
     let bias =
         Tensor::<4>::zeros([batch, 1, 1, seq], (&device, dtype)).mask_fill(padding.clone(), lowest);
-    AttentionMask { padding, bias }
+    Ok(AttentionMask {
+        padding,
+        bias,
+        layout,
+    })
 }

@@ -21,7 +21,6 @@ pub struct TokenLayout {
     /// Flat `batch * seq` positions of the real tokens, in order; `None` when the batch has
     /// no padding (or no token at all), so that packing is a reshape.
     tokens: Option<Tensor<1, Int>>,
-    num_tokens: usize,
 }
 
 impl TokenLayout {
@@ -45,21 +44,14 @@ impl TokenLayout {
                 &attention_mask.device(),
             )
         });
-        Ok(Self {
-            batch,
-            seq,
-            num_tokens: if tokens.is_some() {
-                num_tokens
-            } else {
-                batch * seq
-            },
-            tokens,
-        })
+        Ok(Self { batch, seq, tokens })
     }
 
     /// Rows of the packed layout: the real tokens, or every position when nothing is packed.
     pub fn num_rows(&self) -> usize {
-        self.num_tokens
+        self.tokens
+            .as_ref()
+            .map_or(self.batch * self.seq, |tokens| tokens.dims()[0])
     }
 
     /// `[batch, seq, width]` to the real tokens' rows, `[rows, width]`.

@@ -33,12 +33,7 @@ fn logits_and_grads(
         common::int_tensor(&rows, device)
     };
     let output = model
-        .forward(
-            column(|r| &r.0),
-            column(|r| &r.1),
-            column(|r| &r.2),
-            None,
-        )
+        .forward(column(|r| &r.0), column(|r| &r.1), column(|r| &r.2), None)
         .expect("a valid batch");
     let logits = output.logits;
     let grads = logits.clone().sum().backward();
@@ -58,11 +53,15 @@ fn logits_and_grads(
 fn padded_batch_matches_each_row_alone_forward_and_backward() {
     let long = (vec![2, 17, 33, 5, 3], vec![0, 0, 0, 1, 1], vec![1; 5]);
     let short = (vec![2, 41, 3], vec![0, 0, 1], vec![1; 3]);
-    let short_padded = (vec![2, 41, 3, 0, 0], vec![0, 0, 1, 0, 0], vec![1, 1, 1, 0, 0]);
+    let short_padded = (
+        vec![2, 41, 3, 0, 0],
+        vec![0, 0, 1, 0, 0],
+        vec![1, 1, 1, 0, 0],
+    );
     for (name, device) in common::devices() {
         let device = device.autodiff();
-        let model = BertForSequenceClassification::new(&tiny_config(), 7, &device)
-            .expect("a valid config");
+        let model =
+            BertForSequenceClassification::new(&tiny_config(), 7, &device).expect("a valid config");
 
         let (batch_logits, batch_grads) =
             logits_and_grads(&model, &[long.clone(), short_padded.clone()], &device);

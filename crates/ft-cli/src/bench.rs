@@ -152,15 +152,8 @@ fn step(args: &StepArgs) -> Result<()> {
     // The Trainer's optimizer with TrainingArguments' defaults, so that the AdamW column
     // times what training runs.
     let defaults = ft_trainer::TrainingArguments::new(std::env::temp_dir());
-    let mut optimizer = ft_trainer::AdamW::for_device(
-        ft_trainer::AdamWConfig {
-            beta1: defaults.adam_beta1,
-            beta2: defaults.adam_beta2,
-            epsilon: defaults.adam_epsilon,
-            weight_decay: defaults.weight_decay,
-        },
-        &device,
-    );
+    let mut optimizer =
+        ft_trainer::AdamW::for_device(ft_trainer::AdamWConfig::from(&defaults), &device);
     let mut model = model;
     let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
     for (i, batch) in batches.iter().enumerate() {

@@ -15,6 +15,7 @@ use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use rayon::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 
+use crate::args::TrainingArguments;
 use crate::error::TrainerError;
 
 /// File name of the optimizer state in a checkpoint.
@@ -43,6 +44,18 @@ pub struct AdamWConfig {
     pub epsilon: f64,
     /// Decoupled weight decay, scaled by the learning rate.
     pub weight_decay: f64,
+}
+
+impl From<&TrainingArguments> for AdamWConfig {
+    /// `adam_beta1`, `adam_beta2`, `adam_epsilon` and `weight_decay`, as the Trainer reads them.
+    fn from(args: &TrainingArguments) -> Self {
+        Self {
+            beta1: args.adam_beta1,
+            beta2: args.adam_beta2,
+            epsilon: args.adam_epsilon,
+            weight_decay: args.weight_decay,
+        }
+    }
 }
 
 /// First and second moments of one parameter, flattened: on the device, or, where tensors

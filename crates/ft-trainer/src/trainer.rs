@@ -338,15 +338,7 @@ impl<M: TrainableModel> Trainer<M> {
             warmup: args.warmup_steps_for(max_steps),
             total: max_steps,
         };
-        self.optimizer = Some(AdamW::for_device(
-            AdamWConfig {
-                beta1: args.adam_beta1,
-                beta2: args.adam_beta2,
-                epsilon: args.adam_epsilon,
-                weight_decay: args.weight_decay,
-            },
-            &self.device,
-        ));
+        self.optimizer = Some(AdamW::for_device(AdamWConfig::from(&args), &self.device));
 
         if let Some(resume) = resume_from_checkpoint {
             let path = match resume {

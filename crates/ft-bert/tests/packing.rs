@@ -7,6 +7,9 @@ mod common;
 use burn::tensor::{Device, Tensor};
 use ft_bert::{BertConfig, BertForSequenceClassification};
 
+/// One row: input ids, token type ids, attention mask.
+type Row = (Vec<i64>, Vec<i64>, Vec<i64>);
+
 fn tiny_config() -> BertConfig {
     let mut config = BertConfig::default();
     config.vocab_size = 100;
@@ -25,10 +28,10 @@ fn tiny_config() -> BertConfig {
 /// respect to a query weight, an output weight and the word embeddings.
 fn logits_and_grads(
     model: &BertForSequenceClassification,
-    rows: &[(Vec<i64>, Vec<i64>, Vec<i64>)],
+    rows: &[Row],
     device: &Device,
 ) -> (Vec<f32>, [Vec<f32>; 3]) {
-    let column = |pick: fn(&(Vec<i64>, Vec<i64>, Vec<i64>)) -> &Vec<i64>| {
+    let column = |pick: fn(&Row) -> &Vec<i64>| {
         let rows: Vec<Vec<i64>> = rows.iter().map(|row| pick(row).clone()).collect();
         common::int_tensor(&rows, device)
     };
@@ -65,8 +68,10 @@ fn padded_batch_matches_each_row_alone_forward_and_backward() {
 
         let (batch_logits, batch_grads) =
             logits_and_grads(&model, &[long.clone(), short_padded.clone()], &device);
-        let (long_logits, long_grads) = logits_and_grads(&model, &[long.clone()], &device);
-        let (short_logits, short_grads) = logits_and_grads(&model, &[short.clone()], &device);
+        let (long_logits, long_grads) =
+            logits_and_grads(&model, std::slice::from_ref(&long), &device);
+        let (short_logits, short_grads) =
+            logits_and_grads(&model, std::slice::from_ref(&short), &device);
 
         let alone: Vec<f32> = long_logits.into_iter().chain(short_logits).collect();
         let diff = common::max_abs_diff(&batch_logits, &alone);

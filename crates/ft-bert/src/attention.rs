@@ -8,18 +8,22 @@ use burn::tensor::{Bool, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
-use crate::ops::{dropout, layer_norm, softmax};
+use crate::ops::{attention_softmax, dropout, layer_norm};
 use crate::packing::TokenLayout;
 
 /// How self-attention is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttentionImpl {
-    /// Fused attention where no attention dropout applies (evaluation, or a dropout of 0);
-    /// the explicit path where it does.
+    /// The backend's fused attention where no attention dropout applies (evaluation, or a
+    /// dropout of 0) and its kernel is right and faster; the explicit path elsewhere.
     #[default]
     Auto,
     /// Always the explicit matmul-softmax-matmul path.
     Explicit,
+    /// The backend's fused kernel wherever no attention dropout applies, even where `Auto`
+    /// avoids it (for measuring one against the other; wrong on libtorch, see
+    /// `backend_fused_attention_fits`).
+    Fused,
 }
 
 /// The padding mask of a batch, prepared once for every layer.
@@ -89,12 +93,15 @@ impl BertSelfAttention {
         let device = query.device();
         let dropout_active = self.dropout.prob > 0.0 && device.is_autodiff();
         let explicit = dropout_active
-            || self.implementation == AttentionImpl::Explicit
-            || !fused_attention_masks_correctly(&device);
+            || match self.implementation {
+                AttentionImpl::Auto => !backend_fused_attention_fits(&device),
+                AttentionImpl::Explicit => true,
+                AttentionImpl::Fused => false,
+            };
         let context = if explicit {
             // The fused kernel has no dropout on the probabilities: compose it.
-            let scores = query.matmul(key.swap_dims(2, 3)).mul_scalar(scale) + mask.bias.clone();
-            let probs = dropout(&self.dropout, softmax(scores, 3));
+            let scores = query.matmul(key.swap_dims(2, 3));
+            let probs = dropout(&self.dropout, attention_softmax(scores, scale, &mask.bias));
             probs.matmul(value)
         } else {
             let padding = mask
@@ -115,18 +122,26 @@ impl BertSelfAttention {
     }
 }
 
-/// Whether the backend's fused attention kernel reads burn's padding mask as burn defines it.
+/// Whether the backend's fused attention kernel is right and worth it here.
 ///
-/// burn-tch 0.22.1 hands burn's boolean mask (true = masked out) straight to torch's
-/// `scaled_dot_product_attention`, which reads true as "attend", so on libtorch the fused
-/// kernel would attend to padding only; there the explicit path runs instead. The logits
-/// parity test against transformers runs on every backend and catches such differences.
-fn fused_attention_masks_correctly(device: &burn::tensor::Device) -> bool {
+/// - burn-tch 0.22.1 hands burn's boolean mask (true = masked out) straight to torch's
+///   `scaled_dot_product_attention`, which reads true as "attend", so on libtorch the fused
+///   kernel would attend to padding only. The logits parity test against transformers runs on
+///   every backend and catches such differences.
+/// - burn-flex 0.22.1's kernel for short sequences runs each head's two GEMMs on one thread
+///   and its softmax through scalar libm `exp`; the explicit path, with batched GEMMs and the
+///   vectorised [`attention_softmax`], evaluates MiniLM faster on every CPU measured
+///   (docs/BENCHMARKS.md).
+fn backend_fused_attention_fits(device: &burn::tensor::Device) -> bool {
     #[cfg(feature = "tch")]
     if matches!(
         device.clone().without_autodiff().as_dispatch(),
         burn_dispatch::DispatchDevice::LibTorch(_)
     ) {
+        return false;
+    }
+    #[cfg(feature = "flex")]
+    if device.clone().without_autodiff() == burn::tensor::Device::flex() {
         return false;
     }
     let _ = device;

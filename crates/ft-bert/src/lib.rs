@@ -49,6 +49,7 @@ mod init;
 mod model;
 mod ops;
 mod packing;
+pub mod simd;
 
 pub use attention::{
     AttentionImpl, AttentionMask, BertAttention, BertSelfAttention, BertSelfOutput,

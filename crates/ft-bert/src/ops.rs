@@ -48,6 +48,17 @@ pub(crate) fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     burn::tensor::activation::softmax(x, dim)
 }
 
+/// Attention probabilities `softmax(scores · scale + bias)` over the keys, with the padding
+/// bias `[batch, 1, 1, keys]` broadcast over heads and queries.
+pub(crate) fn attention_softmax(scores: Tensor<4>, scale: f64, bias: &Tensor<4>) -> Tensor<4> {
+    #[cfg(feature = "flex")]
+    let scores = match crate::flex::scaled_masked_softmax(scores, scale, bias) {
+        Ok(probs) => return probs,
+        Err(scores) => scores,
+    };
+    softmax(scores.mul_scalar(scale) + bias.clone(), 3)
+}
+
 /// `dropout.forward(x)`: the identity outside training (the layer's flag off, or a device
 /// without autodiff), else inverted dropout with the layer's probability.
 pub(crate) fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {

@@ -17,7 +17,6 @@ use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::tensor::{DType, Device, Distribution, Int, Tensor};
-use multiversion::multiversion;
 
 use super::tensor;
 
@@ -116,18 +115,20 @@ impl Mask {
     }
 }
 
-/// `out = input · factor` for the elements from position `start` on; compiled for each SIMD
-/// level and picked at run time.
-#[multiversion(targets = "simd")]
-fn apply(mask: &Mask, start: usize, input: &[f32], out: &mut [f32]) {
-    mask.for_each(start, out.len(), |k, factor| out[k] = input[k] * factor);
+crate::simd_kernel! {
+    /// `out = input · factor` for the elements from position `start` on; compiled for each SIMD
+    /// level and picked at run time.
+    fn apply(mask: &Mask, start: usize, input: &[f32], out: &mut [f32]) {
+        mask.for_each(start, out.len(), |k, factor| out[k] = input[k] * factor);
+    }
 }
 
-/// `values *= factor` for the elements from position `start` on; compiled for each SIMD level
-/// and picked at run time.
-#[multiversion(targets = "simd")]
-fn apply_in_place(mask: &Mask, start: usize, values: &mut [f32]) {
-    mask.for_each(start, values.len(), |k, factor| values[k] *= factor);
+crate::simd_kernel! {
+    /// `values *= factor` for the elements from position `start` on; compiled for each SIMD level
+    /// and picked at run time.
+    fn apply_in_place(mask: &Mask, start: usize, values: &mut [f32]) {
+        mask.for_each(start, values.len(), |k, factor| values[k] *= factor);
+    }
 }
 
 /// The autodiff node: the gradient passes where the element was kept, scaled the same way.

@@ -6,7 +6,6 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::Tensor;
-use multiversion::multiversion;
 
 use super::math;
 use super::tensor;
@@ -37,19 +36,21 @@ fn backward(x: &FlexTensor, grad: FlexTensor) -> FlexTensor {
     })
 }
 
-/// `out = GELU(input)`, compiled for each SIMD level and picked at run time.
-#[multiversion(targets = "simd")]
-fn gelu_into(input: &[f32], out: &mut [f32]) {
-    for (y, &x) in out.iter_mut().zip(input) {
-        *y = math::gelu(x);
+crate::simd_kernel! {
+    /// `out = GELU(input)`, compiled for each SIMD level and picked at run time.
+    fn gelu_into(input: &[f32], out: &mut [f32]) {
+        for (y, &x) in out.iter_mut().zip(input) {
+            *y = math::gelu(x);
+        }
     }
 }
 
-/// `grad *= GELU'(input)`, compiled for each SIMD level and picked at run time.
-#[multiversion(targets = "simd")]
-fn gelu_grad_in_place(input: &[f32], grad: &mut [f32]) {
-    for (g, &x) in grad.iter_mut().zip(input) {
-        *g = math::gelu_grad(x, *g);
+crate::simd_kernel! {
+    /// `grad *= GELU'(input)`, compiled for each SIMD level and picked at run time.
+    fn gelu_grad_in_place(input: &[f32], grad: &mut [f32]) {
+        for (g, &x) in grad.iter_mut().zip(input) {
+            *g = math::gelu_grad(x, *g);
+        }
     }
 }
 

@@ -13,7 +13,6 @@ use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, Tensor};
-use multiversion::multiversion;
 use rayon::prelude::*;
 
 use super::tensor::{self, FlexFloat, TrackedFlex, WithStrategy};
@@ -137,69 +136,71 @@ fn backward(saved: &Saved, grad: &FlexTensor) -> (FlexTensor, FlexTensor, FlexTe
     )
 }
 
-/// LayerNorm of each row of `input` into `out`, keeping `x̂` and `1/σ`; compiled for each SIMD
-/// level and picked at run time.
-#[multiversion(targets = "simd")]
-fn normalize_rows(
-    input: &[f32],
-    gamma: &[f32],
-    beta: &[f32],
-    epsilon: f32,
-    out: &mut [f32],
-    normalized: &mut [f32],
-    inv_std: &mut [f32],
-) {
-    let d = gamma.len();
-    let rows = out
-        .chunks_mut(d)
-        .zip(normalized.chunks_mut(d))
-        .zip(inv_std.iter_mut())
-        .zip(input.chunks(d));
-    for (((out, normalized), inv_std), row) in rows {
-        // Two passes over the row, as torch does, so that the variance does not cancel.
-        let mean = row.iter().sum::<f32>() / d as f32;
-        let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
-        let rstd = 1.0 / (var + epsilon).sqrt();
-        *inv_std = rstd;
-        let columns = out.iter_mut().zip(normalized.iter_mut()).zip(row);
-        for (((o, n), &v), (&g, &b)) in columns.zip(gamma.iter().zip(beta)) {
-            *n = (v - mean) * rstd;
-            *o = *n * g + b;
+crate::simd_kernel! {
+    /// LayerNorm of each row of `input` into `out`, keeping `x̂` and `1/σ`; compiled for each SIMD
+    /// level and picked at run time.
+    fn normalize_rows(
+        input: &[f32],
+        gamma: &[f32],
+        beta: &[f32],
+        epsilon: f32,
+        out: &mut [f32],
+        normalized: &mut [f32],
+        inv_std: &mut [f32],
+    ) {
+        let d = gamma.len();
+        let rows = out
+            .chunks_mut(d)
+            .zip(normalized.chunks_mut(d))
+            .zip(inv_std.iter_mut())
+            .zip(input.chunks(d));
+        for (((out, normalized), inv_std), row) in rows {
+            // Two passes over the row, as torch does, so that the variance does not cancel.
+            let mean = row.iter().sum::<f32>() / d as f32;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / d as f32;
+            let rstd = 1.0 / (var + epsilon).sqrt();
+            *inv_std = rstd;
+            let columns = out.iter_mut().zip(normalized.iter_mut()).zip(row);
+            for (((o, n), &v), (&g, &b)) in columns.zip(gamma.iter().zip(beta)) {
+                *n = (v - mean) * rstd;
+                *o = *n * g + b;
+            }
         }
     }
 }
 
-/// The backward pass over whole rows: `dx`, and this task's sums for `dγ` and `dβ`; compiled
-/// for each SIMD level and picked at run time.
-#[multiversion(targets = "simd")]
-fn backward_rows(
-    grad: &[f32],
-    normalized: &[f32],
-    inv_std: &[f32],
-    gamma: &[f32],
-    dx: &mut [f32],
-    d_gamma: &mut [f32],
-    d_beta: &mut [f32],
-) {
-    let d = gamma.len();
-    let rows = dx
-        .chunks_mut(d)
-        .zip(grad.chunks(d))
-        .zip(normalized.chunks(d))
-        .zip(inv_std);
-    for (((dx, g), n), &rstd) in rows {
-        let (mut sum_gg, mut sum_ggn) = (0.0f32, 0.0f32);
-        for ((&g, &n), &gm) in g.iter().zip(n).zip(gamma) {
-            sum_gg += g * gm;
-            sum_ggn += g * gm * n;
-        }
-        let (mean_gg, mean_ggn) = (sum_gg / d as f32, sum_ggn / d as f32);
-        for ((dx, (&g, &n)), &gm) in dx.iter_mut().zip(g.iter().zip(n)).zip(gamma) {
-            *dx = (g * gm - mean_gg - n * mean_ggn) * rstd;
-        }
-        for (((dg, db), &g), &n) in d_gamma.iter_mut().zip(d_beta.iter_mut()).zip(g).zip(n) {
-            *dg += g * n;
-            *db += g;
+crate::simd_kernel! {
+    /// The backward pass over whole rows: `dx`, and this task's sums for `dγ` and `dβ`; compiled
+    /// for each SIMD level and picked at run time.
+    fn backward_rows(
+        grad: &[f32],
+        normalized: &[f32],
+        inv_std: &[f32],
+        gamma: &[f32],
+        dx: &mut [f32],
+        d_gamma: &mut [f32],
+        d_beta: &mut [f32],
+    ) {
+        let d = gamma.len();
+        let rows = dx
+            .chunks_mut(d)
+            .zip(grad.chunks(d))
+            .zip(normalized.chunks(d))
+            .zip(inv_std);
+        for (((dx, g), n), &rstd) in rows {
+            let (mut sum_gg, mut sum_ggn) = (0.0f32, 0.0f32);
+            for ((&g, &n), &gm) in g.iter().zip(n).zip(gamma) {
+                sum_gg += g * gm;
+                sum_ggn += g * gm * n;
+            }
+            let (mean_gg, mean_ggn) = (sum_gg / d as f32, sum_ggn / d as f32);
+            for ((dx, (&g, &n)), &gm) in dx.iter_mut().zip(g.iter().zip(n)).zip(gamma) {
+                *dx = (g * gm - mean_gg - n * mean_ggn) * rstd;
+            }
+            for (((dg, db), &g), &n) in d_gamma.iter_mut().zip(d_beta.iter_mut()).zip(g).zip(n) {
+                *dg += g * n;
+                *db += g;
+            }
         }
     }
 }

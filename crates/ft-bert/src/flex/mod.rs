@@ -23,4 +23,4 @@ mod test_support;
 pub(crate) use dropout::dropout;
 pub(crate) use gelu::gelu;
 pub(crate) use layer_norm::layer_norm;
-pub(crate) use softmax::softmax_last;
+pub(crate) use softmax::{scaled_masked_softmax, softmax_last};

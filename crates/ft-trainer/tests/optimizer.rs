@@ -1,5 +1,6 @@
-//! AdamW against `torch.optim.AdamW(fused=True)`: both update paths (fused host loop on flex,
-//! tensor operations elsewhere), with transformers' decay groups.
+//! AdamW against `torch.optim.AdamW(fused=True)`: both update paths (the fused host loop on
+//! flex's buffers and, in place, on libtorch's CPU buffers; tensor operations elsewhere), on
+//! every backend compiled in, with transformers' decay groups.
 //!
 //! Reference, from torch 2.9.0:
 //! ```python
@@ -88,15 +89,17 @@ fn both_update_paths_match_torch_fused_adamw() {
         epsilon: 1e-8,
         weight_decay: 0.01,
     };
-    let device = Device::flex();
-    for (name, optimizer) in [
-        ("tensor operations", AdamW::new(config)),
-        ("fused host loop", AdamW::for_device(config, &device)),
-    ] {
-        let (weight, bias) = run(optimizer, &device);
-        // The bias is in the no-decay group, as transformers puts it.
-        assert_close(&weight, &TORCH_WEIGHT, name);
-        assert_close(&bias, &TORCH_BIAS, name);
+    for (backend, device) in test_support::devices!() {
+        for (path, optimizer) in [
+            ("tensor operations", AdamW::new(config)),
+            ("the device's own path", AdamW::for_device(config, &device)),
+        ] {
+            let (weight, bias) = run(optimizer, &device);
+            // The bias is in the no-decay group, as transformers puts it.
+            let name = format!("{path} on {backend}");
+            assert_close(&weight, &TORCH_WEIGHT, &name);
+            assert_close(&bias, &TORCH_BIAS, &name);
+        }
     }
 }
 

@@ -6,17 +6,19 @@
 //! optimizer state fits any model with the same architecture, such as the one a resumed run
 //! builds afresh.
 
+mod host;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
-use rayon::prelude::*;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::args::TrainingArguments;
 use crate::error::TrainerError;
+use host::{HostAdamW, host_memory};
 
 /// File name of the optimizer state in a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -123,8 +125,9 @@ impl AdamW {
         }
     }
 
-    /// A fresh optimizer for parameters on `device`: on flex, whose tensors are host memory,
-    /// one fused multithreaded loop per parameter instead of a dozen tensor operations.
+    /// A fresh optimizer for parameters on `device`: where its tensors are host memory (flex,
+    /// libtorch on the CPU), one fused multithreaded loop per parameter instead of a dozen
+    /// tensor operations.
     pub fn for_device(config: AdamWConfig, device: &Device) -> Self {
         Self {
             host: host_memory(device),
@@ -414,8 +417,7 @@ impl Update<'_> {
         )
     }
 
-    /// The same update in one pass over host memory, split across threads: on flex the
-    /// parameter and gradient buffers are taken without copies.
+    /// The same update in one fused pass over host memory (see [`host`]).
     fn update_host<const D: usize>(
         &self,
         value: Tensor<D>,
@@ -424,10 +426,7 @@ impl Update<'_> {
         weight_decay: f64,
         device: &Device,
     ) -> (Tensor<D>, Moments) {
-        let shape = value.shape();
-        let numel = shape.num_elements();
-        let mut data = value.into_data();
-        let grad = grad.reshape([numel]).into_data();
+        let numel = value.shape().num_elements();
         // The moments are moved in and out, never copied: on bert-base a copy of both would
         // be 880 MB of memory traffic per step.
         let (mut exp_avg, mut exp_avg_sq) = match previous {
@@ -438,50 +437,18 @@ impl Update<'_> {
             // The caller sends moments kept on the device to `update_device`.
             Some(Moments::Device(_)) | None => (vec![0.0; numel], vec![0.0; numel]),
         };
-        let c = self.config;
-        let s = self.grad_scale as f32;
-        // Constants are formed in f64 and rounded once, as PyTorch passes them to its kernel.
-        let (b1, b2) = (c.beta1 as f32, c.beta2 as f32);
-        let (one_minus_b1, one_minus_b2) = ((1.0 - c.beta1) as f32, (1.0 - c.beta2) as f32);
-        let decay = (1.0 - self.learning_rate * weight_decay) as f32;
-        let step_size = (self.learning_rate / self.bias_correction1) as f32;
-        let bc2_sqrt = self.bias_correction2.sqrt() as f32;
-        let eps = c.epsilon as f32;
-        let (Ok(p), Ok(g)) = (data.as_mut_slice::<f32>(), grad.as_slice::<f32>()) else {
-            unreachable!("the caller passes fp32 parameters and gradients");
-        };
-        const CHUNK: usize = 1 << 14;
-        p.par_chunks_mut(CHUNK)
-            .zip(exp_avg.par_chunks_mut(CHUNK))
-            .zip(exp_avg_sq.par_chunks_mut(CHUNK))
-            .zip(g.par_chunks(CHUNK))
-            .for_each(|(((p, m), v), g)| {
-                for (((p, m), v), g) in p.iter_mut().zip(m).zip(v).zip(g) {
-                    let g = g * s;
-                    *m = b1 * *m + one_minus_b1 * g;
-                    *v = b2 * *v + one_minus_b2 * g * g;
-                    let denom = v.sqrt() / bc2_sqrt + eps;
-                    *p = *p * decay - step_size * (*m / denom);
-                }
-            });
+        let constants = HostAdamW::new(self, weight_decay);
+        let value = host::update_in_host_memory(value, grad, device, |p, g| {
+            constants.apply(p, &mut exp_avg, &mut exp_avg_sq, g)
+        });
         (
-            Tensor::<D>::from_data(data, device),
+            value,
             Moments::Host {
                 exp_avg,
                 exp_avg_sq,
             },
         )
     }
-}
-
-/// Whether tensors on `device` live in host memory that the fused update can write.
-fn host_memory(device: &Device) -> bool {
-    #[cfg(feature = "flex")]
-    if *device == Device::flex() {
-        return true;
-    }
-    let _ = device;
-    false
 }
 
 #[cfg(test)]

@@ -27,6 +27,20 @@ def median(values):
     return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
 
 
+def time_gemm(m, k, n):
+    """`[m, k] x [k, n]` alone, as the model's linear layers run it: median ms and GFLOP/s."""
+    lhs, rhs = torch.rand(m, k), torch.rand(k, n)
+    times = []
+    with torch.no_grad():
+        for i in range(23):
+            t0 = time.perf_counter()
+            torch.matmul(lhs, rhs)
+            if i >= 3:
+                times.append((time.perf_counter() - t0) * 1000)
+    ms = median(times)
+    return {"m": m, "k": k, "n": n, "ms": ms, "gflops": 2 * m * k * n / (ms * 1e6)}
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--model", required=True, help="model folder, or bert-base")
@@ -36,6 +50,7 @@ def main():
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--gemm-rows", type=int, default=512)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(42)
@@ -82,6 +97,11 @@ def main():
             if i >= args.warmup:
                 infer.append((time.perf_counter() - t0) * 1000)
 
+    config = model.config
+    gemm = [
+        time_gemm(args.gemm_rows, config.hidden_size, config.intermediate_size),
+        time_gemm(args.gemm_rows, config.intermediate_size, config.hidden_size),
+    ]
     print(
         json.dumps(
             {
@@ -93,6 +113,8 @@ def main():
                 "optimizer_ms": median(update),
                 "step_ms": median(forward) + median(backward) + median(update),
                 "infer_ms": median(infer),
+                "gemm": gemm,
+                "simd": f"ATen CPU capability {torch.backends.cpu.get_cpu_capability()}",
                 "threads": args.threads,
             }
         )

@@ -4,8 +4,10 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
+use bench_report::{GemmResult, StepResult, TokenizeResult, TrainResult};
 use burn::module::Module;
 use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Subcommand};
 use ft_bert::{AttentionImpl, BertConfig, BertForSequenceClassification};
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
@@ -59,14 +61,18 @@ fn tokenize(args: &TokenizeArgs) -> Result<()> {
     let start = Instant::now();
     let encoded = EncodedDataset::map(&split, &tokenizer)?;
     let seconds = start.elapsed().as_secs_f64();
-    let result = serde_json::json!({
-        "pairs": encoded.len(),
-        "tokens": encoded.num_tokens(),
-        "seconds": seconds,
-        "pairs_per_second": encoded.len() as f64 / seconds,
-        "threads": rayon_threads(),
-    });
-    println!("{result}");
+    print(&TokenizeResult {
+        pairs: encoded.len(),
+        tokens: Some(encoded.num_tokens()),
+        seconds,
+        pairs_per_second: encoded.len() as f64 / seconds,
+        threads: rayon_threads(),
+    })
+}
+
+/// Prints a result as the one JSON line `cargo xtask bench` reads.
+fn print(result: &impl serde::Serialize) -> Result<()> {
+    println!("{}", serde_json::to_string(result)?);
     Ok(())
 }
 
@@ -128,6 +134,9 @@ pub struct StepArgs {
     /// Untimed steps first.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
+    /// Rows of the timed matrix products (about a batch's tokens).
+    #[arg(long, default_value_t = 512)]
+    gemm_rows: usize,
 }
 
 /// Times training steps (forward, backward, AdamW) and inference batches on real MRPC
@@ -193,33 +202,72 @@ fn step(args: &StepArgs) -> Result<()> {
         }
         Ok(times)
     };
-    let fused = infer(&eval)?;
-    let mut explicit_model = eval.clone();
-    explicit_model.set_attention_impl(AttentionImpl::Explicit);
-    let explicit = infer(&explicit_model)?;
+    let auto = infer(&eval)?;
+    let mut fused_model = eval.clone();
+    fused_model.set_attention_impl(AttentionImpl::Fused);
+    let fused = infer(&fused_model)?;
 
     let tokens: usize = batches[args.warmup..].iter().map(|b| b.num_tokens).sum();
     let padded: usize = batches[args.warmup..]
         .iter()
         .map(|b| b.batch_size * b.seq_len)
         .sum();
-    let result = serde_json::json!({
-        "backend": args.workload.backend.to_string(),
-        "model": args.workload.model,
-        "batch_size": args.batch_size,
-        "steps": args.steps,
-        "mean_padded_len": padded as f64 / (args.steps * args.batch_size) as f64,
-        "mean_tokens": tokens as f64 / (args.steps * args.batch_size) as f64,
-        "forward_ms": median(&forward),
-        "backward_ms": median(&backward),
-        "optimizer_ms": median(&update),
-        "step_ms": median(&forward) + median(&backward) + median(&update),
-        "infer_ms": median(&fused),
-        "infer_explicit_attention_ms": median(&explicit),
-        "threads": rayon_threads(),
-    });
-    println!("{result}");
-    Ok(())
+    let rows = (args.steps * args.batch_size) as f64;
+    let config = eval.config();
+    let (hidden, intermediate) = (config.hidden_size, config.intermediate_size);
+    print(&StepResult {
+        model: args.workload.model.clone(),
+        batch_size: args.batch_size,
+        steps: args.steps,
+        mean_padded_len: Some(padded as f64 / rows),
+        mean_tokens: Some(tokens as f64 / rows),
+        forward_ms: median(&forward),
+        backward_ms: median(&backward),
+        optimizer_ms: median(&update),
+        step_ms: median(&forward) + median(&backward) + median(&update),
+        infer_ms: median(&auto),
+        infer_fused_attention_ms: Some(median(&fused)),
+        gemm: vec![
+            gemm(args.gemm_rows, hidden, intermediate, &device)?,
+            gemm(args.gemm_rows, intermediate, hidden, &device)?,
+        ],
+        simd: Some(simd_paths(&args.workload.backend)),
+        threads: rayon_threads(),
+    })
+}
+
+/// Times `[m, k] × [k, n]` alone on `device`, as the model's linear layers run it.
+fn gemm(m: usize, k: usize, n: usize, device: &burn::tensor::Device) -> Result<GemmResult> {
+    let lhs = Tensor::<2>::random([m, k], Distribution::Default, device);
+    let rhs = Tensor::<2>::random([k, n], Distribution::Default, device);
+    let mut times = Vec::new();
+    for i in 0..23 {
+        let t0 = Instant::now();
+        let product = lhs.clone().matmul(rhs.clone());
+        sync(device)?;
+        let elapsed = ms(t0.elapsed());
+        drop(product);
+        // The first products page in their buffers and warm the caches.
+        if i >= 3 {
+            times.push(elapsed);
+        }
+    }
+    Ok(GemmResult::new(m, k, n, median(&times)))
+}
+
+/// The SIMD code this build runs here: our element-wise kernels' level and the GEMM's.
+fn simd_paths(backend: &Backend) -> String {
+    let kernels = ft_bert::simd::simd_level();
+    // The gemm crate behind flex picks AVX-512 at run time only when built with `x86-v4`.
+    let gemm = if cfg!(feature = "x86-v4") && kernels.starts_with("x86-64-v4") {
+        "AVX-512"
+    } else {
+        "AVX2 or below"
+    };
+    match backend.to_string().as_str() {
+        "flex" => format!("kernels {kernels}, flex GEMM {gemm}"),
+        other => format!("kernels {kernels}, GEMM by {other}"),
+    }
 }
 
 fn sync(device: &burn::tensor::Device) -> Result<()> {
@@ -247,23 +295,34 @@ fn median(values: &[f64]) -> f64 {
 pub struct TrainArgs {
     #[command(flatten)]
     workload: Workload,
-    /// Timed steps.
-    #[arg(long, default_value_t = 30)]
+    /// Timed steps, from the start of training.
+    #[arg(long, default_value_t = 100)]
     steps: usize,
-    /// Untimed steps first.
-    #[arg(long, default_value_t = 5)]
+    /// Untimed steps first (0: time what a user waits for, first step included).
+    #[arg(long, default_value_t = 0)]
     warmup: usize,
     /// Train with bfloat16 compute.
     #[arg(long)]
     bf16: bool,
 }
 
-/// Records when each optimizer step ends.
+/// Records when training starts (as step 0) and when each optimizer step ends.
 struct StepClock(std::sync::Arc<std::sync::Mutex<Vec<(usize, Instant)>>>);
 
 impl ft_trainer::TrainerCallback for StepClock {
     fn name(&self) -> &str {
         "StepClock"
+    }
+
+    fn on_train_begin(
+        &mut self,
+        _: &ft_trainer::TrainingArguments,
+        _: &ft_trainer::TrainerState,
+        _: &mut ft_trainer::TrainerControl,
+    ) {
+        if let Ok(mut times) = self.0.lock() {
+            times.push((0, Instant::now()));
+        }
     }
 
     fn on_step_end(
@@ -279,8 +338,8 @@ impl ft_trainer::TrainerCallback for StepClock {
 }
 
 /// The Trainer on MRPC for a fixed number of steps, as `python/bench_train.py` runs the
-/// Hugging Face Trainer: steady-state samples/s, time to the first step from process start,
-/// evaluation samples/s and peak memory.
+/// Hugging Face Trainer: samples/s from the start of training (after `--warmup` steps, none by
+/// default), time to the first step from process start, evaluation samples/s and peak memory.
 fn train(args: &TrainArgs) -> Result<()> {
     let device = args.workload.backend.device()?;
     let (tokenizer, mut raw) = args.workload.data()?;
@@ -324,16 +383,15 @@ fn train(args: &TrainArgs) -> Result<()> {
                 .ok()
         })
         .map(|d| d.as_secs_f64());
-    let result = serde_json::json!({
-        "train_samples_per_second": samples_per_second,
-        "train_tokens_per_second": samples_per_second * tokens_per_row,
-        "first_step_seconds": first_step_seconds,
-        "eval_samples_per_second": evaluation.get("eval_samples_per_second"),
-        "peak_rss_mb": crate::process::peak_rss_mb(),
-        "steps": args.steps,
-        "threads": rayon_threads(),
-        "backend": args.workload.backend.to_string(),
-    });
-    println!("{result}");
-    Ok(())
+    print(&TrainResult {
+        train_samples_per_second: samples_per_second,
+        train_tokens_per_second: samples_per_second * tokens_per_row,
+        first_step_seconds,
+        eval_samples_per_second: evaluation.get("eval_samples_per_second").copied(),
+        peak_rss_mb: crate::process::peak_rss_mb(),
+        steps: args.steps,
+        threads: rayon_threads(),
+        bf16: args.bf16,
+        backend: Some(args.workload.backend.to_string()),
+    })
 }

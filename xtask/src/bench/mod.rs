@@ -1,0 +1,439 @@
+//! `cargo xtask bench`: our numbers beside the Hugging Face stack's, measured in one run,
+//! interleaved A B A B, as medians. Results go to `docs/benchmarks.json`, one entry per CPU
+//! kind, and are rendered into `docs/BENCHMARKS.md`.
+
+mod render;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+use bench_report::{CpuIdentity, StepResult, TokenizeResult, TrainResult};
+use clap::Args;
+use serde::de::DeserializeOwned;
+
+use crate::cargo::{build_cli, cli_features, workspace_root};
+use crate::python;
+use report::{
+    CpuReport, Report, Section, StepSection, StepShape, TokenizeSection, TrainSection, TrainShape,
+};
+
+/// Arguments of `bench`.
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Create the Python virtualenv from PyPI if it is missing (needed for the baseline).
+    #[arg(long)]
+    with_python: bool,
+    /// Runs of each measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Sections to run (default: all): tokenize, step, train.
+    #[arg(long, value_delimiter = ',')]
+    only: Vec<String>,
+    /// Backends the training section measures (default: every CPU backend built: flex,
+    /// ndarray, and tch-cpu where the project's PyTorch is installed).
+    #[arg(long, value_delimiter = ',')]
+    backends: Vec<String>,
+    /// Backends the training section also runs with `--bf16`, beside the Hugging Face
+    /// Trainer's `bf16=True` (default: tch-cpu where the CPU has AVX512-BF16 or AMX and
+    /// libtorch is measured; `none` for none).
+    #[arg(long, value_delimiter = ',')]
+    bf16_backends: Vec<String>,
+    /// Training steps per run, from the start of training, for every shape (default: 100
+    /// on MiniLM and 30 on the bert-base shape); lower for a quick look.
+    #[arg(long)]
+    train_steps: Option<usize>,
+    /// Untimed training steps at the start of each run (default none: users wait for them).
+    #[arg(long, default_value_t = 0)]
+    train_warmup: usize,
+    /// The real checkpoint used for MiniLM measurements.
+    #[arg(long, default_value = "../shared/models/all-MiniLM-L6-v2")]
+    model: String,
+    /// GLUE MRPC in the original TSV layout.
+    #[arg(long, default_value = "../shared/data/glue/MRPC")]
+    dataset: String,
+}
+
+const SECTIONS: [&str; 3] = ["tokenize", "step", "train"];
+
+/// The two model shapes the step and training benchmarks use, with the Trainer's default
+/// step count for each.
+fn shapes(args: &BenchArgs) -> [(&'static str, String, usize); 2] {
+    [
+        (
+            "MiniLM (all-MiniLM-L6-v2, real weights)",
+            args.model.clone(),
+            100,
+        ),
+        (
+            "bert-base shape (random weights)",
+            "bert-base".to_string(),
+            30,
+        ),
+    ]
+}
+
+/// Runs the selected sections and rewrites the report.
+pub fn run(args: &BenchArgs) -> Result<()> {
+    let python = if args.with_python {
+        Some(python::ensure_venv()?)
+    } else {
+        python::venv_python()
+    };
+    let cpu = CpuIdentity::detect();
+    let backends = train_backends(args, python.is_some());
+    let bf16_backends = bf16_backends(args, &backends, &cpu);
+    let selected = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
+    // The other sections run flex alone; only the training section needs every backend.
+    let trained: Vec<&str> = if selected("train") {
+        backends.iter().chain(&bf16_backends).map(String::as_str).collect()
+    } else {
+        Vec::new()
+    };
+    let binaries = Binaries::build(trained.into_iter())?;
+    let json_path = workspace_root().join("docs/benchmarks.json");
+    let mut report: Report = match std::fs::read_to_string(&json_path) {
+        Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
+        Err(_) => Report::default(),
+    };
+    let bench = Bench {
+        args,
+        binaries: &binaries,
+        python: python.as_deref(),
+        command: std::env::args().skip(1).collect::<Vec<_>>().join(" "),
+        date: today(),
+    };
+    let entry = report
+        .cpus
+        .entry(cpu.key())
+        .or_insert_with(|| CpuReport::new(cpu.clone()));
+    entry.cpu = cpu;
+    for section in SECTIONS {
+        if !selected(section) {
+            continue;
+        }
+        match section {
+            "tokenize" => entry.tokenize = Some(bench.section(tokenize(&bench)?)),
+            "step" => entry.step = Some(bench.section(step(&bench)?)),
+            _ => entry.train = Some(bench.section(train(&bench, &backends, &bf16_backends)?)),
+        }
+    }
+    std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
+    let markdown = render::render(&report);
+    std::fs::write(workspace_root().join("docs/BENCHMARKS.md"), &markdown)?;
+    println!("{markdown}");
+    Ok(())
+}
+
+/// The backends the training section runs in fp32.
+fn train_backends(args: &BenchArgs, has_python: bool) -> Vec<String> {
+    if !args.backends.is_empty() {
+        return args.backends.clone();
+    }
+    // libtorch only where the project's PyTorch provides it.
+    let has_torch = has_python || std::env::var_os("LIBTORCH").is_some();
+    let mut all = vec!["flex".to_string(), "ndarray".to_string()];
+    if has_torch {
+        all.insert(1, "tch-cpu".to_string());
+    }
+    all
+}
+
+/// The backends the training section also runs in bf16.
+fn bf16_backends(args: &BenchArgs, backends: &[String], cpu: &CpuIdentity) -> Vec<String> {
+    match args.bf16_backends.as_slice() {
+        [none] if none == "none" => Vec::new(),
+        [] => {
+            let has_bf16 = cpu
+                .simd
+                .iter()
+                .any(|f| f == "avx512_bf16" || f == "amx_bf16");
+            let tch = backends.iter().any(|b| b == "tch-cpu");
+            if has_bf16 && tch {
+                vec!["tch-cpu".to_string()]
+            } else {
+                Vec::new()
+            }
+        }
+        chosen => chosen.to_vec(),
+    }
+}
+
+/// What every section needs.
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    binaries: &'a Binaries,
+    python: Option<&'a Path>,
+    command: String,
+    date: String,
+}
+
+impl Bench<'_> {
+    /// `results` with this run's command and date.
+    fn section<T>(&self, results: T) -> Section<T> {
+        Section {
+            command: self.command.clone(),
+            date: self.date.clone(),
+            runs: self.args.runs,
+            results,
+        }
+    }
+
+    /// `bert-ft` built for `backend`.
+    fn ours(&self, backend: &str) -> Result<Command> {
+        Ok(Command::new(self.binaries.get(backend)?))
+    }
+
+    /// The project's Python running `script`, if there is one.
+    fn python(&self, script: &str) -> Option<Command> {
+        self.python.map(|python| {
+            let mut command = Command::new(python);
+            command.arg(script);
+            command
+        })
+    }
+}
+
+/// Today's date, `YYYY-MM-DD`.
+fn today() -> String {
+    Command::new("date")
+        .arg("+%Y-%m-%d")
+        .output()
+        .ok()
+        .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+        .unwrap_or_default()
+}
+
+/// One `bert-ft` per backend, built as `cargo xtask finetune-mrpc --backend …` builds it, so
+/// that each process holds what a user's would (a flex run maps no libtorch).
+struct Binaries(Vec<(String, PathBuf)>);
+
+impl Binaries {
+    /// Builds the binary of every backend in `backends`, and flex's, which the other sections
+    /// use. Each build overwrites `target/release/bert-ft`, so it is copied aside.
+    fn build<'a>(backends: impl Iterator<Item = &'a str>) -> Result<Self> {
+        let dir = workspace_root().join("target/bench-bin");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut binaries: Vec<(String, PathBuf)> = Vec::new();
+        for backend in std::iter::once("flex").chain(backends) {
+            if binaries.iter().any(|(name, _)| name == backend) {
+                continue;
+            }
+            let features = cli_features(backend)?;
+            let built = build_cli(&features)?;
+            let copy = dir.join(format!("bert-ft-{}", features.join("-")));
+            std::fs::copy(&built, &copy)
+                .with_context(|| format!("copying {} to {}", built.display(), copy.display()))?;
+            binaries.push((backend.to_string(), copy));
+        }
+        Ok(Self(binaries))
+    }
+
+    /// The binary that runs `backend`.
+    fn get(&self, backend: &str) -> Result<&Path> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == backend)
+            .map(|(_, path)| path.as_path())
+            .with_context(|| format!("no bert-ft was built for {backend}"))
+    }
+}
+
+/// Runs a measurement command and parses the result on its last stdout line.
+fn measure<T: DeserializeOwned>(mut command: Command) -> Result<T> {
+    crate::cargo::backend_env(&mut command);
+    let output = command
+        .current_dir(workspace_root())
+        .output()
+        .with_context(|| format!("running {command:?}"))?;
+    if !output.status.success() {
+        bail!(
+            "{command:?} failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line).with_context(|| format!("parsing the output of {command:?}: {line}"))
+}
+
+/// A named measurement, run once per round.
+type Job<'a, T> = (String, Box<dyn FnMut() -> Result<T> + 'a>);
+
+/// Runs every job once per round, `runs` rounds (A B C A B C …), so that drift in the
+/// machine's speed falls on all of them alike.
+fn round_robin<T>(runs: usize, jobs: &mut [Job<'_, T>]) -> Result<Vec<Vec<T>>> {
+    let mut results: Vec<Vec<T>> = jobs.iter().map(|_| Vec::new()).collect();
+    for run in 0..runs {
+        for (i, (name, job)) in jobs.iter_mut().enumerate() {
+            eprintln!("  run {}/{runs}: {name}", run + 1);
+            results[i].push(job()?);
+        }
+    }
+    Ok(results)
+}
+
+/// Ours and, where Python is there, theirs, in rounds; the medians of each.
+fn ours_and_theirs<'a, T>(
+    runs: usize,
+    ours: Command,
+    theirs: Option<Command>,
+    summarise: fn(&[T]) -> Option<T>,
+) -> Result<(T, Option<T>)>
+where
+    T: DeserializeOwned + 'a,
+{
+    let mut jobs: Vec<Job<'a, T>> = vec![("bert-ft".into(), replay(ours))];
+    if let Some(theirs) = theirs {
+        jobs.push(("Hugging Face".into(), replay(theirs)));
+    }
+    let mut medians = round_robin(runs, &mut jobs)?
+        .into_iter()
+        .map(|r| summarise(&r));
+    let ours = medians.next().flatten().context("no run of ours")?;
+    Ok((ours, medians.next().flatten()))
+}
+
+/// A job that runs a copy of `command` each time.
+fn replay<'a, T: DeserializeOwned + 'a>(command: Command) -> Box<dyn FnMut() -> Result<T> + 'a> {
+    Box::new(move || {
+        let mut copy = Command::new(command.get_program());
+        copy.args(command.get_args());
+        measure(copy)
+    })
+}
+
+fn tokenize(cx: &Bench<'_>) -> Result<TokenizeSection> {
+    eprintln!("bench: tokenization of MRPC train");
+    let args = cx.args;
+    let mut ours = cx.ours("flex")?;
+    ours.args(["bench", "tokenize", "--model", &args.model])
+        .args(["--dataset", &args.dataset]);
+    let theirs = cx.python("python/bench_tokenize.py").map(|mut command| {
+        command.args(["--model", &args.model, "--dataset", &args.dataset]);
+        command
+    });
+    let (ours, python) =
+        ours_and_theirs::<TokenizeResult>(args.runs, ours, theirs, report::median_tokenize)?;
+    Ok(TokenizeSection { ours, python })
+}
+
+fn step(cx: &Bench<'_>) -> Result<StepSection> {
+    let args = cx.args;
+    let mut shapes = Vec::new();
+    for (label, model, _) in self::shapes(args) {
+        eprintln!("bench: training step and inference, {label}");
+        let common = |command: &mut Command| {
+            command
+                .args(["--model", &model, "--tokenizer", &args.model])
+                .args(["--dataset", &args.dataset]);
+        };
+        let mut ours = cx.ours("flex")?;
+        ours.args(["bench", "step", "--backend", "flex"]);
+        common(&mut ours);
+        let theirs = cx.python("python/bench_step.py").map(|mut command| {
+            common(&mut command);
+            command
+        });
+        let (ours, pytorch) =
+            ours_and_theirs::<StepResult>(args.runs, ours, theirs, report::median_step)?;
+        shapes.push(StepShape {
+            shape: label.to_string(),
+            ours,
+            pytorch,
+        });
+    }
+    Ok(StepSection {
+        backend: "flex".to_string(),
+        shapes,
+    })
+}
+
+/// Logical CPUs, which both sides use.
+fn cpu_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The Trainer on MRPC for a fixed number of steps from the start of training: ours on each
+/// backend (and in bf16 on `bf16_backends`), and the Hugging Face Trainer
+/// (`python/bench_train.py`, fp32, and bf16 where ours runs bf16), in rounds.
+fn train(cx: &Bench<'_>, backends: &[String], bf16_backends: &[String]) -> Result<TrainSection> {
+    let args = cx.args;
+    let mut shapes = Vec::new();
+    for (label, model, default_steps) in self::shapes(args) {
+        eprintln!("bench: training with the Trainer, {label}");
+        let steps = args.train_steps.unwrap_or(default_steps);
+        let common = |command: &mut Command, bf16: bool| {
+            command
+                .args(["--model", &model, "--tokenizer", &args.model])
+                .args(["--dataset", &args.dataset])
+                .args(["--steps", &steps.to_string()])
+                .args(["--warmup", &args.train_warmup.to_string()]);
+            if bf16 {
+                command.arg("--bf16");
+            }
+        };
+        let mut names = Vec::new();
+        let mut jobs: Vec<Job<'_, TrainResult>> = Vec::new();
+        let runs_of_ours = backends
+            .iter()
+            .map(|b| (b, false))
+            .chain(bf16_backends.iter().map(|b| (b, true)));
+        for (backend, bf16) in runs_of_ours {
+            let mut command = cx.ours(backend)?;
+            command.args(["bench", "train", "--backend", backend]);
+            common(&mut command, bf16);
+            let name = if bf16 {
+                format!("{backend} bf16")
+            } else {
+                backend.clone()
+            };
+            names.push(Some(name.clone()));
+            jobs.push((format!("bert-ft on {name}"), replay(command)));
+        }
+        let hugging_face: &[bool] = if bf16_backends.is_empty() {
+            &[false]
+        } else {
+            &[false, true]
+        };
+        for &bf16 in hugging_face {
+            let Some(mut command) = cx.python("python/bench_train.py") else {
+                break;
+            };
+            command.args(["--threads", &cpu_threads().to_string()]);
+            common(&mut command, bf16);
+            names.push(None);
+            jobs.push((
+                format!("Hugging Face Trainer, bf16 {bf16}"),
+                replay(command),
+            ));
+        }
+        let runs = round_robin(args.runs, &mut jobs)?;
+        let mut shape = TrainShape {
+            shape: label.to_string(),
+            steps,
+            ours: Default::default(),
+            pytorch: None,
+            pytorch_bf16: None,
+        };
+        for (name, runs) in names.into_iter().zip(runs) {
+            let Some(median) = report::median_train(&runs) else {
+                continue;
+            };
+            match name {
+                Some(name) => {
+                    shape.ours.insert(name, median);
+                }
+                None if median.bf16 => shape.pytorch_bf16 = Some(median),
+                None => shape.pytorch = Some(median),
+            }
+        }
+        shapes.push(shape);
+    }
+    Ok(TrainSection {
+        warmup: args.train_warmup,
+        shapes,
+    })
+}

@@ -28,6 +28,10 @@ pub struct BenchArgs {
     /// Runs of each measurement; the median is reported.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Measure nothing: rewrite docs/BENCHMARKS.md from docs/benchmarks.json and
+    /// docs/benchmarks-analysis.md.
+    #[arg(long)]
+    render_only: bool,
     /// Sections to run (default: all): tokenize, step, train.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
@@ -76,6 +80,12 @@ fn shapes(args: &BenchArgs) -> [(&'static str, String, usize); 2] {
 
 /// Runs the selected sections and rewrites the report.
 pub fn run(args: &BenchArgs) -> Result<()> {
+    let json_path = workspace_root().join("docs/benchmarks.json");
+    if args.render_only {
+        let text = std::fs::read_to_string(&json_path).context("reading docs/benchmarks.json")?;
+        let report: Report = serde_json::from_str(&text).context("parsing docs/benchmarks.json")?;
+        return write_markdown(&report);
+    }
     let python = if args.with_python {
         Some(python::ensure_venv()?)
     } else {
@@ -87,12 +97,15 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let selected = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
     // The other sections run flex alone; only the training section needs every backend.
     let trained: Vec<&str> = if selected("train") {
-        backends.iter().chain(&bf16_backends).map(String::as_str).collect()
+        backends
+            .iter()
+            .chain(&bf16_backends)
+            .map(String::as_str)
+            .collect()
     } else {
         Vec::new()
     };
     let binaries = Binaries::build(trained.into_iter())?;
-    let json_path = workspace_root().join("docs/benchmarks.json");
     let mut report: Report = match std::fs::read_to_string(&json_path) {
         Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
         Err(_) => Report::default(),
@@ -120,7 +133,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         }
     }
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
-    let markdown = render::render(&report);
+    write_markdown(&report)
+}
+
+/// Renders `report` into docs/BENCHMARKS.md and prints it.
+fn write_markdown(report: &Report) -> Result<()> {
+    let markdown = render::render(report);
     std::fs::write(workspace_root().join("docs/BENCHMARKS.md"), &markdown)?;
     println!("{markdown}");
     Ok(())

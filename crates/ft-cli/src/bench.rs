@@ -280,14 +280,9 @@ fn ms(duration: std::time::Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
 }
 
+/// The median of `values`, NaN for none (as a measurement that did not happen).
 fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    match sorted.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => sorted[n / 2],
-        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
-    }
+    bench_report::median(values.iter().copied()).unwrap_or(f64::NAN)
 }
 
 /// Arguments of `bench train`.

@@ -304,6 +304,14 @@ pub struct TrainArgs {
 /// Records when training starts (as step 0) and when each optimizer step ends.
 struct StepClock(std::sync::Arc<std::sync::Mutex<Vec<(usize, Instant)>>>);
 
+impl StepClock {
+    fn record(&self, step: usize) {
+        if let Ok(mut times) = self.0.lock() {
+            times.push((step, Instant::now()));
+        }
+    }
+}
+
 impl ft_trainer::TrainerCallback for StepClock {
     fn name(&self) -> &str {
         "StepClock"
@@ -315,9 +323,7 @@ impl ft_trainer::TrainerCallback for StepClock {
         _: &ft_trainer::TrainerState,
         _: &mut ft_trainer::TrainerControl,
     ) {
-        if let Ok(mut times) = self.0.lock() {
-            times.push((0, Instant::now()));
-        }
+        self.record(0);
     }
 
     fn on_step_end(
@@ -326,9 +332,7 @@ impl ft_trainer::TrainerCallback for StepClock {
         state: &ft_trainer::TrainerState,
         _: &mut ft_trainer::TrainerControl,
     ) {
-        if let Ok(mut times) = self.0.lock() {
-            times.push((state.global_step, Instant::now()));
-        }
+        self.record(state.global_step);
     }
 }
 

@@ -132,7 +132,7 @@ pub struct TrainShape {
     pub pytorch_bf16: Option<TrainResult>,
 }
 
-/// The median of one field over `runs`; NaN when none has it.
+/// The median of one field over `runs`; `None` when no run has it.
 fn field<T>(runs: &[T], value: impl Fn(&T) -> Option<f64>) -> Option<f64> {
     median(runs.iter().filter_map(value))
 }

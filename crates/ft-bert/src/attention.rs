@@ -8,7 +8,7 @@ use burn::tensor::{Bool, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
-use crate::ops::{attention_softmax, dropout, layer_norm};
+use crate::ops::{attention_softmax, dropout, layer_norm, linear};
 use crate::packing::TokenLayout;
 
 /// How self-attention is computed.
@@ -85,9 +85,9 @@ impl BertSelfAttention {
                 .reshape([batch, seq, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
         };
-        let query = heads(self.query.forward(hidden.clone()));
-        let key = heads(self.key.forward(hidden.clone()));
-        let value = heads(self.value.forward(hidden));
+        let query = heads(linear(&self.query, hidden.clone()));
+        let key = heads(linear(&self.key, hidden.clone()));
+        let value = heads(linear(&self.value, hidden));
         let scale = 1.0 / (self.head_dim as f64).sqrt();
 
         let device = query.device();
@@ -174,7 +174,7 @@ impl BertSelfOutput {
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
     pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
-        let hidden = dropout(&self.dropout, self.dense.forward(hidden));
+        let hidden = dropout(&self.dropout, linear(&self.dense, hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }

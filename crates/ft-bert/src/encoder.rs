@@ -8,7 +8,7 @@ use burn::tensor::activation::{gelu_approximate, relu};
 use crate::attention::{AttentionMask, BertAttention};
 use crate::config::{BertConfig, HiddenAct};
 use crate::init::Init;
-use crate::ops::{dropout, gelu, layer_norm};
+use crate::ops::{dropout, gelu, layer_norm, linear};
 
 /// `intermediate`: the feed-forward expansion and its activation.
 #[derive(Module, Debug)]
@@ -33,7 +33,7 @@ impl BertIntermediate {
 
     /// `act(dense(hidden))`, on `[tokens, hidden]`.
     pub fn forward(&self, hidden: Tensor<2>) -> Tensor<2> {
-        let hidden = self.dense.forward(hidden);
+        let hidden = linear(&self.dense, hidden);
         match self.activation {
             HiddenAct::Gelu => gelu(hidden),
             HiddenAct::GeluNew => gelu_approximate(hidden),
@@ -71,7 +71,7 @@ impl BertOutput {
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
     pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
-        let hidden = dropout(&self.dropout, self.dense.forward(hidden));
+        let hidden = dropout(&self.dropout, linear(&self.dense, hidden));
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }

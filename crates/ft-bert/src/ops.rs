@@ -1,8 +1,21 @@
-//! GELU, LayerNorm, softmax and dropout, routed to the hand-written flex kernels where they apply
+//! Linear layers, GELU, LayerNorm, softmax and dropout, routed to the hand-written flex kernels where they apply
 //! and to burn's own operations everywhere else.
 
-use burn::nn::{Dropout, LayerNorm};
+use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::tensor::Tensor;
+
+/// `linear.forward(x)`.
+pub(crate) fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+    #[cfg(feature = "flex")]
+    let x = match &linear.bias {
+        Some(bias) => match crate::flex::linear(x, linear.weight.val(), bias.val()) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        None => x,
+    };
+    linear.forward(x)
+}
 
 /// Exact (erf) GELU, transformers' `"gelu"`.
 pub(crate) fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {

@@ -1,4 +1,5 @@
-//! Hand-written kernels for the hottest element-wise blocks on the flex backend.
+//! Hand-written kernels for the hottest blocks on the flex backend: the element-wise ones, and
+//! the linear layers' GEMMs (`linear`), whose threading we choose.
 //!
 //! Flex runs every element-wise operation on one thread with scalar libm calls, and burn's
 //! autodiff records each step of a composed block as its own node. For GELU, LayerNorm, softmax
@@ -14,6 +15,7 @@
 mod dropout;
 mod gelu;
 mod layer_norm;
+mod linear;
 mod math;
 mod softmax;
 mod tensor;
@@ -23,4 +25,5 @@ mod test_support;
 pub(crate) use dropout::dropout;
 pub(crate) use gelu::gelu;
 pub(crate) use layer_norm::layer_norm;
+pub(crate) use linear::linear;
 pub(crate) use softmax::{scaled_masked_softmax, softmax_last};

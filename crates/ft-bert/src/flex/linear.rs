@@ -46,7 +46,8 @@ pub(crate) fn linear<const D: usize>(
     bias: Tensor<1>,
 ) -> Result<Tensor<D>, Tensor<D>> {
     let [d_input, d_output] = weight.dims();
-    if x.dims()[D - 1] != d_input || bias.dims() != [d_output] {
+    // Empty layers are burn's to handle.
+    if x.dims()[D - 1] != d_input || bias.dims() != [d_output] || d_input * d_output == 0 {
         return Err(x);
     }
     let (Ok(weight), Ok(bias)) = (tensor::unwrap(weight), tensor::unwrap(bias)) else {
@@ -211,12 +212,12 @@ fn gemm_into(
 
 /// `x · weight + bias`.
 fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+    let [d_input, d_output] = weight.layout().shape().dims();
     let (input, weight, bias) = (
         tensor::values(x),
         tensor::values(weight),
         tensor::values(bias),
     );
-    let (d_output, d_input) = (bias.len(), weight.len() / bias.len());
     let rows = input.len() / d_input;
     let mut out = vec![0.0f32; rows * d_output];
     out.par_chunks_mut(d_output * BIAS_ROWS).for_each(|rows| {

@@ -10,7 +10,7 @@ use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
@@ -215,12 +215,7 @@ impl Backward<Flex, 3> for LayerNormBackward {
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let grad = grads.consume::<Flex>(&ops.node);
         let (dx, d_gamma, d_beta) = backward(&ops.state, &grad);
-        let [x, gamma, beta] = ops.parents;
-        for (parent, gradient) in [(x, dx), (gamma, d_gamma), (beta, d_beta)] {
-            if let Some(parent) = parent {
-                grads.register::<Flex>(parent.id, gradient);
-            }
-        }
+        tensor::register_gradients(grads, ops, [Some(dx), Some(d_gamma), Some(d_beta)]);
     }
 }
 
@@ -241,14 +236,8 @@ impl WithStrategy for Tracked {
         let (beta, beta_node) = self.beta.into_parts();
         let (gamma, beta) = (tensor::values(&gamma), tensor::values(&beta));
         let (output, saved) = forward(&x, &gamma, &beta, self.epsilon);
-        match LayerNormBackward
-            .prepare::<C>([x_node, gamma_node, beta_node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(saved, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        }
+        let nodes = [x_node, gamma_node, beta_node];
+        tensor::record::<_, C, 3>(LayerNormBackward, nodes, output, saved)
     }
 }
 

@@ -16,7 +16,7 @@ use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
-use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::autodiff::ops::{Backward, Ops};
 use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
@@ -210,6 +210,13 @@ fn gemm_into(
     });
 }
 
+/// The row-major `m × n` product of `lhs (m × k)` and `rhs (k × n)`.
+fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
+    let mut out = vec![0.0f32; m * n];
+    gemm_into(&mut out, Dims { m, n, k }, lhs, rhs, false);
+    out
+}
+
 /// `x · weight + bias`.
 fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
     let [d_input, d_output] = weight.layout().shape().dims();
@@ -253,28 +260,16 @@ fn backward(saved: &Saved, grad: &FlexTensor, wanted: [bool; 3]) -> [Option<Flex
     let dy = Operand::new(&grad_values, d_output, false);
     let dx = wanted[0].then(|| {
         let weight = tensor::values(&saved.weight);
-        let mut dx = vec![0.0f32; rows * d_input];
         // dX = dY · Wᵀ
         let weight_t = Operand::new(&weight, d_output, true);
-        let dims = Dims {
-            m: rows,
-            n: d_input,
-            k: d_output,
-        };
-        gemm_into(&mut dx, dims, dy, weight_t, false);
+        let dx = product(rows, d_input, d_output, dy, weight_t);
         tensor::from_vec(dx, tensor::shape(&saved.x))
     });
     let d_weight = wanted[1].then(|| {
         let input = tensor::values(&saved.x);
-        let mut d_weight = vec![0.0f32; d_input * d_output];
         // dW = Xᵀ · dY
         let x_t = Operand::new(&input, d_input, true);
-        let dims = Dims {
-            m: d_input,
-            n: d_output,
-            k: rows,
-        };
-        gemm_into(&mut d_weight, dims, x_t, dy, false);
+        let d_weight = product(d_input, d_output, rows, x_t, dy);
         tensor::from_vec(d_weight, Shape::new([d_input, d_output]))
     });
     let d_bias = wanted[2]
@@ -316,11 +311,7 @@ impl Backward<Flex, 3> for LinearBackward {
         let grad = grads.consume::<Flex>(&ops.node);
         let wanted = ops.parents.each_ref().map(Option::is_some);
         let gradients = backward(&ops.state, &grad, wanted);
-        for (parent, gradient) in ops.parents.into_iter().zip(gradients) {
-            if let (Some(parent), Some(gradient)) = (parent, gradient) {
-                grads.register::<Flex>(parent.id, gradient);
-            }
-        }
+        tensor::register_gradients(grads, ops, gradients);
     }
 }
 
@@ -339,14 +330,8 @@ impl WithStrategy for Tracked {
         let (weight, weight_node) = self.weight.into_parts();
         let (bias, bias_node) = self.bias.into_parts();
         let output = forward(&x, &weight, &bias);
-        match LinearBackward
-            .prepare::<C>([x_node, weight_node, bias_node])
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => prep.finish(Saved { x, weight }, output),
-            OpsKind::UnTracked(prep) => prep.finish(output),
-        }
+        let nodes = [x_node, weight_node, bias_node];
+        tensor::record::<_, C, 3>(LinearBackward, nodes, output, Saved { x, weight })
     }
 }
 

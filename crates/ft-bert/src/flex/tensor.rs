@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use burn::backend::autodiff::checkpoint::strategy::{
     BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
 };
-use burn::backend::autodiff::ops::{Backward, OpsKind};
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
 use burn::backend::tensor::FloatTensor;
 use burn::backend::{
@@ -154,6 +155,40 @@ where
                 prep.finish(state, y)
             }
             OpsKind::UnTracked(prep) => prep.finish((self.forward)(&x)),
+        }
+    }
+}
+
+/// `output` recorded on the autodiff graph as one compute-bound node of `backward` over the
+/// inputs' `nodes`, keeping `state` for the backward pass when any input needs a gradient.
+pub(super) fn record<B, C, const N: usize>(
+    backward: B,
+    nodes: [NodeGuard; N],
+    output: FlexTensor,
+    state: B::State,
+) -> TrackedFlex
+where
+    B: Backward<Flex, N>,
+    C: CheckpointStrategy,
+{
+    // Compute-bound: under balanced checkpointing the state is kept rather than the forward
+    // pass being replayed, as burn does for its own activations.
+    match backward.prepare::<C>(nodes).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(state, output),
+        OpsKind::UnTracked(prep) => prep.finish(output),
+    }
+}
+
+/// Hands each of a node's input gradients to its input, where autodiff tracks that input
+/// (`None` for an input that needs none).
+pub(super) fn register_gradients<S, const N: usize>(
+    grads: &mut Gradients,
+    ops: Ops<S, N>,
+    gradients: [Option<FlexTensor>; N],
+) {
+    for (parent, gradient) in ops.parents.into_iter().zip(gradients) {
+        if let (Some(parent), Some(gradient)) = (parent, gradient) {
+            grads.register::<Flex>(parent.id, gradient);
         }
     }
 }

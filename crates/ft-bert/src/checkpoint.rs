@@ -137,6 +137,7 @@ impl CheckpointFiles {
             let config = dir.join("config.json");
             if !config.is_file() {
                 return Err(BertError::io(
+                    "reading",
                     config,
                     std::io::Error::new(std::io::ErrorKind::NotFound, "config.json not found"),
                 ));
@@ -210,7 +211,7 @@ impl BertForSequenceClassification {
             config.set_num_labels(num_labels);
         }
         let mut model = Self::new(&config, options.seed, device).map_err(|e| match e {
-            BertError::Input(reason) => BertError::Config {
+            BertError::Input(reason) => BertError::InvalidConfig {
                 path: files.config.clone(),
                 reason,
             },
@@ -224,15 +225,20 @@ impl BertForSequenceClassification {
     /// `save_pretrained(dir)`: `config.json` and `model.safetensors` with transformers' names,
     /// which `AutoModelForSequenceClassification.from_pretrained(dir)` loads as they are.
     pub fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
-        std::fs::create_dir_all(dir).map_err(|e| BertError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| BertError::io("creating", dir, e))?;
         let mut config = self.config().clone();
         let num_labels = config.num_labels();
         config.set_num_labels(num_labels);
-        let json = config
-            .to_json_for(ARCHITECTURE)
-            .map_err(|e| BertError::Input(format!("serialising the config: {e}")))?;
         let config_path = dir.join("config.json");
-        std::fs::write(&config_path, json).map_err(|e| BertError::io(&config_path, e))?;
+        let json =
+            config
+                .to_json_for(ARCHITECTURE)
+                .map_err(|source| BertError::SerializeConfig {
+                    path: config_path.clone(),
+                    source,
+                })?;
+        std::fs::write(&config_path, json)
+            .map_err(|e| BertError::io("writing", &config_path, e))?;
 
         let weights = dir.join("model.safetensors");
         let mut store = SafetensorsStore::from_file(&weights)
@@ -242,10 +248,11 @@ impl BertForSequenceClassification {
         for (from, to) in SAVE_REMAP {
             store = store.with_key_remapping(from, to);
         }
-        self.save_into(&mut store).map_err(|e| BertError::Weights {
-            path: weights.clone(),
-            reason: e.to_string(),
-        })
+        self.save_into(&mut store)
+            .map_err(|source| BertError::SaveWeights {
+                path: weights.clone(),
+                source,
+            })
     }
 
     /// Loads tensors named as transformers names them from a safetensors or PyTorch file into
@@ -283,16 +290,16 @@ impl BertForSequenceClassification {
 
 /// Tensor names and shapes in a weights file, without reading the data.
 fn tensor_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, BertError> {
-    let error = |reason: String| BertError::Weights {
+    let error = |source: Box<dyn std::error::Error + Send + Sync>| BertError::Weights {
         path: path.to_path_buf(),
-        reason,
+        source,
     };
     let tensors = if is_pickle(path) {
         let mut store = PytorchStore::from_file(path);
-        collect_shapes(store.get_all_tensors().map_err(|e| error(e.to_string()))?)
+        collect_shapes(store.get_all_tensors().map_err(|e| error(e.into()))?)
     } else {
         let mut store = SafetensorsStore::from_file(path);
-        collect_shapes(store.get_all_tensors().map_err(|e| error(e.to_string()))?)
+        collect_shapes(store.get_all_tensors().map_err(|e| error(e.into()))?)
     };
     Ok(tensors)
 }
@@ -318,9 +325,9 @@ fn apply_weights(
     path: &Path,
     prefixed: bool,
 ) -> Result<ApplyResult, BertError> {
-    let error = |reason: String| BertError::Weights {
+    let error = |source: Box<dyn std::error::Error + Send + Sync>| BertError::Weights {
         path: path.to_path_buf(),
-        reason,
+        source,
     };
     let mut remap: Vec<(&str, &str)> = Vec::new();
     if !prefixed {
@@ -335,9 +342,7 @@ fn apply_weights(
         for (from, to) in &remap {
             store = store.with_key_remapping(*from, *to);
         }
-        model
-            .load_from(&mut store)
-            .map_err(|e| error(e.to_string()))?
+        model.load_from(&mut store).map_err(|e| error(e.into()))?
     } else {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
@@ -346,9 +351,7 @@ fn apply_weights(
         for (from, to) in &remap {
             store = store.with_key_remapping(*from, *to);
         }
-        model
-            .load_from(&mut store)
-            .map_err(|e| error(e.to_string()))?
+        model.load_from(&mut store).map_err(|e| error(e.into()))?
     };
     let mismatches: Vec<String> = result
         .errors

@@ -139,21 +139,23 @@ impl Default for BertConfig {
 impl BertConfig {
     /// Reads `config.json`.
     pub fn from_file(path: &Path) -> Result<Self, BertError> {
-        let bytes = std::fs::read(path).map_err(|e| BertError::io(path, e))?;
+        let bytes = std::fs::read(path).map_err(|e| BertError::io("reading", path, e))?;
         Self::from_json_bytes(path, &bytes)
     }
 
     /// Parses and validates the contents of a `config.json`; `path` only names the file in
     /// errors.
     pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<Self, BertError> {
-        let config: Self = serde_json::from_slice(bytes).map_err(|e| BertError::Config {
+        let config: Self = serde_json::from_slice(bytes).map_err(|source| BertError::Config {
             path: path.to_path_buf(),
-            reason: e.to_string(),
+            source,
         })?;
-        config.validate().map_err(|reason| BertError::Config {
-            path: path.to_path_buf(),
-            reason,
-        })?;
+        config
+            .validate()
+            .map_err(|reason| BertError::InvalidConfig {
+                path: path.to_path_buf(),
+                reason,
+            })?;
         Ok(config)
     }
 
@@ -380,5 +382,43 @@ mod tests {
         let config: BertConfig = serde_json::from_str(r#"{"hidden_dropout_prob": 1.5}"#).unwrap();
         assert!(config.validate().is_err());
         assert!(serde_json::from_str::<BertConfig>(r#"{"hidden_act": "swish"}"#).is_err());
+    }
+
+    #[test]
+    fn errors_keep_their_cause() {
+        use std::error::Error as _;
+
+        // Corrupt JSON: the parser's error is the source, and the message does not repeat it.
+        let path = Path::new("/models/tiny/config.json");
+        let err = BertConfig::from_json_bytes(path, b"{ not json").unwrap_err();
+        assert!(matches!(&err, BertError::Config { .. }), "{err:?}");
+        let source = err.source().expect("the JSON error is kept");
+        assert!(
+            source.downcast_ref::<serde_json::Error>().is_some(),
+            "{source:?}"
+        );
+        assert!(
+            err.to_string().contains("/models/tiny/config.json"),
+            "{err}"
+        );
+        assert!(!err.to_string().contains(&source.to_string()), "{err}");
+
+        // A missing file: the operating system's error is the source.
+        let err = BertConfig::from_file(Path::new("/nonexistent/config.json")).unwrap_err();
+        let source = err
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "reading /nonexistent/config.json");
+
+        // Our own checks have no underlying error: their text is the message.
+        let err = BertConfig::from_json_bytes(path, br#"{"num_attention_heads": 5}"#).unwrap_err();
+        assert!(matches!(&err, BertError::InvalidConfig { .. }), "{err:?}");
+        assert!(err.source().is_none());
+        assert!(err.to_string().contains("not a multiple"), "{err}");
     }
 }

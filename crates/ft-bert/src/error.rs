@@ -1,17 +1,41 @@
 //! The one error type of this crate.
+//!
+//! Each message says what was being done and to what (the file, the tensor); where an
+//! underlying error caused it, that error is the `source()`, not repeated in the message, so
+//! that a chain printed whole (`{:#}` with anyhow) reads once.
 
 use std::path::PathBuf;
 
 /// Why a model could not be built, loaded, run or saved.
 #[derive(Debug, thiserror::Error)]
 pub enum BertError {
-    /// `config.json` is missing a usable value or is not valid JSON.
-    #[error("{path}: invalid BERT config: {reason}")]
+    /// `config.json` is not valid JSON or a value has the wrong type.
+    #[error("parsing the BERT config {path}")]
     Config {
+        /// The file.
+        path: PathBuf,
+        /// The JSON parser's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// `config.json` parses but its values do not fit together.
+    #[error("{path}: invalid BERT config: {reason}")]
+    InvalidConfig {
         /// The file.
         path: PathBuf,
         /// What is wrong.
         reason: String,
+    },
+
+    /// The config could not be written as JSON.
+    #[error("serialising the BERT config to {path}")]
+    SerializeConfig {
+        /// The file it was for.
+        path: PathBuf,
+        /// The serialiser's error.
+        #[source]
+        source: serde_json::Error,
     },
 
     /// The model folder or Hub repository has no weights file.
@@ -22,12 +46,23 @@ pub enum BertError {
     },
 
     /// The weights file could not be read.
-    #[error("{path}: {reason}")]
+    #[error("reading weights {path}")]
     Weights {
         /// The file.
         path: PathBuf,
-        /// The reader's reason.
-        reason: String,
+        /// The reader's error (burn-store's safetensors or PyTorch error).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+
+    /// The weights file could not be written.
+    #[error("writing weights {path}")]
+    SaveWeights {
+        /// The file.
+        path: PathBuf,
+        /// The writer's error.
+        #[source]
+        source: burn::store::SafetensorsStoreError,
     },
 
     /// Checkpoint tensors have other shapes than the config implies.
@@ -65,12 +100,25 @@ pub enum BertError {
     #[error("invalid input: {0}")]
     Input(String),
 
+    /// Values could not be read back from the device.
+    #[error("reading {what} from the device")]
+    DeviceRead {
+        /// What was read (`the attention mask`).
+        what: &'static str,
+        /// burn's error.
+        #[source]
+        source: burn::tensor::ExecutionError,
+    },
+
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{action} {path}")]
     Io {
-        /// The file.
+        /// What was being done: `reading`, `writing`, `creating`.
+        action: &'static str,
+        /// The file or folder.
         path: PathBuf,
-        /// The operating system's reason.
+        /// The operating system's error.
+        #[source]
         source: std::io::Error,
     },
 
@@ -80,8 +128,14 @@ pub enum BertError {
 }
 
 impl BertError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error while `action` (`reading`, `writing`, `creating`) `path`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         BertError::Io {
+            action,
             path: path.into(),
             source,
         }

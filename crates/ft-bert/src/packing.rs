@@ -30,7 +30,10 @@ impl TokenLayout {
         let [batch, seq] = attention_mask.dims();
         let data = attention_mask
             .try_to_data()
-            .map_err(|e| BertError::Input(format!("reading the attention mask failed: {e:?}")))?;
+            .map_err(|source| BertError::DeviceRead {
+                what: "the attention mask",
+                source,
+            })?;
         let positions: Vec<i64> = data
             .iter::<i64>()
             .enumerate()

@@ -280,10 +280,18 @@ fn bad_checkpoints_are_clear_errors() {
         b"\x08\x00\x00\x00\x00\x00\x00\x00{}",
     )
     .unwrap();
-    assert!(matches!(
-        load(empty.path(), 2, &device),
-        Err(BertError::Weights { .. })
-    ));
+    let err = load(empty.path(), 2, &device).unwrap_err();
+    assert!(matches!(err, BertError::Weights { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("model.safetensors"),
+        "the message names the file: {err}"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some_and(|s| s
+            .downcast_ref::<burn::store::SafetensorsStoreError>()
+            .is_some()),
+        "the reader's error is kept as the source: {err:?}"
+    );
     std::fs::write(
         empty.path().join("config.json"),
         b"{\"hidden_size\": \"big\"}",
@@ -293,6 +301,11 @@ fn bad_checkpoints_are_clear_errors() {
     assert!(
         matches!(&err, BertError::Config { path, .. } if path.ends_with("config.json")),
         "{err:?}"
+    );
+    assert!(
+        std::error::Error::source(&err)
+            .is_some_and(|s| s.downcast_ref::<serde_json::Error>().is_some()),
+        "the JSON error is kept as the source: {err:?}"
     );
     assert!(load(Path::new("/nonexistent/model"), 2, &device).is_err());
 }

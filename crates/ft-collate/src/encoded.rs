@@ -85,11 +85,13 @@ impl EncodedDataset {
             for row in start..end {
                 let a = &split.text_a()[row];
                 let b = text_b.map(|column| column[row].as_str());
-                let encoding = tokenizer.encode(a, b).map_err(|e| CollateError::Encode {
-                    split: split.name().to_string(),
-                    row,
-                    reason: e.to_string(),
-                })?;
+                let encoding = tokenizer
+                    .encode(a, b)
+                    .map_err(|source| CollateError::Encode {
+                        split: split.name().to_string(),
+                        row,
+                        source,
+                    })?;
                 chunk.push(&encoding);
             }
             if let Some(bar) = &progress {

@@ -1,4 +1,8 @@
 //! The one error type of this crate.
+//!
+//! Each message says what was being done and to what (the file, the row); where an
+//! underlying error caused it, that error is the `source()`, not repeated in the message, so
+//! that a chain printed whole (`{:#}` with anyhow) reads once.
 
 use std::path::PathBuf;
 
@@ -13,12 +17,14 @@ pub enum CollateError {
     },
 
     /// A tokenizer file could not be read or parsed.
-    #[error("{path}: {reason}")]
+    #[error("reading tokenizer file {path}")]
     InvalidFile {
         /// The file.
         path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
+        /// What is wrong with it: the I/O, JSON or `tokenizers` error, or our own check's
+        /// message.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 
     /// `tokenizer_config.json` gives no usable `model_max_length`.
@@ -41,24 +47,44 @@ pub enum CollateError {
     },
 
     /// The tokenizer failed on an input.
-    #[error("tokenizing row {row} of `{split}`: {reason}")]
+    #[error("tokenizing row {row} of `{split}`")]
     Encode {
         /// The split.
         split: String,
         /// The row.
         row: usize,
-        /// The tokenizer's reason.
-        reason: String,
+        /// The tokenizer's error.
+        #[source]
+        source: tokenizers::Error,
+    },
+
+    /// The tokenizer refused the truncation length.
+    #[error("{location}: setting the tokenizer's truncation to {max_length} tokens")]
+    Truncation {
+        /// The folder or Hub id.
+        location: String,
+        /// The length asked for.
+        max_length: usize,
+        /// The tokenizer's error.
+        #[source]
+        source: tokenizers::Error,
     },
 
     /// A file could not be written.
-    #[error("{path}: {source}")]
+    #[error("{action} {path}")]
     Io {
-        /// The file.
+        /// What was being done: `creating`, `copying to`.
+        action: &'static str,
+        /// The file or folder.
         path: PathBuf,
-        /// The operating system's reason.
+        /// The operating system's error.
+        #[source]
         source: std::io::Error,
     },
+
+    /// The data loader's background thread could not be started.
+    #[error("starting the data loader thread")]
+    LoaderThread(#[source] std::io::Error),
 
     /// A batch mixes rows with and without labels.
     #[error("batch mixes labelled and unlabelled rows (row idx {idx} has no label)")]
@@ -77,8 +103,14 @@ pub enum CollateError {
 }
 
 impl CollateError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    /// An I/O error while `action` (`creating`, `copying to`) `path`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
         CollateError::Io {
+            action,
             path: path.into(),
             source,
         }

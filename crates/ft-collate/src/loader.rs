@@ -90,9 +90,14 @@ impl DataLoader {
         let worker = std::thread::Builder::new()
             .name("ft-collate-loader".to_string())
             .spawn(move || produce(&dataset, &collator, plan, sender));
+        let (worker, spawn_error) = match worker {
+            Ok(worker) => (Some(worker), None),
+            Err(e) => (None, Some(e)),
+        };
         BatchIter {
             receiver,
-            worker: worker.ok(),
+            worker,
+            spawn_error,
             device: device.clone(),
             remaining,
         }
@@ -118,6 +123,8 @@ fn produce(
 pub struct BatchIter {
     receiver: Receiver<Result<PaddedBatch, CollateError>>,
     worker: Option<JoinHandle<()>>,
+    /// Why the worker could not be started, until it is reported.
+    spawn_error: Option<std::io::Error>,
     device: Device,
     remaining: usize,
 }
@@ -126,11 +133,11 @@ impl Iterator for BatchIter {
     type Item = Result<Batch, CollateError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.worker.is_none() && self.remaining > 0 {
+        if self.remaining > 0
+            && let Some(source) = self.spawn_error.take()
+        {
             self.remaining = 0;
-            return Some(Err(CollateError::InvalidArgument(
-                "could not start the data loader thread".to_string(),
-            )));
+            return Some(Err(CollateError::LoaderThread(source)));
         }
         let padded = self.receiver.recv().ok()?;
         self.remaining = self.remaining.saturating_sub(1);

@@ -167,12 +167,12 @@ impl AutoTokenizer {
         };
 
         let mut tokenizer = match (find("tokenizer.json"), find("vocab.txt")) {
-            (Some(path), _) => {
-                tokenizers::Tokenizer::from_file(path).map_err(|e| CollateError::InvalidFile {
+            (Some(path), _) => tokenizers::Tokenizer::from_file(path).map_err(|source| {
+                CollateError::InvalidFile {
                     path: path.clone(),
-                    reason: e.to_string(),
-                })?
-            }
+                    source,
+                }
+            })?,
             (None, Some(vocab)) => wordpiece_from_vocab(vocab, &config)?,
             (None, None) => {
                 return Err(CollateError::NoTokenizer {
@@ -225,7 +225,11 @@ impl AutoTokenizer {
                 strategy: TruncationStrategy::LongestFirst,
                 stride: 0,
             }))
-            .map_err(|e| CollateError::InvalidArgument(e.to_string()))?;
+            .map_err(|source| CollateError::Truncation {
+                location: name_or_path.to_string(),
+                max_length: model_max_length,
+                source,
+            })?;
 
         Ok(Self {
             name_or_path: name_or_path.to_string(),
@@ -282,11 +286,12 @@ impl AutoTokenizer {
     /// Copies the tokenizer's files into `dir`, so that a checkpoint folder loads with
     /// `AutoTokenizer.from_pretrained(dir)` in Python or here.
     pub fn save_pretrained(&self, dir: &Path) -> Result<(), CollateError> {
-        std::fs::create_dir_all(dir).map_err(|e| CollateError::io(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| CollateError::io("creating", dir, e))?;
         for source in &self.files {
             if let Some(name) = source.file_name() {
                 let target = dir.join(name);
-                std::fs::copy(source, &target).map_err(|e| CollateError::io(&target, e))?;
+                std::fs::copy(source, &target)
+                    .map_err(|e| CollateError::io("copying to", &target, e))?;
             }
         }
         Ok(())
@@ -322,14 +327,12 @@ impl fmt::Debug for AutoTokenizer {
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CollateError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CollateError::InvalidFile {
+    let invalid = |source: Box<dyn std::error::Error + Send + Sync>| CollateError::InvalidFile {
         path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
-    serde_json::from_str(&text).map_err(|e| CollateError::InvalidFile {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })
+        source,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(e.into()))?;
+    serde_json::from_str(&text).map_err(|e| invalid(e.into()))
 }
 
 /// Downloads a Hub model's tokenizer files: `tokenizer.json` when the repository has it,
@@ -354,10 +357,11 @@ fn wordpiece_from_vocab(
     vocab: &Path,
     config: &TokenizerConfigFile,
 ) -> Result<tokenizers::Tokenizer, CollateError> {
-    let invalid = |reason: String| CollateError::InvalidFile {
+    let invalid = |source: tokenizers::Error| CollateError::InvalidFile {
         path: vocab.to_path_buf(),
-        reason,
+        source,
     };
+    // Our own checks' messages become the source as text: `Box<dyn Error>` from a `&str`.
     let vocab_path = vocab
         .to_str()
         .ok_or_else(|| invalid("path is not UTF-8".into()))?;
@@ -366,13 +370,13 @@ fn wordpiece_from_vocab(
     let model = WordPiece::from_file(vocab_path)
         .unk_token(unk)
         .build()
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(invalid)?;
     let mut tokenizer = tokenizers::Tokenizer::new(model);
     let id = |name: String| match tokenizer.token_to_id(&name) {
         Some(id) => Ok((name, id)),
-        None => Err(invalid(format!(
-            "special token `{name}` is not in the vocabulary"
-        ))),
+        None => Err(invalid(
+            format!("special token `{name}` is not in the vocabulary").into(),
+        )),
     };
     let sep = id(token(&config.sep_token, "[SEP]"))?;
     let cls = id(token(&config.cls_token, "[CLS]"))?;
@@ -383,7 +387,7 @@ fn wordpiece_from_vocab(
             config.strip_accents,
             config.do_lower_case.unwrap_or(true),
         )))
-        .map_err(|e| invalid(e.to_string()))?;
+        .map_err(invalid)?;
     tokenizer.with_pre_tokenizer(Some(BertPreTokenizer));
     tokenizer.with_post_processor(Some(BertProcessing::new(sep, cls)));
     tokenizer.with_decoder(Some(WordPieceDecoder::default()));
@@ -400,8 +404,53 @@ fn wordpiece_from_vocab(
     .zip(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     .map(|(t, default)| AddedToken::from(token(t, default), true))
     .collect();
-    tokenizer
-        .add_special_tokens(specials)
-        .map_err(|e| invalid(e.to_string()))?;
+    tokenizer.add_special_tokens(specials).map_err(invalid)?;
     Ok(tokenizer)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    #[test]
+    fn errors_keep_their_cause() {
+        let dir = tempfile::tempdir().unwrap();
+
+        // Corrupt JSON: the parser's error is the source, and the message does not repeat it.
+        let corrupt = dir.path().join("tokenizer_config.json");
+        std::fs::write(&corrupt, b"[1, 2").unwrap();
+        let err = read_json::<serde_json::Value>(&corrupt).unwrap_err();
+        assert!(
+            matches!(&err, CollateError::InvalidFile { path, .. } if *path == corrupt),
+            "{err:?}"
+        );
+        let source = err.source().expect("the JSON error is kept");
+        assert!(
+            source.downcast_ref::<serde_json::Error>().is_some(),
+            "{source:?}"
+        );
+        assert!(err.to_string().contains("tokenizer_config.json"), "{err}");
+        assert!(!err.to_string().contains(&source.to_string()), "{err}");
+
+        // A missing file: the operating system's error is the source.
+        let missing = dir.path().join("special_tokens_map.json");
+        let err = read_json::<serde_json::Value>(&missing).unwrap_err();
+        let source = err
+            .source()
+            .and_then(|s| s.downcast_ref::<std::io::Error>());
+        assert_eq!(
+            source.map(std::io::Error::kind),
+            Some(std::io::ErrorKind::NotFound),
+            "{err:?}"
+        );
+
+        // A corrupt tokenizer.json: the `tokenizers` error is the source.
+        std::fs::write(dir.path().join("tokenizer.json"), b"{ not json").unwrap();
+        std::fs::write(&corrupt, br#"{"model_max_length": 512}"#).unwrap();
+        let err = AutoTokenizer::from_pretrained(dir.path().to_str().unwrap()).unwrap_err();
+        assert!(matches!(&err, CollateError::InvalidFile { .. }), "{err:?}");
+        assert!(err.source().is_some(), "{err:?}");
+    }
 }

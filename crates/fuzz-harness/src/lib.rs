@@ -1,8 +1,8 @@
 //! Entry points that feed untrusted bytes to each reader of user files, as a user's broken or
 //! hostile file would reach it.
 //!
-//! Each function returns `Ok` when the input was accepted and `Err` with the reader's message
-//! when it was refused. What must never happen, whatever the bytes, is a panic, a hang, an
+//! Each function returns `Ok` when the input was accepted and `Err` with the reader's message,
+//! its causes included, when it was refused. What must never happen, whatever the bytes, is a panic, a hang, an
 //! unbounded allocation or code execution. The cargo-fuzz targets in `fuzz/` call these
 //! functions (`cargo xtask fuzz`), and `tests/corpora.rs` replays the committed corpora
 //! through them in CI.
@@ -27,6 +27,18 @@ pub fn run(name: &str, data: &[u8]) -> Result<(), String> {
     }
 }
 
+/// An error and its causes, as anyhow's `{:#}` prints them: `outer: inner: innermost`.
+fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        message.push_str(": ");
+        message.push_str(&error.to_string());
+        cause = error.source();
+    }
+    message
+}
+
 /// The task a leading selector byte picks, so that one corpus covers every GLUE layout
 /// (CoLA without a header, STS-B's float scores, MRPC's quality column, …).
 fn task(selector: u8) -> Task {
@@ -39,7 +51,7 @@ pub fn glue_tsv(data: &[u8]) -> Result<(), String> {
         return Ok(());
     };
     let split = glue_data::parse_tsv_split(Path::new("fuzz.tsv"), body, task(selector), "train")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(&e))?;
     for row in split.rows() {
         black_box(row);
     }
@@ -57,7 +69,7 @@ pub fn glue_parquet(data: &[u8]) -> Result<(), String> {
         task(selector),
         "train",
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| chain(&e))?;
     for row in split.rows() {
         black_box(row);
     }
@@ -67,7 +79,7 @@ pub fn glue_parquet(data: &[u8]) -> Result<(), String> {
 /// A model's `config.json`.
 pub fn bert_config(data: &[u8]) -> Result<(), String> {
     let config =
-        BertConfig::from_json_bytes(Path::new("config.json"), data).map_err(|e| e.to_string())?;
+        BertConfig::from_json_bytes(Path::new("config.json"), data).map_err(|e| chain(&e))?;
     black_box(config.parameter_count());
     Ok(())
 }
@@ -78,15 +90,15 @@ const VOCAB: &str = "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\ncat\nsat\non\nmat\
 /// A model folder's `tokenizer_config.json`, beside a fixed `vocab.txt`; an accepted file must
 /// then encode a pair, truncated to the length it sets.
 pub fn tokenizer_config(data: &[u8]) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("vocab.txt"), VOCAB).map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("tokenizer_config.json"), data).map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| chain(&e))?;
+    std::fs::write(dir.path().join("vocab.txt"), VOCAB).map_err(|e| chain(&e))?;
+    std::fs::write(dir.path().join("tokenizer_config.json"), data).map_err(|e| chain(&e))?;
     let path = dir.path().to_string_lossy();
-    let tokenizer = AutoTokenizer::from_pretrained(&path).map_err(|e| e.to_string())?;
+    let tokenizer = AutoTokenizer::from_pretrained(&path).map_err(|e| chain(&e))?;
     let long = "the cats sat on the mat . ".repeat(64);
     let encoding = tokenizer
         .encode(&long, Some(&long))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| chain(e.as_ref()))?;
     if encoding.get_ids().len() > tokenizer.model_max_length() {
         return Err(format!(
             "truncation gave {} tokens, above model_max_length {}",
@@ -105,15 +117,15 @@ const TINY_CONFIG: &str = r#"{"vocab_size": 16, "hidden_size": 8, "num_hidden_la
 /// A model folder with the tiny config and `data` as its weights file, loaded as
 /// `from_pretrained` loads a user's checkpoint: every encoder tensor must be there.
 fn from_pretrained(file_name: &str, data: &[u8]) -> Result<(), String> {
-    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join("config.json"), TINY_CONFIG).map_err(|e| e.to_string())?;
-    std::fs::write(dir.path().join(file_name), data).map_err(|e| e.to_string())?;
+    let dir = tempfile::tempdir().map_err(|e| chain(&e))?;
+    std::fs::write(dir.path().join("config.json"), TINY_CONFIG).map_err(|e| chain(&e))?;
+    std::fs::write(dir.path().join(file_name), data).map_err(|e| chain(&e))?;
     let model = BertForSequenceClassification::from_pretrained(
         &dir.path().to_string_lossy(),
         2,
         &burn::tensor::Device::flex(),
     )
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| chain(&e))?;
     black_box(model);
     Ok(())
 }

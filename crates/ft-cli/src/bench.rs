@@ -322,8 +322,9 @@ impl ft_trainer::TrainerCallback for StepClock {
         _: &ft_trainer::TrainingArguments,
         _: &ft_trainer::TrainerState,
         _: &mut ft_trainer::TrainerControl,
-    ) {
+    ) -> Result<(), ft_trainer::BoxedError> {
         self.record(0);
+        Ok(())
     }
 
     fn on_step_end(

@@ -1,17 +1,30 @@
 //! Every `TrainingArguments` field as a `--kebab-case` flag.
+//!
+//! The arguments come in three layers, each replacing only what it sets: the command's own
+//! defaults (for `finetune`, the notebook's `TrainingArguments("test-trainer",
+//! eval_strategy="epoch")`), then the keys of `--training-args-json`, then the flags given.
+//! Both the file and the flags go through `TrainingArguments::merge_json`, so a flag is checked
+//! exactly as the same key in a file is.
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
-use ft_trainer::{IntervalStrategy, SaveStrategy, SchedulerType, TrainingArguments};
+use ft_trainer::{
+    IntervalStrategy, OptimizerNames, SaveStrategy, SchedulerType, TrainSamplingStrategy,
+    TrainingArguments,
+};
+use serde::Serialize;
 
-/// `TrainingArguments` on the command line; unset flags keep the defaults (or the values of
-/// `--training-args-json`).
-#[derive(Args, Debug, Default)]
+/// `TrainingArguments` on the command line; unset flags keep the values of
+/// `--training-args-json`, or else the command's defaults.
+#[derive(Args, Debug, Default, Serialize)]
 pub struct TrainingFlags {
-    /// Read the arguments from a JSON file first (flags override it).
+    /// Read the arguments from a JSON file (such as a checkpoint's `training_args.json`, or
+    /// transformers' `to_json_string()`): its keys replace the command's defaults, and flags
+    /// replace its values.
     #[arg(long)]
+    #[serde(skip)]
     pub training_args_json: Option<PathBuf>,
     /// Where checkpoints and results go.
     #[arg(long)]
@@ -97,9 +110,18 @@ pub struct TrainingFlags {
     /// Drop the last incomplete batch.
     #[arg(long)]
     pub dataloader_drop_last: Option<bool>,
-    /// Batch rows of similar length together.
+    /// random | sequential | group_by_length.
+    #[arg(long)]
+    pub train_sampling_strategy: Option<TrainSamplingStrategy>,
+    /// Deprecated: `--train-sampling-strategy group_by_length`.
     #[arg(long)]
     pub group_by_length: Option<bool>,
+    /// adamw_torch_fused | adamw_torch (the same update).
+    #[arg(long)]
+    pub optim: Option<OptimizerNames>,
+    /// Integrations to report to: none (no integration is implemented yet).
+    #[arg(long, num_args = 1..)]
+    pub report_to: Option<Vec<String>>,
     /// Hide the progress bar.
     #[arg(long)]
     pub disable_tqdm: Option<bool>,
@@ -111,28 +133,124 @@ pub struct TrainingFlags {
     pub fp16: Option<bool>,
 }
 
-macro_rules! apply {
-    ($flags:ident, $args:ident, $($field:ident),*; $($opt:ident),*) => {
-        $(if let Some(value) = $flags.$field.clone() { $args.$field = value; })*
-        $(if let Some(value) = $flags.$opt.clone() { $args.$opt = Some(value); })*
-    };
-}
-
 impl TrainingFlags {
-    /// The arguments: `base` (or the JSON file), with every given flag applied, validated.
+    /// The arguments: `base`, then the JSON file's keys, then every given flag, validated.
     pub fn to_arguments(&self, base: TrainingArguments) -> Result<TrainingArguments> {
-        let mut args = match &self.training_args_json {
-            Some(path) => TrainingArguments::from_json_file(path)?,
+        let args = match &self.training_args_json {
+            Some(path) => base.merge_json_file(path)?,
             None => base,
         };
-        apply!(self, args,
-            output_dir, eval_strategy, logging_strategy, logging_steps, logging_first_step,
-            save_strategy, save_steps, num_train_epochs, max_steps, per_device_train_batch_size,
-            per_device_eval_batch_size, learning_rate, weight_decay, adam_beta1, adam_beta2,
-            adam_epsilon, max_grad_norm, lr_scheduler_type, warmup_steps,
-            gradient_accumulation_steps, seed, load_best_model_at_end, dataloader_drop_last,
-            group_by_length, disable_tqdm, bf16, fp16;
-            eval_steps, save_total_limit, data_seed, metric_for_best_model, greater_is_better);
+        let mut given = serde_json::to_value(self).context("reading the flags")?;
+        if let Some(flags) = given.as_object_mut() {
+            // A flag not given is null; a given one never is.
+            flags.retain(|_, value| !value.is_null());
+        }
+        let args = args
+            .merge_json(given)
+            .context("applying the command-line flags")?;
         Ok(args.validated()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use clap::{CommandFactory, Parser};
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Command {
+        #[command(flatten)]
+        training: TrainingFlags,
+    }
+
+    fn parse(flags: &[&str]) -> TrainingFlags {
+        let argv = std::iter::once("bert-ft").chain(flags.iter().copied());
+        Command::try_parse_from(argv).unwrap().training
+    }
+
+    #[test]
+    fn every_training_argument_has_a_flag() {
+        let fields: BTreeSet<String> = serde_json::to_value(TrainingArguments::default())
+            .unwrap()
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        let flags: BTreeSet<String> = Command::command()
+            .get_arguments()
+            .map(|arg| arg.get_id().to_string())
+            .filter(|id| !["training_args_json", "group_by_length"].contains(&id.as_str()))
+            .collect();
+        assert_eq!(flags, fields);
+    }
+
+    #[test]
+    fn the_command_defaults_then_the_json_then_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("args.json");
+        std::fs::write(
+            &json,
+            r#"{"learning_rate": 1e-3, "num_train_epochs": 1, "seed": 7}"#,
+        )
+        .unwrap();
+        let base =
+            TrainingArguments::new("test-trainer").with_eval_strategy(IntervalStrategy::Epoch);
+        let flags = parse(&[
+            "--training-args-json",
+            json.to_str().unwrap(),
+            "--learning-rate",
+            "2e-5",
+            "--report-to",
+            "none",
+            "--group-by-length",
+            "true",
+        ]);
+        let args = flags.to_arguments(base).unwrap();
+        assert_eq!(args.learning_rate, 2e-5, "the flag wins over the file");
+        assert_eq!(args.num_train_epochs, 1.0, "the file wins over the command");
+        assert_eq!(args.seed, 7);
+        assert_eq!(
+            args.eval_strategy,
+            IntervalStrategy::Epoch,
+            "the command's default stays"
+        );
+        assert_eq!(args.output_dir, PathBuf::from("test-trainer"));
+        assert_eq!(
+            args.train_sampling_strategy,
+            TrainSamplingStrategy::GroupByLength
+        );
+        assert_eq!(args.per_device_train_batch_size, 8, "transformers' default");
+    }
+
+    #[test]
+    fn a_bad_key_or_flag_value_is_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let json = dir.path().join("args.json");
+        std::fs::write(&json, r#"{"num_train_epoch": 1}"#).unwrap();
+        let flags = parse(&["--training-args-json", json.to_str().unwrap()]);
+        let error = format!(
+            "{:#}",
+            flags
+                .to_arguments(TrainingArguments::default())
+                .unwrap_err()
+        );
+        assert!(error.contains("`num_train_epoch`"), "{error}");
+        assert!(
+            error.contains("did you mean `num_train_epochs`?"),
+            "{error}"
+        );
+
+        let flags = parse(&["--report-to", "wandb"]);
+        let error = format!(
+            "{:#}",
+            flags
+                .to_arguments(TrainingArguments::default())
+                .unwrap_err()
+        );
+        assert!(error.contains("`wandb` is not an integration"), "{error}");
     }
 }

@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use serde_json::Value;
 
 use crate::args::{IntervalStrategy, TrainingArguments};
+use crate::error::BoxedError;
 use crate::metrics::Metrics;
 use crate::state::{LogEntry, TrainerControl, TrainerState};
 
@@ -15,13 +16,15 @@ use crate::state::{LogEntry, TrainerControl, TrainerState};
 pub trait TrainerCallback: Send {
     /// A name for `stateful_callbacks` in `trainer_state.json`.
     fn name(&self) -> &str;
-    /// Before the first step.
+    /// Before the first step. An error stops training before it starts: a callback that
+    /// cannot work with these arguments says so here rather than doing nothing later.
     fn on_train_begin(
         &mut self,
         args: &TrainingArguments,
         state: &TrainerState,
         control: &mut TrainerControl,
-    ) {
+    ) -> Result<(), BoxedError> {
+        Ok(())
     }
     /// After the last step.
     fn on_train_end(
@@ -138,18 +141,29 @@ impl TrainerCallback for EarlyStoppingCallback {
         "EarlyStoppingCallback"
     }
 
+    /// Refuses arguments it cannot work with, as transformers asserts: it needs a metric and
+    /// evaluations to watch.
     fn on_train_begin(
         &mut self,
         args: &TrainingArguments,
         _: &TrainerState,
         _: &mut TrainerControl,
-    ) {
+    ) -> Result<(), BoxedError> {
+        if args.metric_for_best_model.is_none() {
+            return Err(
+                "EarlyStoppingCallback requires metric_for_best_model to be defined".into(),
+            );
+        }
+        if args.eval_strategy == IntervalStrategy::No {
+            return Err("EarlyStoppingCallback requires IntervalStrategy of steps or epoch".into());
+        }
         if !args.load_best_model_at_end {
             tracing::warn!(
                 "Using EarlyStoppingCallback without load_best_model_at_end=True. Once training \
                  is finished, the best model will not be loaded automatically."
             );
         }
+        Ok(())
     }
 
     fn on_evaluate(
@@ -292,7 +306,7 @@ impl TrainerCallback for ConsoleCallback {
         args: &TrainingArguments,
         state: &TrainerState,
         _: &mut TrainerControl,
-    ) {
+    ) -> Result<(), BoxedError> {
         if let Some(bar) = &mut self.bar {
             let new = indicatif::ProgressBar::new(state.max_steps as u64);
             new.set_style(
@@ -310,6 +324,7 @@ impl TrainerCallback for ConsoleCallback {
             "Step"
         };
         self.columns.clear();
+        Ok(())
     }
 
     fn on_step_end(&mut self, _: &TrainingArguments, state: &TrainerState, _: &mut TrainerControl) {
@@ -437,6 +452,31 @@ mod tests {
         ] {
             assert_eq!(format_g4(value), expected, "{value}");
         }
+    }
+
+    #[test]
+    fn early_stopping_refuses_to_start_without_a_metric_or_evaluations() {
+        let mut callback = EarlyStoppingCallback::new(2, 0.0);
+        let (state, mut control) = (TrainerState::default(), TrainerControl::default());
+        let mut args = TrainingArguments::new("x");
+        args.eval_strategy = IntervalStrategy::Epoch;
+        let error = callback
+            .on_train_begin(&args, &state, &mut control)
+            .unwrap_err();
+        assert!(
+            error.to_string().contains("metric_for_best_model"),
+            "{error}"
+        );
+
+        args.metric_for_best_model = Some("f1".into());
+        args.eval_strategy = IntervalStrategy::No;
+        let error = callback
+            .on_train_begin(&args, &state, &mut control)
+            .unwrap_err();
+        assert!(error.to_string().contains("steps or epoch"), "{error}");
+
+        args.eval_strategy = IntervalStrategy::Epoch;
+        assert!(callback.on_train_begin(&args, &state, &mut control).is_ok());
     }
 
     #[test]

@@ -54,24 +54,34 @@ pub fn write_checkpoint(
     step: usize,
     write: impl FnOnce(&Path) -> Result<(), TrainerError>,
 ) -> Result<PathBuf, TrainerError> {
-    let fail = |path: &Path, reason: String| TrainerError::Save {
-        path: path.to_path_buf(),
-        reason,
-    };
     let final_path = output_dir.join(format!("{CHECKPOINT_PREFIX}{step}"));
-    std::fs::create_dir_all(output_dir).map_err(|e| fail(&final_path, e.to_string()))?;
+    publish(output_dir, step, &final_path, write).map_err(|error| TrainerError::Checkpoint {
+        path: final_path.clone(),
+        source: Box::new(error),
+    })?;
+    Ok(final_path)
+}
+
+/// What a failed file-system call on `path` becomes.
+fn fail(path: &Path) -> impl FnOnce(std::io::Error) -> TrainerError + '_ {
+    move |source| TrainerError::save(path, source)
+}
+
+/// Writes into a temporary folder, syncs it, and renames it to `final_path`.
+fn publish(
+    output_dir: &Path,
+    step: usize,
+    final_path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), TrainerError>,
+) -> Result<(), TrainerError> {
+    std::fs::create_dir_all(output_dir).map_err(fail(output_dir))?;
     clear_leftovers(output_dir);
     let temp = output_dir.join(format!("{TEMP_PREFIX}{step}"));
-    std::fs::create_dir_all(&temp).map_err(|e| fail(&final_path, e.to_string()))?;
-
-    let result =
-        write(&temp).and_then(|()| sync_tree(&temp).map_err(|e| fail(&final_path, e.to_string())));
-    if let Err(error) = result {
+    std::fs::create_dir_all(&temp).map_err(fail(&temp))?;
+    let written = write(&temp).and_then(|()| sync_tree(&temp).map_err(fail(&temp)));
+    if let Err(error) = written {
         let _ = std::fs::remove_dir_all(&temp);
-        return Err(match error {
-            TrainerError::Save { reason, .. } => fail(&final_path, reason),
-            other => fail(&final_path, other.to_string()),
-        });
+        return Err(error);
     }
 
     // Re-saving a step (an epoch end on a step that was just saved) replaces the old folder.
@@ -79,12 +89,12 @@ pub fn write_checkpoint(
     // `clear_leftovers` moves it back if a crash comes between the two renames.
     let old = output_dir.join(format!("{OLD_PREFIX}{step}"));
     if final_path.exists() {
-        std::fs::rename(&final_path, &old).map_err(|e| fail(&final_path, e.to_string()))?;
+        std::fs::rename(final_path, &old).map_err(fail(final_path))?;
     }
-    std::fs::rename(&temp, &final_path).map_err(|e| fail(&final_path, e.to_string()))?;
-    sync_dir(output_dir).map_err(|e| fail(&final_path, e.to_string()))?;
+    std::fs::rename(&temp, final_path).map_err(fail(final_path))?;
+    sync_dir(output_dir).map_err(fail(output_dir))?;
     let _ = std::fs::remove_dir_all(&old);
-    Ok(final_path)
+    Ok(())
 }
 
 /// Removes temporary folders left by an interrupted save, and restores a checkpoint that was
@@ -159,7 +169,7 @@ pub fn rotate_checkpoints(output_dir: &Path, limit: Option<usize>, best: Option<
 
 /// Renames the checkpoint out of the checkpoint namespace (atomic), then removes it; a crash
 /// in between leaves a hidden folder that the next save clears.
-fn delete_checkpoint(output_dir: &Path, path: &Path) -> std::io::Result<()> {
+pub(crate) fn delete_checkpoint(output_dir: &Path, path: &Path) -> std::io::Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -203,7 +213,15 @@ mod tests {
             Err(TrainerError::Setup("disk full".into()))
         })
         .unwrap_err();
-        assert!(err.to_string().contains("disk full"));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "writing checkpoint {}",
+                dir.path().join("checkpoint-2").display()
+            )
+        );
+        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("disk full"));
         assert_eq!(sorted_checkpoints(dir.path()).len(), 1);
         assert!(!dir.path().join(".tmp-checkpoint-2").exists());
     }

@@ -122,16 +122,22 @@ impl<M: TrainableModel> Trainer<M> {
             let output = model
                 .forward_batch(&batch)
                 .map_err(|e| TrainerError::model(format!("{what} batch {index}"), e))?;
+            let read_error = |source| TrainerError::DeviceRead {
+                what: format!("the output of {what} batch {index}"),
+                source,
+            };
+            let logits = output
+                .logits
+                .try_into_data_as::<f32>()
+                .map_err(read_error)?;
             predictions.extend(
-                output
-                    .logits
-                    .into_data()
-                    .try_into_vec_as::<f32>()
-                    .map_err(|e| TrainerError::Setup(format!("reading logits: {e:?}")))?,
+                logits
+                    .try_into_vec::<f32>()
+                    .map_err(|e| read_error(e.into()))?,
             );
             if let Some(loss) = output.loss {
                 // transformers averages per sample, so a short last batch weighs less.
-                loss_sum += loss.into_scalar::<f64>() * size as f64;
+                loss_sum += loss.try_into_scalar::<f64>().map_err(read_error)? * size as f64;
             }
             rows += size;
             batches += 1;

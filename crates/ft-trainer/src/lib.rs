@@ -38,21 +38,24 @@ mod schedule;
 mod state;
 mod trainer;
 
-pub use args::{IntervalStrategy, ReportTo, SaveStrategy, SchedulerType, TrainingArguments};
+pub use args::{
+    Integration, IntervalStrategy, OptimizerNames, SaveStrategy, SchedulerType,
+    TrainSamplingStrategy, TrainingArguments,
+};
 pub use callbacks::{
     ConsoleCallback, EarlyStoppingCallback, TrainerCallback, format_g4, metric_key,
 };
 pub use checkpoint::{
     CHECKPOINT_PREFIX, get_last_checkpoint, rotate_checkpoints, sorted_checkpoints,
 };
-pub use error::TrainerError;
+pub use error::{ArgumentsFileError, BoxedError, CheckpointProblem, TrainerError};
 pub use metrics::{
     ComputeMetrics, EvalPrediction, Metrics, PredictionOutput, TrainOutput, glue_compute_metrics,
     python_dict, python_float, speed_metrics,
 };
 pub use model::{ModelOutput, TrainableModel};
-pub use optimizer::{AdamW, AdamWConfig, OPTIMIZER_FILE, is_no_decay};
+pub use optimizer::{AdamW, AdamWConfig, MomentValues, OPTIMIZER_FILE, is_no_decay};
 pub use precision::{LossScaler, Precision};
 pub use schedule::Schedule;
 pub use state::{LogEntry, TRAINER_STATE_FILE, TrainerControl, TrainerState};
-pub use trainer::{ResumeFrom, Trainer};
+pub use trainer::{ResumeFrom, StepOutcome, Trainer};

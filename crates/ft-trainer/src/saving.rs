@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use crate::args::TrainingArguments;
 use crate::checkpoint::{rotate_checkpoints, write_checkpoint};
 use crate::error::TrainerError;
 use crate::metrics::Metrics;
@@ -19,30 +20,67 @@ const SCHEDULER_FILE: &str = "scheduler.json";
 const SCALER_FILE: &str = "scaler.json";
 /// The arguments (transformers pickles them into `training_args.bin`).
 const ARGS_FILE: &str = "training_args.json";
-
-fn save_error(path: &Path, reason: impl ToString) -> TrainerError {
-    TrainerError::Save {
-        path: path.to_path_buf(),
-        reason: reason.to_string(),
-    }
-}
+/// The seeds the data order and dropout masks are drawn from (transformers: `rng_state.pth`).
+const RNG_FILE: &str = "rng_state.json";
 
 fn write(path: &Path, text: &str) -> Result<(), TrainerError> {
-    std::fs::write(path, text).map_err(|e| save_error(path, e))
+    std::fs::write(path, text).map_err(|e| TrainerError::save(path, e))
+}
+
+/// The schedule's position, as `scheduler.json` holds it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct SchedulerState {
+    /// Steps taken (`last_epoch` in PyTorch's `LRScheduler`).
+    last_epoch: usize,
+    lr_scheduler_type: crate::args::SchedulerType,
+    base_lr: f64,
+}
+
+/// The seeds of a run, as `rng_state.json` holds them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct RngState {
+    seed: u64,
+    data_seed: u64,
+    global_step: usize,
+    note: String,
+}
+
+/// Reads and parses one JSON file of a checkpoint.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainerError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainerError::load(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainerError::load(path, e))
+}
+
+/// The fields of `now` that differ from `saved`, with both values.
+pub(crate) fn differing_arguments(
+    saved: &TrainingArguments,
+    now: &TrainingArguments,
+) -> Vec<(String, Value, Value)> {
+    let as_map = |args: &TrainingArguments| match serde_json::to_value(args) {
+        Ok(Value::Object(map)) => map,
+        _ => serde_json::Map::new(),
+    };
+    let (saved, now) = (as_map(saved), as_map(now));
+    now.into_iter()
+        .filter_map(|(key, value)| {
+            let before = saved.get(&key).cloned().unwrap_or(Value::Null);
+            (before != value).then_some((key, before, value))
+        })
+        .collect()
 }
 
 impl<M: TrainableModel> Trainer<M> {
     /// `trainer.save_model(dir)`: the model (`config.json`, `model.safetensors`) and the
     /// tokenizer's files.
     pub fn save_model(&self, dir: &Path) -> Result<(), TrainerError> {
-        std::fs::create_dir_all(dir).map_err(|e| save_error(dir, e))?;
-        self.model()
+        std::fs::create_dir_all(dir).map_err(|e| TrainerError::save(dir, e))?;
+        self.model
             .save_pretrained(dir)
-            .map_err(|e| save_error(dir, e))?;
+            .map_err(|e| TrainerError::save(dir, e))?;
         if let Some(tokenizer) = &self.tokenizer {
             tokenizer
                 .save_pretrained(dir)
-                .map_err(|e| save_error(dir, e))?;
+                .map_err(|e| TrainerError::save(dir, e))?;
         }
         Ok(())
     }
@@ -50,18 +88,26 @@ impl<M: TrainableModel> Trainer<M> {
     /// `trainer.save_state()`: `trainer_state.json` in `output_dir`.
     pub fn save_state(&self) -> Result<(), TrainerError> {
         let dir = &self.args.output_dir;
-        std::fs::create_dir_all(dir).map_err(|e| save_error(dir, e))?;
-        write(&dir.join(TRAINER_STATE_FILE), &self.state.to_json())
+        std::fs::create_dir_all(dir).map_err(|e| TrainerError::save(dir, e))?;
+        let path = dir.join(TRAINER_STATE_FILE);
+        write(
+            &path,
+            &self
+                .state
+                .to_json()
+                .map_err(|e| TrainerError::save(&path, e))?,
+        )
     }
 
     /// `trainer.save_metrics(split, metrics)`: `{split}_results.json`, merged into
     /// `all_results.json` (sorted keys, four-space indent, as transformers writes them).
     pub fn save_metrics(&self, split: &str, metrics: &Metrics) -> Result<(), TrainerError> {
         let dir = &self.args.output_dir;
-        std::fs::create_dir_all(dir).map_err(|e| save_error(dir, e))?;
+        std::fs::create_dir_all(dir).map_err(|e| TrainerError::save(dir, e))?;
+        let path = dir.join(format!("{split}_results.json"));
         write(
-            &dir.join(format!("{split}_results.json")),
-            &json_indent4(metrics),
+            &path,
+            &json_indent4(metrics).map_err(|e| TrainerError::save(&path, e))?,
         )?;
         let all_path = dir.join("all_results.json");
         let mut all: BTreeMap<String, Value> = std::fs::read_to_string(&all_path)
@@ -69,7 +115,8 @@ impl<M: TrainableModel> Trainer<M> {
             .and_then(|text| serde_json::from_str(&text).ok())
             .unwrap_or_default();
         all.extend(metrics.iter().map(|(k, v)| (k.clone(), Value::from(*v))));
-        write(&all_path, &json_indent4(&all))
+        let text = json_indent4(&all).map_err(|e| TrainerError::save(&all_path, e))?;
+        write(&all_path, &text)
     }
 
     /// `trainer.log_metrics(split, metrics)`: prints them as transformers does.
@@ -112,30 +159,29 @@ impl<M: TrainableModel> Trainer<M> {
             }
         }
         self.state.stateful_callbacks = stateful;
-        let scheduler = serde_json::json!({
-            "last_epoch": step,
-            "lr_scheduler_type": self.args.lr_scheduler_type,
-            "base_lr": self.args.learning_rate,
-        });
-        let rng = serde_json::json!({
-            "seed": self.args.seed,
-            "data_seed": self.args.data_seed(),
-            "global_step": step,
-            "note": "the data order and dropout masks are functions of the seeds and the step",
-        });
+        let scheduler = SchedulerState {
+            last_epoch: step,
+            lr_scheduler_type: self.args.lr_scheduler_type,
+            base_lr: self.args.learning_rate,
+        };
+        let rng = RngState {
+            seed: self.args.seed,
+            data_seed: self.args.data_seed(),
+            global_step: step,
+            note: "the data order and dropout masks are functions of the seeds and the step".into(),
+        };
         let path = write_checkpoint(&output_dir, step, |dir| {
             self.save_model(dir)?;
-            if let Some(optimizer) = &self.optimizer {
-                optimizer.save(&dir.join(OPTIMIZER_FILE))?;
-            }
-            write(&dir.join(SCHEDULER_FILE), &format!("{scheduler:#}\n"))?;
+            self.optimizer.save(&dir.join(OPTIMIZER_FILE))?;
+            write_json(&dir.join(SCHEDULER_FILE), &scheduler)?;
             if self.precision == crate::precision::Precision::Fp16 {
-                let scaler = serde_json::to_string_pretty(&self.scaler).unwrap_or_default();
-                write(&dir.join(SCALER_FILE), &scaler)?;
+                write_json(&dir.join(SCALER_FILE), &self.scaler)?;
             }
-            write(&dir.join("rng_state.json"), &format!("{rng:#}\n"))?;
-            write(&dir.join(ARGS_FILE), &self.args.to_json())?;
-            write(&dir.join(TRAINER_STATE_FILE), &self.state.to_json())
+            write_json(&dir.join(RNG_FILE), &rng)?;
+            write(&dir.join(ARGS_FILE), &self.args.to_json()?)?;
+            let state = self.state.to_json();
+            let path = dir.join(TRAINER_STATE_FILE);
+            write(&path, &state.map_err(|e| TrainerError::save(&path, e))?)
         })?;
         rotate_checkpoints(
             &output_dir,
@@ -149,37 +195,25 @@ impl<M: TrainableModel> Trainer<M> {
         Ok(path)
     }
 
-    /// Restores the model, optimizer, state and callbacks of a checkpoint.
+    /// Restores a checkpoint: the model, the optimizer, fp16's loss scale, the state and the
+    /// callbacks'. The schedule continues from the checkpoint's step with this run's
+    /// arguments; each argument that differs from the checkpoint's is warned about by name.
     pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainerError> {
-        let load_error = |reason: String| TrainerError::Load {
-            path: dir.to_path_buf(),
-            reason,
-        };
         if !dir.is_dir() {
-            return Err(load_error("not a folder".into()));
+            return Err(TrainerError::invalid_checkpoint(dir, "not a folder"));
         }
         let saved = TrainerState::load(&dir.join(TRAINER_STATE_FILE))?;
-        if saved.max_steps != self.state.max_steps {
-            tracing::warn!(
-                "the checkpoint planned {} steps, this run plans {}; continuing with {}",
-                saved.max_steps,
-                self.state.max_steps,
-                self.state.max_steps
-            );
-        }
-        let model = self
-            .model
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("present"));
-        model
+        self.check_checkpoint_position(dir, &saved)?;
+        self.warn_about_changed_arguments(dir, saved.global_step)?;
+        self.model
             .load_pretrained_weights(dir)
-            .map_err(|e| load_error(e.to_string()))?;
-        if let Some(optimizer) = self.optimizer.as_mut() {
-            let train_device = self.device.clone().autodiff();
-            optimizer.load(&dir.join(OPTIMIZER_FILE), &train_device.without_autodiff())?;
-        }
-        if let Ok(text) = std::fs::read_to_string(dir.join(SCALER_FILE)) {
-            self.scaler = serde_json::from_str(&text).map_err(|e| load_error(e.to_string()))?;
+            .map_err(|e| TrainerError::load(dir, e))?;
+        let optimizer_device = self.device.clone();
+        self.optimizer
+            .load(&dir.join(OPTIMIZER_FILE), &self.model, &optimizer_device)?;
+        let scaler = dir.join(SCALER_FILE);
+        if scaler.is_file() {
+            self.scaler = read_json(&scaler)?;
         }
         for callback in &mut self.callbacks {
             if let Some(state) = saved.stateful_callbacks.get(callback.name()) {
@@ -198,15 +232,160 @@ impl<M: TrainableModel> Trainer<M> {
         };
         Ok(())
     }
+
+    /// The scheduler and the seeds must be at the step the state says: a checkpoint whose
+    /// files disagree was not written whole by one save.
+    fn check_checkpoint_position(
+        &self,
+        dir: &Path,
+        saved: &TrainerState,
+    ) -> Result<(), TrainerError> {
+        let scheduler: SchedulerState = read_json(&dir.join(SCHEDULER_FILE))?;
+        let rng: RngState = read_json(&dir.join(RNG_FILE))?;
+        for (file, step) in [
+            (SCHEDULER_FILE, scheduler.last_epoch),
+            (RNG_FILE, rng.global_step),
+        ] {
+            if step != saved.global_step {
+                return Err(TrainerError::invalid_checkpoint(
+                    dir.join(file),
+                    format!(
+                        "it is at step {step}, but {TRAINER_STATE_FILE} is at step {}",
+                        saved.global_step
+                    ),
+                ));
+            }
+        }
+        if saved.max_steps != self.state.max_steps {
+            tracing::warn!(
+                "the checkpoint planned {} steps, this run plans {}; continuing with {}",
+                saved.max_steps,
+                self.state.max_steps,
+                self.state.max_steps
+            );
+        }
+        Ok(())
+    }
+
+    /// Warns about each argument this run changes from the checkpoint's `training_args.json`
+    /// (transformers checks four; every field is checked here), and returns their names.
+    pub(crate) fn warn_about_changed_arguments(
+        &self,
+        dir: &Path,
+        resumed_step: usize,
+    ) -> Result<Vec<String>, TrainerError> {
+        let path = dir.join(ARGS_FILE);
+        let checkpoint = TrainingArguments::default()
+            .merge_json_file(&path)
+            .map_err(|e| TrainerError::load(&path, e))?;
+        let changed = differing_arguments(&checkpoint, &self.args);
+        for (name, before, now) in &changed {
+            tracing::warn!(
+                "resuming from {} with {name} = {now}; the checkpoint was trained with {before}. \
+                 The new value applies from step {} on",
+                dir.display(),
+                resumed_step + 1
+            );
+        }
+        Ok(changed.into_iter().map(|(name, ..)| name).collect())
+    }
+}
+
+/// Writes `value` as pretty JSON; a value that cannot be serialised is an error, never an
+/// empty file.
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), TrainerError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| TrainerError::save(path, e))?;
+    write(path, &(text + "\n"))
 }
 
 /// JSON with sorted keys and a four-space indent (`json.dump(..., indent=4, sort_keys=True)`).
-fn json_indent4<T: serde::Serialize>(value: &T) -> String {
+fn json_indent4<T: serde::Serialize>(value: &T) -> Result<String, serde_json::Error> {
     let mut out = Vec::new();
     let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    if value.serialize(&mut serializer).is_err() {
-        return String::new();
+    value.serialize(&mut serializer)?;
+    // serde_json writes only valid UTF-8.
+    Ok(String::from_utf8_lossy(&out).into_owned() + "\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trainer::tests::tiny_trainer;
+
+    #[test]
+    fn resuming_names_every_argument_that_changed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trainer = tiny_trainer(dir.path());
+        trainer.state.global_step = 4;
+        let checkpoint = trainer.save_checkpoint().unwrap();
+        assert!(
+            trainer
+                .warn_about_changed_arguments(&checkpoint, 4)
+                .unwrap()
+                .is_empty()
+        );
+
+        trainer.args.learning_rate = 1e-3;
+        trainer.args.weight_decay = 0.01;
+        trainer.args.lr_scheduler_type = crate::args::SchedulerType::Cosine;
+        let mut changed = trainer
+            .warn_about_changed_arguments(&checkpoint, 4)
+            .unwrap();
+        changed.sort();
+        assert_eq!(
+            changed,
+            ["learning_rate", "lr_scheduler_type", "weight_decay"]
+        );
     }
-    String::from_utf8(out).unwrap_or_default() + "\n"
+
+    #[test]
+    fn a_checkpoint_whose_files_disagree_on_the_step_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trainer = tiny_trainer(dir.path());
+        trainer.state.global_step = 4;
+        let checkpoint = trainer.save_checkpoint().unwrap();
+        trainer.load_checkpoint(&checkpoint).unwrap();
+        assert_eq!(trainer.state.global_step, 4);
+
+        let scheduler = checkpoint.join(SCHEDULER_FILE);
+        let text = std::fs::read_to_string(&scheduler).unwrap();
+        std::fs::write(
+            &scheduler,
+            text.replace("\"last_epoch\": 4", "\"last_epoch\": 3"),
+        )
+        .unwrap();
+        let error = trainer.load_checkpoint(&checkpoint).unwrap_err();
+        assert!(
+            matches!(&error, TrainerError::Load { path, .. } if *path == scheduler),
+            "{error:?}"
+        );
+        let cause = std::error::Error::source(&error).map(ToString::to_string);
+        assert_eq!(
+            cause.as_deref(),
+            Some("it is at step 3, but trainer_state.json is at step 4")
+        );
+
+        std::fs::remove_file(&scheduler).unwrap();
+        assert!(matches!(
+            trainer.load_checkpoint(&checkpoint),
+            Err(TrainerError::Load { path, .. }) if path == scheduler
+        ));
+    }
+
+    #[test]
+    fn a_value_that_cannot_be_serialised_is_an_error_and_no_file() {
+        struct Unserialisable;
+        impl serde::Serialize for Unserialisable {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("no JSON for this"))
+            }
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let error = write_json(&path, &Unserialisable).unwrap_err();
+        assert!(matches!(&error, TrainerError::Save { path: p, .. } if *p == path));
+        assert!(!path.exists());
+        assert!(json_indent4(&Unserialisable).is_err());
+    }
 }

@@ -89,19 +89,14 @@ impl Default for TrainerState {
 
 impl TrainerState {
     /// `trainer_state.json` as transformers writes it: sorted keys, two-space indent.
-    pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        text
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string_pretty(self).map(|text| text + "\n")
     }
 
     /// Reads a `trainer_state.json`.
     pub fn load(path: &Path) -> Result<Self, TrainerError> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainerError::io(path, e))?;
-        serde_json::from_str(&text).map_err(|e| TrainerError::Load {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })
+        serde_json::from_str(&text).map_err(|e| TrainerError::load(path, e))
     }
 }
 
@@ -139,7 +134,7 @@ mod tests {
         entry.insert("epoch".into(), 1.0.into());
         entry.insert("step".into(), 3.into());
         state.log_history.push(entry);
-        let text = state.to_json();
+        let text = state.to_json().unwrap();
         let keys: Vec<&str> = text
             .lines()
             .filter(|l| l.starts_with("  \""))

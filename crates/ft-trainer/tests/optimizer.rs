@@ -76,6 +76,11 @@ fn run(mut optimizer: AdamW, device: &Device) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn assert_close(ours: &[f32], torch: &[f32], what: &str) {
+    assert_eq!(
+        ours.len(),
+        torch.len(),
+        "{what}: {ours:?} vs torch {torch:?}"
+    );
     for (a, b) in ours.iter().zip(torch) {
         assert!((a - b).abs() < 2e-6, "{what}: {ours:?} vs torch {torch:?}");
     }
@@ -116,13 +121,87 @@ fn the_state_survives_a_save_and_load() {
     let mut optimizer = AdamW::for_device(config, &device);
     let model = linear(&device);
     let mut grads = GradientsParams::new();
+    let grad = Tensor::<2>::from_data(
+        TensorData::new(vec![1.0f32, 2., 3., 4., 5., 6.], [3, 2]),
+        &device,
+    );
+    grads.register(model.weight.id, grad);
+    let model = optimizer.step(model, grads, 0.1, 1.0);
+    let path = dir.path().join("optimizer.safetensors");
+    optimizer.save(&path).unwrap();
+    let mut reloaded = AdamW::new(config);
+    reloaded.load(&path, &model, &device).unwrap();
+    assert_eq!(reloaded.steps(), 1);
+    let (exp_avg, exp_avg_sq) = reloaded
+        .moments("weight")
+        .unwrap()
+        .expect("weight's moments");
+    // One step from zero: m = (1 − β1)·g, v = (1 − β2)·g².
+    let g = [1.0f32, 2., 3., 4., 5., 6.];
+    assert_close(&exp_avg, &g.map(|g| 0.1 * g), "exp_avg");
+    assert_close(&exp_avg_sq, &g.map(|g| 0.001 * g * g), "exp_avg_sq");
+    assert_eq!(
+        reloaded.moments("weight").unwrap(),
+        optimizer.moments("weight").unwrap()
+    );
+    assert_eq!(
+        reloaded.moments("bias").unwrap(),
+        None,
+        "the bias had no gradient"
+    );
+
+    std::fs::write(&path, b"not safetensors").unwrap();
+    assert!(reloaded.load(&path, &model, &device).is_err());
+}
+
+/// An error and its causes, as `bert-ft` prints them.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text += &format!(": {error}");
+        cause = error.source();
+    }
+    text
+}
+
+#[test]
+fn moments_that_do_not_fit_the_model_are_refused_by_name() {
+    let config = AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weight_decay: 0.0,
+    };
+    let device = Device::flex();
+    let dir = tempfile::tempdir().unwrap();
+    let mut optimizer = AdamW::for_device(config, &device);
+    let model = linear(&device);
+    let mut grads = GradientsParams::new();
     grads.register(model.weight.id, Tensor::<2>::ones([3, 2], &device));
     let _ = optimizer.step(model, grads, 0.1, 1.0);
     let path = dir.path().join("optimizer.safetensors");
     optimizer.save(&path).unwrap();
-    let mut reloaded = AdamW::new(config);
-    reloaded.load(&path, &device).unwrap();
-    assert_eq!(reloaded.steps(), 1);
-    std::fs::write(&path, b"not safetensors").unwrap();
-    assert!(reloaded.load(&path, &device).is_err());
+
+    let narrower = Linear {
+        weight: Param::from_data(TensorData::new(vec![0.0f32; 4], [2, 2]), &device),
+        bias: None,
+    };
+    let error = AdamW::new(config)
+        .load(&path, &narrower, &device)
+        .unwrap_err();
+    let error = chain(&error);
+    assert!(
+        error.contains("`weight` has 6 values, but the parameter has 4"),
+        "{error}"
+    );
+
+    // Under a tuple, the parameters' paths are `0.weight`, `1.weight`: none is `weight`.
+    let linear = || burn::nn::LinearConfig::new(3, 2).init(&device);
+    let renamed = (linear(), linear());
+    let error = AdamW::new(config)
+        .load(&path, &renamed, &device)
+        .unwrap_err();
+    let error = chain(&error);
+    assert!(error.contains("which the model does not have"), "{error}");
 }

@@ -221,6 +221,42 @@ fn setup_errors_are_clear() {
     let mut trainer = common::trainer(common::args(out.path()));
     let err = trainer.train(Some(ResumeFrom::Latest)).unwrap_err();
     assert!(matches!(err, TrainerError::NoCheckpoint(_)), "{err:?}");
+
+    // Early stopping without a metric to watch refuses before the first step.
+    let mut trainer = common::trainer(common::args(out.path()))
+        .with_callback(ft_trainer::EarlyStoppingCallback::new(2, 0.0));
+    let err = trainer.train(None).unwrap_err();
+    assert!(
+        matches!(&err, TrainerError::Callback { callback, .. } if callback == "EarlyStoppingCallback"),
+        "{err:?}"
+    );
+    assert_eq!(trainer.state().global_step, 0);
+    assert!(ft_trainer::sorted_checkpoints(out.path()).is_empty());
+}
+
+#[test]
+fn save_total_limit_1_keeps_only_the_best_checkpoint_at_the_end() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = common::args(out.path());
+    args.num_train_epochs = 3.0;
+    args.save_strategy = ft_trainer::SaveStrategy::Epoch;
+    args.load_best_model_at_end = true;
+    args.save_total_limit = Some(1);
+    let mut trainer = common::trainer(args.validated().unwrap());
+    trainer.train(None).unwrap();
+    let best = trainer.state().best_model_checkpoint.clone().unwrap();
+    let left: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("checkpoint"))
+        .collect();
+    let best_name = std::path::Path::new(&best).file_name().unwrap();
+    assert_eq!(
+        left,
+        [best_name.to_string_lossy()],
+        "nothing half-deleted is left"
+    );
 }
 
 #[test]

@@ -1,11 +1,13 @@
-//! `TrainingArguments`, with transformers 5.x names, defaults and validation.
+//! `TrainingArguments`, with transformers 5.24's names, defaults and validation.
+
+mod json;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::TrainerError;
+use crate::error::{ArgumentsFileError, TrainerError};
 
 /// When to log, evaluate or save (`IntervalStrategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -50,13 +52,76 @@ pub enum SchedulerType {
     ConstantWithWarmup,
 }
 
-/// Where training and evaluation results are reported.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportTo {
-    /// Nowhere beyond the console and `output_dir` (transformers 5's default).
+/// The order of training rows (`train_sampling_strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TrainSamplingStrategy {
+    /// A new random permutation every epoch.
     #[default]
-    None,
+    Random,
+    /// Dataset order.
+    Sequential,
+    /// Rows of similar length batched together (`LengthGroupedSampler`).
+    GroupByLength,
+}
+
+/// The optimizer (`optim`). bert-ft implements PyTorch's AdamW; transformers' two names for
+/// it (fused or not) compute the same update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum OptimizerNames {
+    /// `torch.optim.AdamW(fused=True)`, transformers 5's default.
+    #[default]
+    AdamwTorchFused,
+    /// `torch.optim.AdamW`.
+    AdamwTorch,
+}
+
+/// An integration that results can be reported to (`report_to`). bert-ft implements none
+/// yet, so `report_to` can only be empty (`[]`, `"none"`, or `"all"`, which means every
+/// integration available); any name is refused rather than ignored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Integration {}
+
+impl Integration {
+    /// Every integration bert-ft implements (what `"all"` means).
+    pub const ALL: [Integration; 0] = [];
+}
+
+/// `report_to` as transformers takes it: a list of names, or one name, where `"none"` is no
+/// integration and `"all"` every one available.
+fn deserialize_report_to<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<Integration>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Names {
+        One(String),
+        Many(Vec<String>),
+    }
+    let names = match Names::deserialize(deserializer)? {
+        Names::One(name) => vec![name],
+        Names::Many(names) => names,
+    };
+    let mut integrations = Vec::new();
+    for name in names {
+        match name.as_str() {
+            "none" => {}
+            "all" => integrations.extend(Integration::ALL),
+            other => {
+                let parsed =
+                    serde_json::from_value(serde_json::Value::from(other)).map_err(|_| {
+                        serde::de::Error::custom(format!(
+                            "`{other}` is not an integration bert-ft implements (it implements \
+                         none yet); use \"none\""
+                        ))
+                    })?;
+                integrations.push(parsed);
+            }
+        }
+    }
+    Ok(integrations)
 }
 
 macro_rules! display_as_serde {
@@ -78,7 +143,13 @@ macro_rules! display_as_serde {
         }
     )*};
 }
-display_as_serde!(IntervalStrategy, SaveStrategy, SchedulerType, ReportTo);
+display_as_serde!(
+    IntervalStrategy,
+    SaveStrategy,
+    SchedulerType,
+    TrainSamplingStrategy,
+    OptimizerNames
+);
 
 /// The training hyper-parameters, as transformers' `TrainingArguments`: the same field
 /// names, the same defaults, and the same refusals of inconsistent combinations.
@@ -154,12 +225,16 @@ pub struct TrainingArguments {
     pub greater_is_better: Option<bool>,
     /// Drop the last incomplete batch.
     pub dataloader_drop_last: bool,
-    /// Batch rows of similar length together (transformers' `LengthGroupedSampler`).
-    pub group_by_length: bool,
+    /// The order of training rows. Replaces `group_by_length`, which JSON files may still
+    /// hold (deprecated).
+    pub train_sampling_strategy: TrainSamplingStrategy,
+    /// The optimizer.
+    pub optim: OptimizerNames,
     /// Hide progress bars.
     pub disable_tqdm: bool,
-    /// Integrations to report to.
-    pub report_to: ReportTo,
+    /// Integrations to report to (none implemented yet; see [`Integration`]).
+    #[serde(deserialize_with = "deserialize_report_to")]
+    pub report_to: Vec<Integration>,
     /// Train with bfloat16 compute (fp32 master weights).
     pub bf16: bool,
     /// Train with float16 compute and dynamic loss scaling (fp32 master weights).
@@ -197,9 +272,10 @@ impl Default for TrainingArguments {
             metric_for_best_model: None,
             greater_is_better: None,
             dataloader_drop_last: false,
-            group_by_length: false,
+            train_sampling_strategy: TrainSamplingStrategy::Random,
+            optim: OptimizerNames::AdamwTorchFused,
             disable_tqdm: false,
-            report_to: ReportTo::None,
+            report_to: Vec::new(),
             bf16: false,
             fp16: false,
         }
@@ -246,18 +322,38 @@ impl TrainingArguments {
         with_disable_tqdm: disable_tqdm: bool;
     }
 
-    /// Reads arguments saved as JSON (by [`TrainingArguments::save`] or by hand); missing
-    /// fields take their defaults.
+    /// Reads arguments saved as JSON: by [`TrainingArguments::to_json`], by transformers 5.24
+    /// (`to_json_string()`), or by hand. Missing fields take transformers' defaults; see
+    /// [`TrainingArguments::merge_json_file`] for what a file may hold.
     pub fn from_json_file(path: &Path) -> Result<Self, TrainerError> {
-        let text = std::fs::read_to_string(path).map_err(|e| TrainerError::io(path, e))?;
-        let args: Self = serde_json::from_str(&text)
-            .map_err(|e| TrainerError::Arguments(format!("{}: {e}", path.display())))?;
-        args.validated()
+        Self::default().merge_json_file(path)?.validated()
     }
 
-    /// Writes the arguments as JSON.
-    pub fn to_json(&self) -> String {
-        serde_json::to_string_pretty(self).unwrap_or_default()
+    /// These arguments with the fields a JSON file holds replaced by its values; the fields it
+    /// lacks keep theirs. Nothing in the file is ignored: an unknown key is an error that names
+    /// it and the nearest field, and a transformers field bert-ft does not implement is
+    /// accepted only at transformers' default. Not yet validated.
+    pub fn merge_json_file(&self, path: &Path) -> Result<Self, TrainerError> {
+        let file_error = |source: ArgumentsFileError| TrainerError::ArgumentsFile {
+            path: path.to_path_buf(),
+            source,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| TrainerError::io(path, e))?;
+        let value = serde_json::from_str(&text).map_err(|e| file_error(e.into()))?;
+        json::merge(self, value).map_err(file_error)
+    }
+
+    /// These arguments with the keys of a JSON object replacing their fields, checked as
+    /// [`TrainingArguments::merge_json_file`] checks a file's. Not yet validated.
+    pub fn merge_json(&self, json: serde_json::Value) -> Result<Self, ArgumentsFileError> {
+        json::merge(self, json)
+    }
+
+    /// The arguments as JSON, which transformers 5.24 loads as `TrainingArguments(**json)`.
+    pub fn to_json(&self) -> Result<String, TrainerError> {
+        serde_json::to_string_pretty(self)
+            .map(|text| text + "\n")
+            .map_err(|e| TrainerError::save("training_args.json", e))
     }
 
     /// Applies transformers' `__post_init__`: fills derived defaults and refuses invalid
@@ -423,7 +519,8 @@ mod tests {
         assert_eq!(args.max_grad_norm, 1.0);
         assert_eq!(args.seed, 42);
         assert_eq!(args.eval_strategy, IntervalStrategy::No);
-        assert_eq!(args.report_to, ReportTo::None);
+        assert!(args.report_to.is_empty());
+        assert_eq!(args.train_sampling_strategy, TrainSamplingStrategy::Random);
     }
 
     #[test]
@@ -434,12 +531,28 @@ mod tests {
         .unwrap();
         assert_eq!(args.eval_strategy, IntervalStrategy::Epoch);
         assert_eq!(args.per_device_eval_batch_size, 8);
-        let back: TrainingArguments = serde_json::from_str(&args.to_json()).unwrap();
+        let back: TrainingArguments = serde_json::from_str(&args.to_json().unwrap()).unwrap();
         assert_eq!(back, args);
         assert_eq!(args.warmup_steps_for(1377), 138);
         assert!(
             serde_json::from_str::<TrainingArguments>(r#"{"eval_strategy": "sometimes"}"#).is_err()
         );
+    }
+
+    #[test]
+    fn report_to_is_a_list_and_refuses_names_it_does_not_implement() {
+        for json in [r#"[]"#, r#""none""#, r#"["none"]"#, r#""all""#] {
+            let args: TrainingArguments =
+                serde_json::from_str(&format!(r#"{{"report_to": {json}}}"#)).unwrap();
+            assert!(args.report_to.is_empty(), "{json}");
+        }
+        let written: serde_json::Value =
+            serde_json::from_str(&TrainingArguments::default().to_json().unwrap()).unwrap();
+        assert_eq!(written["report_to"], serde_json::json!([]));
+        let error = serde_json::from_str::<TrainingArguments>(r#"{"report_to": ["wandb"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("`wandb` is not an integration"), "{error}");
     }
 
     #[test]

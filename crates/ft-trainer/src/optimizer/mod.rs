@@ -79,11 +79,14 @@ struct DeviceMoments {
     exp_avg_sq: Tensor<1>,
 }
 
+/// A parameter's first and second moments, on the host.
+pub type MomentValues = (Vec<f32>, Vec<f32>);
+
 /// A parameter's two moments as read from a file, before both are found.
 type PartialMoments = (Option<Vec<f32>>, Option<Vec<f32>>);
 
 impl Moments {
-    fn host_values(&self) -> Result<(Vec<f32>, Vec<f32>), String> {
+    fn host_values(&self) -> Result<MomentValues, burn::tensor::TensorReadError> {
         match self {
             Moments::Host {
                 exp_avg,
@@ -94,11 +97,7 @@ impl Moments {
                     exp_avg,
                     exp_avg_sq,
                 } = moments.as_ref();
-                let read = |t: &Tensor<1>| {
-                    t.to_data()
-                        .try_into_vec_as::<f32>()
-                        .map_err(|e| format!("{e:?}"))
-                };
+                let read = |t: &Tensor<1>| t.try_to_vec_as::<f32>();
                 Ok((read(exp_avg)?, read(exp_avg_sq)?))
             }
         }
@@ -183,7 +182,13 @@ impl AdamW {
     pub fn save(&self, path: &Path) -> Result<(), TrainerError> {
         let mut buffers: BTreeMap<String, (Vec<u8>, usize)> = BTreeMap::new();
         for (name, moments) in &self.moments {
-            let (exp_avg, exp_avg_sq) = moments.host_values().map_err(|e| save_error(path, e))?;
+            let (exp_avg, exp_avg_sq) =
+                moments
+                    .host_values()
+                    .map_err(|source| TrainerError::DeviceRead {
+                        what: format!("the optimizer moments of `{name}`"),
+                        source,
+                    })?;
             for (kind, values) in [("exp_avg", exp_avg), ("exp_avg_sq", exp_avg_sq)] {
                 let len = values.len();
                 let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -195,7 +200,7 @@ impl AdamW {
             .map(|(name, (bytes, len))| {
                 TensorView::new(Dtype::F32, vec![*len], bytes)
                     .map(|view| (name.clone(), view))
-                    .map_err(|e| save_error(path, e.to_string()))
+                    .map_err(|e| TrainerError::save(path, e))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let metadata = HashMap::from([
@@ -203,30 +208,48 @@ impl AdamW {
             ("format".to_string(), "bert-ft AdamW".to_string()),
         ]);
         safetensors::serialize_to_file(views, Some(metadata), path)
-            .map_err(|e| save_error(path, e.to_string()))
+            .map_err(|e| TrainerError::save(path, e))
     }
 
-    /// Reads the state written by [`AdamW::save`] onto `device`.
-    pub fn load(&mut self, path: &Path, device: &Device) -> Result<(), TrainerError> {
-        let load_error = |reason: String| TrainerError::Load {
-            path: path.to_path_buf(),
-            reason,
+    /// A parameter's two moments (`exp_avg`, `exp_avg_sq`), by its path, once it has had a
+    /// step.
+    pub fn moments(&self, parameter: &str) -> Result<Option<MomentValues>, TrainerError> {
+        let Some(moments) = self.moments.get(parameter) else {
+            return Ok(None);
         };
+        moments
+            .host_values()
+            .map(Some)
+            .map_err(|source| TrainerError::DeviceRead {
+                what: format!("the optimizer moments of `{parameter}`"),
+                source,
+            })
+    }
+
+    /// Reads the state written by [`AdamW::save`] onto `device`, for `model`'s parameters:
+    /// each moment must belong to one of them and have its length.
+    pub fn load<M: Module>(
+        &mut self,
+        path: &Path,
+        model: &M,
+        device: &Device,
+    ) -> Result<(), TrainerError> {
+        let invalid = |problem: String| TrainerError::invalid_checkpoint(path, problem);
         let bytes = std::fs::read(path).map_err(|e| TrainerError::io(path, e))?;
         let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| load_error(e.to_string()))?;
+            .map_err(|e| TrainerError::load(path, e))?;
         let step = metadata
             .metadata()
             .as_ref()
             .and_then(|m| m.get("step"))
             .and_then(|s| s.parse().ok())
-            .ok_or_else(|| load_error("no step count in the metadata".into()))?;
-        let tensors =
-            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| load_error(e.to_string()))?;
+            .ok_or_else(|| invalid("no step count in the metadata".into()))?;
+        let tensors = safetensors::SafeTensors::deserialize(&bytes)
+            .map_err(|e| TrainerError::load(path, e))?;
         let mut moments: HashMap<String, PartialMoments> = HashMap::new();
         for (name, view) in tensors.tensors() {
             if view.dtype() != Dtype::F32 {
-                return Err(load_error(format!(
+                return Err(invalid(format!(
                     "{name} is {:?}, expected F32",
                     view.dtype()
                 )));
@@ -239,7 +262,7 @@ impl AdamW {
             let entry = match name.split_once('/') {
                 Some(("exp_avg", param)) => (param.to_string(), true),
                 Some(("exp_avg_sq", param)) => (param.to_string(), false),
-                _ => return Err(load_error(format!("unexpected tensor `{name}`"))),
+                _ => return Err(invalid(format!("unexpected tensor `{name}`"))),
             };
             let slot = moments.entry(entry.0).or_default();
             if entry.1 {
@@ -248,8 +271,22 @@ impl AdamW {
                 slot.1 = Some(values);
             }
         }
+        let sizes = parameter_sizes(model);
         let mut complete = HashMap::new();
         for (name, pair) in moments {
+            let size = *sizes.get(&name).ok_or_else(|| {
+                invalid(format!(
+                    "moments for `{name}`, which the model does not have"
+                ))
+            })?;
+            for (kind, values) in [("exp_avg", &pair.0), ("exp_avg_sq", &pair.1)] {
+                if let Some(values) = values.as_ref().filter(|v| v.len() != size) {
+                    return Err(invalid(format!(
+                        "{kind} of `{name}` has {} values, but the parameter has {size}",
+                        values.len()
+                    )));
+                }
+            }
             match pair {
                 (Some(exp_avg), Some(exp_avg_sq)) if self.host => {
                     complete.insert(
@@ -273,7 +310,7 @@ impl AdamW {
                         })),
                     );
                 }
-                _ => return Err(load_error(format!("`{name}` lacks one of its two moments"))),
+                _ => return Err(invalid(format!("`{name}` lacks one of its two moments"))),
             }
         }
         self.step = step;
@@ -282,11 +319,30 @@ impl AdamW {
     }
 }
 
-fn save_error(path: &Path, reason: String) -> TrainerError {
-    TrainerError::Save {
-        path: path.to_path_buf(),
-        reason,
+/// Every float parameter's element count, by the path the moments are kept under.
+fn parameter_sizes<M: Module>(model: &M) -> HashMap<String, usize> {
+    struct Sizes {
+        path: Vec<String>,
+        sizes: HashMap<String, usize>,
     }
+    impl ModuleVisitor for Sizes {
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_string());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let size = param.lazy_shape().num_elements();
+            self.sizes.insert(self.path.join("."), size);
+        }
+    }
+    let mut visitor = Sizes {
+        path: Vec::new(),
+        sizes: HashMap::new(),
+    };
+    model.visit(&mut visitor);
+    visitor.sizes
 }
 
 /// Collects each gradient's squared L2 norm.

@@ -1,0 +1,403 @@
+//! One optimizer step in two parts, as transformers splits it: `training_step` runs one
+//! micro-batch forward and backward; `optimizer_step` reads the summed gradients' norm and,
+//! unless something is not finite, applies AdamW at the schedule's learning rate.
+
+use burn::optim::{GradientsAccumulator, GradientsParams};
+use burn::tensor::{Tensor, TensorReadError};
+use ft_collate::{Batch, CollateError};
+
+use crate::error::TrainerError;
+use crate::model::TrainableModel;
+use crate::optimizer::AdamW;
+use crate::precision::Precision;
+use crate::trainer::{Trainer, mix_seed};
+
+/// What `optimizer_step` did with a step's gradients; the loop acts on it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum StepOutcome {
+    /// AdamW updated the weights.
+    Applied,
+    /// An fp16 overflow, expected now and then: the weights were left alone and the loss
+    /// scale halved, as `torch.amp.GradScaler` does. The step still counts.
+    SkippedOverflow {
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// The value that overflowed.
+        value: f64,
+    },
+    /// A NaN or infinite loss or gradient norm that no loss scale explains: nothing was
+    /// applied, and training must stop.
+    NonFinite {
+        /// `loss` or `gradient norm`.
+        what: &'static str,
+        /// The value.
+        value: f64,
+    },
+}
+
+/// One optimizer step's micro-batches: their summed loss and gradients.
+pub(crate) struct Accumulated {
+    loss_sum: Tensor<1>,
+    grads: GradientsParams,
+    /// fp16's loss scale the gradients carry (1 otherwise).
+    loss_scale: f64,
+    /// Micro-batches taken from the loader.
+    pub(crate) micro_batches: usize,
+}
+
+/// What `optimizer_step` reports: the outcome, with the step's loss and unscaled gradient
+/// norm (read from the device together).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct StepReport {
+    pub(crate) outcome: StepOutcome,
+    pub(crate) loss: f64,
+    pub(crate) grad_norm: f64,
+}
+
+impl<M: TrainableModel> Trainer<M> {
+    /// `training_step`: the forward and backward pass of one micro-batch on `model` (the
+    /// master, or its half-precision copy), with the loss multiplied by `loss_scale` before
+    /// backward. Returns the loss, unscaled and detached, and the gradients.
+    pub(crate) fn training_step(
+        &self,
+        model: &M,
+        batch: &Batch,
+        loss_scale: f64,
+    ) -> Result<(Tensor<1>, GradientsParams), TrainerError> {
+        let context = || format!("training step {}", self.state.global_step + 1);
+        let output = model
+            .forward_batch(batch)
+            .map_err(|e| TrainerError::model(context(), e))?;
+        let loss = output.loss.ok_or_else(|| {
+            TrainerError::Setup(format!(
+                "{}: the model returned no loss for a labelled batch",
+                context()
+            ))
+        })?;
+        let backward_loss = if loss_scale == 1.0 {
+            loss.clone()
+        } else {
+            loss.clone().mul_scalar(loss_scale)
+        };
+        let grads = GradientsParams::from_grads(backward_loss.backward(), model);
+        Ok((loss.detach().inner(), grads))
+    }
+
+    /// Runs up to `window` micro-batches through `training_step` and sums their losses and
+    /// gradients; `None` when the loader had nothing left.
+    pub(crate) fn accumulate_gradients(
+        &mut self,
+        batches: &mut impl Iterator<Item = Result<Batch, CollateError>>,
+        window: usize,
+    ) -> Result<Option<Accumulated>, TrainerError> {
+        // Under mixed precision the step runs on a half-precision copy of the master.
+        let half = self.precision.compute_model(&self.model);
+        let loss_scale = self.loss_scale();
+        let first_micro_batch = self.state.global_step * self.args.gradient_accumulation_steps;
+        let mut accumulator: GradientsAccumulator<M> = GradientsAccumulator::new();
+        let mut loss_sum: Option<Tensor<1>> = None;
+        let mut micro_batches = 0;
+        for batch in batches.take(window) {
+            let batch = batch?;
+            // Dropout draws from the backend's RNG: seeding it per micro-batch makes a resumed
+            // run draw exactly the masks the uninterrupted run drew.
+            let index = (first_micro_batch + micro_batches) as u64;
+            self.device.seed(mix_seed(self.args.seed, index));
+            let model = half.as_ref().unwrap_or(&self.model);
+            let (loss, grads) = self.training_step(model, &batch, loss_scale)?;
+            accumulator.accumulate(model, grads);
+            loss_sum = Some(match loss_sum {
+                Some(sum) => sum + loss,
+                None => loss,
+            });
+            let tokens = batch.batch_size() * batch.input_ids.dims()[1];
+            self.state.total_flos += self.flos_per_token * tokens as f64;
+            micro_batches += 1;
+        }
+        Ok(loss_sum.map(|loss_sum| Accumulated {
+            loss_sum,
+            grads: accumulator.grads(),
+            loss_scale,
+            micro_batches,
+        }))
+    }
+
+    /// `optimizer_step`: reads the loss and the global gradient norm (one read from the
+    /// device), then, if both are finite, unscales and clips the gradients and steps AdamW at
+    /// `learning_rate`. Under fp16 a non-finite value is an overflow: the step is skipped and
+    /// the loss scale halved. Otherwise it is [`StepOutcome::NonFinite`] and nothing changes.
+    pub(crate) fn optimizer_step(
+        &mut self,
+        step: Accumulated,
+        learning_rate: f64,
+    ) -> Result<StepReport, TrainerError> {
+        let Accumulated {
+            loss_sum,
+            grads,
+            loss_scale,
+            ..
+        } = step;
+        let (loss, scaled_norm) = self.read_loss_and_norm(loss_sum, &grads)?;
+        let grad_norm = scaled_norm / loss_scale;
+        let fault = [("loss", loss), ("gradient norm", grad_norm)]
+            .into_iter()
+            .find(|(_, value)| !value.is_finite());
+        let outcome = match fault {
+            Some((what, value)) if self.precision == Precision::Fp16 && self.scaler.scale > 1.0 => {
+                self.scaler.update(true);
+                StepOutcome::SkippedOverflow { what, value }
+            }
+            Some((what, value)) => StepOutcome::NonFinite { what, value },
+            None => {
+                if self.precision == Precision::Fp16 {
+                    self.scaler.update(false);
+                }
+                let clip = if self.args.max_grad_norm > 0.0 {
+                    (self.args.max_grad_norm / (grad_norm + 1e-6)).min(1.0)
+                } else {
+                    1.0
+                };
+                let optimizer = &mut self.optimizer;
+                // Aborts rather than unwinds if AdamW panics: the model is moved, not copied.
+                replace_with::replace_with_or_abort(&mut self.model, |model| {
+                    optimizer.step(model, grads, learning_rate, clip / loss_scale)
+                });
+                StepOutcome::Applied
+            }
+        };
+        Ok(StepReport {
+            outcome,
+            loss,
+            grad_norm,
+        })
+    }
+
+    /// fp16's current loss scale; 1 in other precisions.
+    fn loss_scale(&self) -> f64 {
+        if self.precision == Precision::Fp16 {
+            self.scaler.scale
+        } else {
+            1.0
+        }
+    }
+
+    /// The summed loss and the gradients' global norm, read together.
+    fn read_loss_and_norm(
+        &self,
+        loss_sum: Tensor<1>,
+        grads: &GradientsParams,
+    ) -> Result<(f64, f64), TrainerError> {
+        let norm = AdamW::grad_norm(&self.model, grads)
+            .unwrap_or_else(|| Tensor::zeros([1], &self.device))
+            .reshape([1]);
+        let both = Tensor::cat(vec![loss_sum.reshape([1]), norm], 0);
+        let read = || -> Result<Vec<f64>, TensorReadError> {
+            Ok(both.try_into_data_as::<f64>()?.try_into_vec::<f64>()?)
+        };
+        let error = |source| TrainerError::DeviceRead {
+            what: format!(
+                "the loss and gradient norm of step {}",
+                self.state.global_step + 1
+            ),
+            source,
+        };
+        match read().map_err(error)?[..] {
+            [loss, norm] => Ok((loss, norm)),
+            ref values => Err(error(TensorReadError::InvalidShape {
+                expected: 2,
+                actual: values.len(),
+            })),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicBool;
+
+    use burn::module::{Module, ModuleVisitor, Param};
+    use burn::tensor::{Device, TensorData};
+    use ft_bert::BertForSequenceClassification;
+
+    use super::*;
+    use crate::trainer::tests::tiny_trainer;
+
+    /// Every parameter's gradient set to `value`, and the loss to `loss`.
+    fn accumulated(
+        trainer: &Trainer<BertForSequenceClassification>,
+        value: f32,
+        loss: f32,
+    ) -> Accumulated {
+        struct Fill<'a>(&'a mut GradientsParams, f32, Device);
+        impl ModuleVisitor for Fill<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let grad = param.val().inner().ones_like().mul_scalar(self.1);
+                self.0.register(param.id, grad.to_device(&self.2));
+            }
+        }
+        let mut grads = GradientsParams::new();
+        let device = trainer.device.clone();
+        trainer
+            .model
+            .visit(&mut Fill(&mut grads, value, device.clone()));
+        Accumulated {
+            loss_sum: Tensor::from_data(TensorData::new(vec![loss], [1]), &device),
+            grads,
+            loss_scale: trainer.loss_scale(),
+            micro_batches: 1,
+        }
+    }
+
+    fn weights(trainer: &Trainer<BertForSequenceClassification>) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = param.val().into_data().try_to_vec::<f32>().unwrap();
+                self.0.extend(values);
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        trainer.model.visit(&mut collect);
+        collect.0
+    }
+
+    /// Two rows of a tiny vocabulary, the second padded, on the training device.
+    fn batch(trainer: &Trainer<BertForSequenceClassification>, labels: bool) -> Batch {
+        ft_collate::PaddedBatch {
+            batch_size: 2,
+            seq_len: 4,
+            input_ids: vec![2, 5, 7, 3, 2, 9, 3, 0],
+            token_type_ids: vec![0; 8],
+            attention_mask: vec![1, 1, 1, 1, 1, 1, 1, 0],
+            labels: labels.then(|| ft_collate::HostLabels::Class(vec![0, 1])),
+            idx: vec![0, 1],
+            num_tokens: 7,
+        }
+        .to_device(&trainer.device.clone().autodiff())
+    }
+
+    #[test]
+    fn a_training_step_returns_the_unscaled_loss_and_scaled_gradients() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = tiny_trainer(dir.path());
+        let batch = batch(&trainer, true);
+        let run = |scale| {
+            trainer.device.seed(7);
+            let (loss, grads) = trainer
+                .training_step(&trainer.model, &batch, scale)
+                .unwrap();
+            let norm = AdamW::grad_norm(&trainer.model, &grads).unwrap();
+            (loss.into_scalar::<f64>(), norm.into_scalar::<f64>())
+        };
+        let (loss, norm) = run(1.0);
+        let (scaled_loss, scaled_norm) = run(4.0);
+        assert!(loss.is_finite() && loss > 0.0, "{loss}");
+        assert_eq!(scaled_loss, loss, "the loss is returned unscaled");
+        assert!(norm > 0.0);
+        assert!(
+            (scaled_norm - 4.0 * norm).abs() < 1e-4 * scaled_norm,
+            "{scaled_norm} vs {norm}"
+        );
+
+        let error = trainer
+            .training_step(&trainer.model, &self::batch(&trainer, false), 1.0)
+            .unwrap_err();
+        assert!(error.to_string().starts_with("training step 1:"), "{error}");
+    }
+
+    #[test]
+    fn a_finite_step_is_applied_with_its_clipped_norm() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trainer = tiny_trainer(dir.path());
+        let before = weights(&trainer);
+        let step = accumulated(&trainer, 0.5, 0.7);
+        let report = trainer.optimizer_step(step, 1e-3).unwrap();
+        assert_eq!(report.outcome, StepOutcome::Applied);
+        assert!((report.loss - 0.7).abs() < 1e-6);
+        let expected_norm = 0.5 * (before.len() as f64).sqrt();
+        assert!((report.grad_norm - expected_norm).abs() < 1e-3 * expected_norm);
+        assert_eq!(trainer.optimizer.steps(), 1);
+        assert_ne!(weights(&trainer), before);
+    }
+
+    #[test]
+    fn a_non_finite_gradient_stops_without_touching_the_weights() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trainer = tiny_trainer(dir.path());
+        let before = weights(&trainer);
+        let step = accumulated(&trainer, f32::NAN, 0.7);
+        let report = trainer.optimizer_step(step, 1e-3).unwrap();
+        assert!(matches!(
+            report.outcome,
+            StepOutcome::NonFinite { what: "gradient norm", value } if value.is_nan()
+        ));
+        assert_eq!(trainer.optimizer.steps(), 0);
+        assert_eq!(weights(&trainer), before);
+
+        let step = accumulated(&trainer, 0.5, f32::INFINITY);
+        let report = trainer.optimizer_step(step, 1e-3).unwrap();
+        assert_eq!(
+            report.outcome,
+            StepOutcome::NonFinite {
+                what: "loss",
+                value: f64::INFINITY
+            }
+        );
+    }
+
+    #[test]
+    fn an_fp16_overflow_skips_the_step_and_halves_the_scale() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trainer = tiny_trainer(dir.path());
+        // Set directly: whether this device computes in f16 is not what is tested here.
+        trainer.precision = Precision::Fp16;
+        let before = weights(&trainer);
+        let step = accumulated(&trainer, f32::INFINITY, 0.7);
+        let report = trainer.optimizer_step(step, 1e-3).unwrap();
+        assert!(matches!(
+            report.outcome,
+            StepOutcome::SkippedOverflow {
+                what: "gradient norm",
+                ..
+            }
+        ));
+        assert_eq!(trainer.scaler.scale, 32768.0);
+        assert_eq!(trainer.optimizer.steps(), 0);
+        assert_eq!(weights(&trainer), before);
+
+        // The next finite step is applied, its gradients unscaled by the new scale.
+        let step = accumulated(&trainer, 32768.0 * 0.5, 0.7);
+        let report = trainer.optimizer_step(step, 1e-3).unwrap();
+        assert_eq!(report.outcome, StepOutcome::Applied);
+        let expected_norm = 0.5 * (before.len() as f64).sqrt();
+        assert!((report.grad_norm - expected_norm).abs() < 1e-3 * expected_norm);
+        assert_eq!(trainer.scaler.growth_tracker, 1);
+    }
+
+    #[test]
+    fn an_interrupt_writes_a_checkpoint_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = Arc::new(AtomicBool::new(false));
+        let mut trainer = tiny_trainer(dir.path()).with_interrupt_flag(flag.clone());
+        trainer.state.global_step = 3;
+        trainer.check_interrupt().unwrap();
+        assert!(!dir.path().join("checkpoint-3").exists());
+
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        match trainer.check_interrupt() {
+            Err(TrainerError::Interrupted { step, checkpoint }) => {
+                assert_eq!(step, 3);
+                assert_eq!(checkpoint, dir.path().join("checkpoint-3"));
+                for file in [
+                    "model.safetensors",
+                    "trainer_state.json",
+                    "optimizer.safetensors",
+                ] {
+                    assert!(checkpoint.join(file).is_file(), "{file}");
+                }
+            }
+            other => panic!("expected an interrupt, got {other:?}"),
+        }
+    }
+}

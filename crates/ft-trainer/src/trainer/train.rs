@@ -1,0 +1,379 @@
+//! `train()`: set-up and step counting, the epoch loop, and `_finalize_training`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ft_collate::{DataLoader, EncodedDataset};
+
+use crate::args::{IntervalStrategy, TrainingArguments};
+use crate::checkpoint::{delete_checkpoint, get_last_checkpoint, sorted_checkpoints};
+use crate::error::TrainerError;
+use crate::metrics::{TrainOutput, speed_metrics};
+use crate::model::TrainableModel;
+use crate::optimizer::{AdamW, AdamWConfig};
+use crate::schedule::Schedule;
+use crate::state::{TrainerControl, TrainerState};
+use crate::trainer::flow::LossTracker;
+use crate::trainer::step::{StepOutcome, StepReport};
+use crate::trainer::{ResumeFrom, Trainer};
+
+/// A run's step counts, as transformers' `set_initial_training_values` computes them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct TrainPlan {
+    /// Micro-batches per epoch (`len(train_dataloader)`).
+    pub(crate) batches_per_epoch: usize,
+    /// Micro-batches per optimizer step.
+    pub(crate) gradient_accumulation_steps: usize,
+    /// Optimizer steps per epoch; the last one may take fewer micro-batches.
+    pub(crate) updates_per_epoch: usize,
+    pub(crate) max_steps: usize,
+    pub(crate) num_train_epochs: usize,
+    /// Examples the whole run sees, for `train_samples_per_second`.
+    pub(crate) num_train_samples: f64,
+}
+
+impl TrainPlan {
+    pub(crate) fn new(args: &TrainingArguments, batches_per_epoch: usize, examples: usize) -> Self {
+        let ga = args.gradient_accumulation_steps;
+        let updates_per_epoch = batches_per_epoch.div_ceil(ga).max(1);
+        let (max_steps, num_train_epochs, num_train_samples) = if args.max_steps > 0 {
+            let max_steps = args.max_steps as usize;
+            let total_batch = args.per_device_train_batch_size * ga;
+            (
+                max_steps,
+                max_steps.div_ceil(updates_per_epoch),
+                (max_steps * total_batch) as f64,
+            )
+        } else {
+            (
+                (args.num_train_epochs * updates_per_epoch as f64).ceil() as usize,
+                args.num_train_epochs.ceil() as usize,
+                examples as f64 * args.num_train_epochs,
+            )
+        };
+        Self {
+            batches_per_epoch,
+            gradient_accumulation_steps: ga,
+            updates_per_epoch,
+            max_steps,
+            num_train_epochs,
+            num_train_samples,
+        }
+    }
+
+    /// Micro-batches in optimizer step `update` of an epoch: the last one takes what is left.
+    fn window(&self, update: usize) -> usize {
+        let left = self.batches_per_epoch % self.gradient_accumulation_steps;
+        if update + 1 == self.updates_per_epoch && left != 0 {
+            left
+        } else {
+            self.gradient_accumulation_steps
+        }
+    }
+
+    /// The state at step 0, with the intervals resolved against `max_steps`.
+    fn initial_state(&self, args: &TrainingArguments) -> TrainerState {
+        let steps = |value| TrainingArguments::steps_for(value, self.max_steps);
+        TrainerState {
+            max_steps: self.max_steps,
+            num_train_epochs: self.num_train_epochs,
+            train_batch_size: Some(args.per_device_train_batch_size),
+            logging_steps: steps(args.logging_steps),
+            eval_steps: args.eval_steps.map_or(500, steps),
+            save_steps: steps(args.save_steps),
+            ..TrainerState::default()
+        }
+    }
+}
+
+impl<M: TrainableModel> Trainer<M> {
+    /// `trainer.train()`: runs the training loop, evaluating, logging and saving as the
+    /// arguments say, and returns `TrainOutput`.
+    pub fn train(
+        &mut self,
+        resume_from_checkpoint: Option<ResumeFrom>,
+    ) -> Result<TrainOutput, TrainerError> {
+        let (dataset, loader) = self.training_data()?;
+        let plan = TrainPlan::new(&self.args, loader.len(), dataset.len());
+        self.state = plan.initial_state(&self.args);
+        self.optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
+        if let Some(resume) = resume_from_checkpoint {
+            self.resume(resume)?;
+        }
+        self.log_run_header(&plan, dataset.len());
+        self.control = TrainerControl::default();
+        self.call_on_train_begin()?;
+
+        let start = Instant::now();
+        let first_step = self.state.global_step;
+        let mut tracker = LossTracker {
+            last_logged_step: first_step,
+            ..LossTracker::default()
+        };
+        let schedule = Schedule {
+            kind: self.args.lr_scheduler_type,
+            base: self.args.learning_rate,
+            warmup: self.args.warmup_steps_for(plan.max_steps),
+            total: plan.max_steps,
+        };
+        let epochs_trained = first_step / plan.updates_per_epoch;
+        let batches_to_skip =
+            (first_step % plan.updates_per_epoch) * plan.gradient_accumulation_steps;
+        let mut stop = first_step >= plan.max_steps;
+        for epoch in epochs_trained..plan.num_train_epochs {
+            if stop {
+                break;
+            }
+            let skip = if epoch == epochs_trained {
+                batches_to_skip
+            } else {
+                0
+            };
+            self.train_epoch(&plan, &loader, &schedule, epoch, skip, &mut tracker)?;
+            stop = self.control.should_training_stop;
+        }
+        self.finalize(&plan, tracker, start, first_step)
+    }
+
+    /// The train dataset and its loader, refused before any step if the model cannot learn
+    /// from it or evaluation would find no eval dataset.
+    fn training_data(&self) -> Result<(Arc<EncodedDataset>, DataLoader), TrainerError> {
+        let dataset = self
+            .train_dataset
+            .clone()
+            .ok_or_else(|| TrainerError::Setup("`train()` needs a train_dataset".into()))?;
+        if !dataset.has_labels() {
+            return Err(TrainerError::Setup(
+                "the train_dataset has rows without labels; a model cannot learn from them".into(),
+            ));
+        }
+        self.check_dataset(&dataset, "train")?;
+        if self.args.eval_strategy != IntervalStrategy::No {
+            let eval = self.eval_dataset.as_ref().ok_or_else(|| {
+                TrainerError::Setup(format!(
+                    "You have set `args.eval_strategy` to {} but you didn't pass an `eval_dataset` \
+                     to `Trainer`. Either set `args.eval_strategy` to `no` or pass an `eval_dataset`. ",
+                    self.args.eval_strategy
+                ))
+            })?;
+            self.check_dataset(eval, "eval")?;
+        }
+        let loader = self.train_loader(&dataset)?;
+        if loader.is_empty() {
+            return Err(TrainerError::Setup(
+                "the train_dataset gives no batch (empty, or smaller than one batch with dataloader_drop_last)".into(),
+            ));
+        }
+        Ok((dataset, loader))
+    }
+
+    /// Restores the checkpoint to resume from.
+    fn resume(&mut self, from: ResumeFrom) -> Result<(), TrainerError> {
+        let path = match from {
+            ResumeFrom::Latest => get_last_checkpoint(&self.args.output_dir)
+                .ok_or_else(|| TrainerError::NoCheckpoint(self.args.output_dir.clone()))?,
+            ResumeFrom::Path(path) => path,
+        };
+        self.load_checkpoint(&path)?;
+        tracing::info!(
+            "resuming from {} at step {} (epoch {:.2})",
+            path.display(),
+            self.state.global_step,
+            self.state.epoch
+        );
+        Ok(())
+    }
+
+    fn log_run_header(&self, plan: &TrainPlan, examples: usize) {
+        let args = &self.args;
+        tracing::info!(
+            "***** Running training *****\n  Num examples = {examples}\n  Num Epochs = {}\n  \
+             Instantaneous batch size per device = {}\n  Total train batch size (w. accumulation) = {}\n  \
+             Gradient Accumulation steps = {}\n  Total optimization steps = {}\n  \
+             Number of trainable parameters = {}",
+            plan.num_train_epochs,
+            args.per_device_train_batch_size,
+            args.per_device_train_batch_size * plan.gradient_accumulation_steps,
+            plan.gradient_accumulation_steps,
+            plan.max_steps,
+            self.model.num_params()
+        );
+    }
+
+    /// `on_train_begin` on every callback; the first refusal stops training before it starts.
+    fn call_on_train_begin(&mut self) -> Result<(), TrainerError> {
+        for callback in &mut self.callbacks {
+            callback
+                .on_train_begin(&self.args, &self.state, &mut self.control)
+                .map_err(|source| TrainerError::Callback {
+                    callback: callback.name().to_string(),
+                    source,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// One epoch, from micro-batch `skip` (after a resume), until its end or a stop.
+    fn train_epoch(
+        &mut self,
+        plan: &TrainPlan,
+        loader: &DataLoader,
+        schedule: &Schedule,
+        epoch: usize,
+        skip: usize,
+        tracker: &mut LossTracker,
+    ) -> Result<(), TrainerError> {
+        self.control.should_epoch_stop = false;
+        self.run_callbacks(|c, a, s, ctl| c.on_epoch_begin(a, s, ctl));
+        let mut batches = loader.iter(epoch as u64, skip, &self.device.clone().autodiff());
+        let mut micro_step = skip;
+        for update in skip / plan.gradient_accumulation_steps..plan.updates_per_epoch {
+            self.control.should_log = false;
+            self.control.should_evaluate = false;
+            self.control.should_save = false;
+            self.run_callbacks(|c, a, s, ctl| c.on_step_begin(a, s, ctl));
+            let Some(step) = self.accumulate_gradients(&mut batches, plan.window(update))? else {
+                break;
+            };
+            micro_step += step.micro_batches;
+            let position = epoch as f64 + micro_step as f64 / plan.batches_per_epoch as f64;
+            let learning_rate = schedule.learning_rate(self.state.global_step + 1);
+            let report = self.optimizer_step(step, learning_rate)?;
+            self.complete_step(report, learning_rate, position, tracker)?;
+            self.check_interrupt()?;
+            if self.control.should_training_stop || self.control.should_epoch_stop {
+                break;
+            }
+        }
+        drop(batches);
+        self.flow_on_epoch_end();
+        self.run_callbacks(|c, a, s, ctl| c.on_epoch_end(a, s, ctl));
+        self.maybe_log_save_evaluate(tracker)
+    }
+
+    /// Acts on an optimizer step's outcome: a non-finite step stops training; any other
+    /// counts, and the step-end hooks, logging, evaluation and saving run.
+    fn complete_step(
+        &mut self,
+        report: StepReport,
+        learning_rate: f64,
+        epoch_position: f64,
+        tracker: &mut LossTracker,
+    ) -> Result<(), TrainerError> {
+        let step = self.state.global_step + 1;
+        match report.outcome {
+            StepOutcome::Applied => {}
+            StepOutcome::SkippedOverflow { what, value } => tracing::warn!(
+                "step {step}: non-finite {what} ({value}) under fp16; the step is skipped and \
+                 the loss scale lowered to {}",
+                self.scaler.scale
+            ),
+            StepOutcome::NonFinite { what, value } => {
+                return Err(TrainerError::NonFinite {
+                    what,
+                    value,
+                    step,
+                    epoch: epoch_position,
+                });
+            }
+        }
+        self.state.global_step = step;
+        self.state.epoch = epoch_position;
+        if report.loss.is_finite() {
+            tracker.since_log += report.loss;
+        }
+        tracker.last_grad_norm = Some(report.grad_norm);
+        tracker.last_learning_rate = learning_rate;
+        self.flow_on_step_end();
+        self.run_callbacks(|c, a, s, ctl| c.on_step_end(a, s, ctl));
+        self.maybe_log_save_evaluate(tracker)
+    }
+
+    /// `_finalize_training`: the run's metrics, the best model back and the other
+    /// checkpoints gone as the arguments say, then `on_train_end`.
+    fn finalize(
+        &mut self,
+        plan: &TrainPlan,
+        mut tracker: LossTracker,
+        start: Instant,
+        first_step: usize,
+    ) -> Result<TrainOutput, TrainerError> {
+        tracker.logged_total += tracker.since_log;
+        let steps_trained = self.state.global_step - first_step;
+        let train_loss = tracker.logged_total / (steps_trained as f64).max(0.001);
+        let mut metrics = speed_metrics(
+            "train",
+            start.elapsed().as_secs_f64(),
+            plan.num_train_samples * steps_trained as f64 / plan.max_steps.max(1) as f64,
+            steps_trained as f64,
+        );
+        metrics.insert("total_flos".into(), self.state.total_flos);
+        metrics.insert("train_loss".into(), train_loss);
+        self.log(metrics.clone());
+        metrics.insert("epoch".into(), self.state.epoch);
+        if let Some(best) = self.state.best_model_checkpoint.clone() {
+            let best = Path::new(&best);
+            if self.args.load_best_model_at_end {
+                self.load_best_model(best)?;
+            }
+            if self.args.save_total_limit == Some(1) {
+                self.delete_all_checkpoints_but(best);
+            }
+        }
+        self.run_callbacks(|c, a, s, ctl| c.on_train_end(a, s, ctl));
+        Ok(TrainOutput {
+            global_step: self.state.global_step,
+            training_loss: train_loss,
+            metrics,
+        })
+    }
+
+    fn load_best_model(&mut self, best: &Path) -> Result<(), TrainerError> {
+        tracing::info!(
+            "Loading best model from {} (score: {:?}).",
+            best.display(),
+            self.state.best_metric
+        );
+        self.model
+            .load_pretrained_weights(best)
+            .map_err(|e| TrainerError::load(best, e))
+    }
+
+    /// `save_total_limit=1` keeps only the best checkpoint once training ends, deleting the
+    /// others as rotation does: renamed out of the checkpoint namespace, then removed.
+    fn delete_all_checkpoints_but(&self, best: &Path) {
+        let output_dir = &self.args.output_dir;
+        for (_, path) in sorted_checkpoints(output_dir) {
+            if path == best {
+                continue;
+            }
+            if let Err(error) = delete_checkpoint(output_dir, &path) {
+                tracing::warn!("could not delete {}: {error}", path.display());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_counted_as_transformers_counts_them() {
+        let mut args = TrainingArguments::new("x");
+        args.gradient_accumulation_steps = 4;
+        // 10 micro-batches an epoch: 3 updates, the last of 2 micro-batches.
+        let plan = TrainPlan::new(&args, 10, 80);
+        assert_eq!(plan.updates_per_epoch, 3);
+        assert_eq!(plan.max_steps, 9);
+        assert_eq!(plan.num_train_epochs, 3);
+        assert_eq!(plan.num_train_samples, 240.0);
+        assert_eq!([plan.window(0), plan.window(1), plan.window(2)], [4, 4, 2]);
+        args.max_steps = 7;
+        let plan = TrainPlan::new(&args, 10, 80);
+        assert_eq!(plan.max_steps, 7);
+        assert_eq!(plan.num_train_epochs, 3);
+        assert_eq!(plan.num_train_samples, 7.0 * 32.0);
+    }
+}

@@ -105,8 +105,9 @@ pub enum TrainerError {
         source: BoxedError,
     },
 
-    /// A checkpoint could not be read.
-    #[error("reading checkpoint {path}")]
+    /// A checkpoint, or a file the Trainer wrote earlier, could not be read or is not what it
+    /// should be.
+    #[error("reading {path}")]
     Load {
         /// The checkpoint folder or file.
         path: PathBuf,

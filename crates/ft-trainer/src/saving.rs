@@ -110,10 +110,15 @@ impl<M: TrainableModel> Trainer<M> {
             &json_indent4(metrics).map_err(|e| TrainerError::save(&path, e))?,
         )?;
         let all_path = dir.join("all_results.json");
-        let mut all: BTreeMap<String, Value> = std::fs::read_to_string(&all_path)
-            .ok()
-            .and_then(|text| serde_json::from_str(&text).ok())
-            .unwrap_or_default();
+        // As transformers: the file's metrics are kept, and a file that cannot be read is an
+        // error rather than silently replaced.
+        let mut all: BTreeMap<String, Value> = match std::fs::read_to_string(&all_path) {
+            Ok(text) => {
+                serde_json::from_str(&text).map_err(|e| TrainerError::load(&all_path, e))?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => return Err(TrainerError::io(&all_path, e)),
+        };
         all.extend(metrics.iter().map(|(k, v)| (k.clone(), Value::from(*v))));
         let text = json_indent4(&all).map_err(|e| TrainerError::save(&all_path, e))?;
         write(&all_path, &text)
@@ -371,6 +376,32 @@ mod tests {
             trainer.load_checkpoint(&checkpoint),
             Err(TrainerError::Load { path, .. }) if path == scheduler
         ));
+    }
+
+    #[test]
+    fn results_merge_into_all_results_and_a_corrupt_one_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = tiny_trainer(dir.path());
+        let metrics = |key: &str| Metrics::from([(key.to_string(), 0.5)]);
+        trainer
+            .save_metrics("train", &metrics("train_loss"))
+            .unwrap();
+        trainer.save_metrics("eval", &metrics("eval_f1")).unwrap();
+        let all: BTreeMap<String, f64> = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("all_results.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(all.keys().collect::<Vec<_>>(), ["eval_f1", "train_loss"]);
+
+        std::fs::write(dir.path().join("all_results.json"), "{not json").unwrap();
+        let error = trainer
+            .save_metrics("eval", &metrics("eval_f1"))
+            .unwrap_err();
+        assert!(matches!(error, TrainerError::Load { .. }), "{error:?}");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("all_results.json")).unwrap(),
+            "{not json"
+        );
     }
 
     #[test]

@@ -33,13 +33,13 @@ pub struct TrainingFlags {
     #[arg(long)]
     pub eval_strategy: Option<IntervalStrategy>,
     /// Steps between evaluations (below 1: a fraction of all steps).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub eval_steps: Option<f64>,
     /// no | steps | epoch.
     #[arg(long)]
     pub logging_strategy: Option<IntervalStrategy>,
     /// Steps between logs (below 1: a fraction of all steps).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub logging_steps: Option<f64>,
     /// Also log after the first step.
     #[arg(long)]
@@ -48,13 +48,13 @@ pub struct TrainingFlags {
     #[arg(long)]
     pub save_strategy: Option<SaveStrategy>,
     /// Steps between checkpoints (below 1: a fraction of all steps).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub save_steps: Option<f64>,
     /// Keep at most this many checkpoints.
     #[arg(long)]
     pub save_total_limit: Option<usize>,
     /// Epochs (fractions allowed).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub num_train_epochs: Option<f64>,
     /// Optimizer steps, overriding the epochs when positive.
     #[arg(long, allow_hyphen_values = true)]
@@ -66,28 +66,28 @@ pub struct TrainingFlags {
     #[arg(long)]
     pub per_device_eval_batch_size: Option<usize>,
     /// Peak learning rate.
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub learning_rate: Option<f64>,
     /// Decoupled weight decay.
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub weight_decay: Option<f64>,
     /// AdamW beta1.
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub adam_beta1: Option<f64>,
     /// AdamW beta2.
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub adam_beta2: Option<f64>,
     /// AdamW epsilon.
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub adam_epsilon: Option<f64>,
     /// Global gradient-norm clip (0 disables).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub max_grad_norm: Option<f64>,
     /// linear | cosine | constant | constant_with_warmup.
     #[arg(long)]
     pub lr_scheduler_type: Option<SchedulerType>,
     /// Warm-up steps (below 1: a fraction of all steps).
-    #[arg(long)]
+    #[arg(long, value_parser = finite)]
     pub warmup_steps: Option<f64>,
     /// Micro-batches per optimizer step.
     #[arg(long)]
@@ -131,6 +131,16 @@ pub struct TrainingFlags {
     /// Train with float16 compute and loss scaling.
     #[arg(long)]
     pub fp16: Option<bool>,
+}
+
+/// A finite number: NaN and infinities cannot be written to JSON, and would pass the range
+/// checks unnoticed.
+fn finite(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(value),
+        Ok(value) => Err(format!("{value} is not a finite number")),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl TrainingFlags {
@@ -242,6 +252,12 @@ mod tests {
         assert!(
             error.contains("did you mean `num_train_epochs`?"),
             "{error}"
+        );
+
+        let refused = Command::try_parse_from(["bert-ft", "--max-grad-norm", "inf"]);
+        assert!(
+            refused.is_err(),
+            "a non-finite flag is refused, not dropped"
         );
 
         let flags = parse(&["--report-to", "wandb"]);

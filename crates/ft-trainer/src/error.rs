@@ -147,8 +147,8 @@ pub enum ArgumentsFileError {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 
-    /// A field's value has the wrong type or is not one of its names.
-    #[error("`{key}` has a value of the wrong type")]
+    /// A field's value has the wrong type, or is not one of the values it takes.
+    #[error("`{key}` has an invalid value")]
     Field {
         /// The field.
         key: String,

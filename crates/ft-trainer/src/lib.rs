@@ -58,4 +58,4 @@ pub use optimizer::{AdamW, AdamWConfig, MomentValues, OPTIMIZER_FILE, is_no_deca
 pub use precision::{LossScaler, Precision};
 pub use schedule::Schedule;
 pub use state::{LogEntry, TRAINER_STATE_FILE, TrainerControl, TrainerState};
-pub use trainer::{ResumeFrom, StepOutcome, Trainer};
+pub use trainer::{ResumeFrom, Trainer};

@@ -10,7 +10,7 @@ use crate::checkpoint::{rotate_checkpoints, write_checkpoint};
 use crate::error::TrainerError;
 use crate::metrics::Metrics;
 use crate::model::TrainableModel;
-use crate::optimizer::OPTIMIZER_FILE;
+use crate::optimizer::{AdamW, AdamWConfig, OPTIMIZER_FILE};
 use crate::state::{TRAINER_STATE_FILE, TrainerState};
 use crate::trainer::Trainer;
 
@@ -51,22 +51,38 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainerEr
     serde_json::from_str(&text).map_err(|e| TrainerError::load(path, e))
 }
 
+/// Arguments that decide which rows a step sees: changing them on resume moves the run to
+/// another place in the data than the uninterrupted run would have reached.
+const DATA_POSITION: &[&str] = &[
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "dataloader_drop_last",
+    "train_sampling_strategy",
+    "seed",
+    "data_seed",
+    "num_train_epochs",
+    "max_steps",
+];
+
 /// The fields of `now` that differ from `saved`, with both values.
 pub(crate) fn differing_arguments(
     saved: &TrainingArguments,
     now: &TrainingArguments,
-) -> Vec<(String, Value, Value)> {
-    let as_map = |args: &TrainingArguments| match serde_json::to_value(args) {
-        Ok(Value::Object(map)) => map,
-        _ => serde_json::Map::new(),
+) -> Result<Vec<(String, Value, Value)>, serde_json::Error> {
+    let as_map = |args: &TrainingArguments| -> Result<_, serde_json::Error> {
+        match serde_json::to_value(args)? {
+            Value::Object(map) => Ok(map),
+            _ => Ok(serde_json::Map::new()),
+        }
     };
-    let (saved, now) = (as_map(saved), as_map(now));
-    now.into_iter()
+    let (saved, now) = (as_map(saved)?, as_map(now)?);
+    Ok(now
+        .into_iter()
         .filter_map(|(key, value)| {
             let before = saved.get(&key).cloned().unwrap_or(Value::Null);
             (before != value).then_some((key, before, value))
         })
-        .collect()
+        .collect())
 }
 
 impl<M: TrainableModel> Trainer<M> {
@@ -203,6 +219,7 @@ impl<M: TrainableModel> Trainer<M> {
     /// Restores a checkpoint: the model, the optimizer, fp16's loss scale, the state and the
     /// callbacks'. The schedule continues from the checkpoint's step with this run's
     /// arguments; each argument that differs from the checkpoint's is warned about by name.
+    /// Everything that can fail is read before the Trainer changes, the weights last.
     pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainerError> {
         if !dir.is_dir() {
             return Err(TrainerError::invalid_checkpoint(dir, "not a folder"));
@@ -210,16 +227,18 @@ impl<M: TrainableModel> Trainer<M> {
         let saved = TrainerState::load(&dir.join(TRAINER_STATE_FILE))?;
         self.check_checkpoint_position(dir, &saved)?;
         self.warn_about_changed_arguments(dir, saved.global_step)?;
+        let mut optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
+        optimizer.load(&dir.join(OPTIMIZER_FILE), &self.model, &self.device)?;
+        let scaler_file = dir.join(SCALER_FILE);
+        let scaler = match scaler_file.is_file() {
+            true => read_json(&scaler_file)?,
+            false => self.scaler,
+        };
         self.model
             .load_pretrained_weights(dir)
             .map_err(|e| TrainerError::load(dir, e))?;
-        let optimizer_device = self.device.clone();
-        self.optimizer
-            .load(&dir.join(OPTIMIZER_FILE), &self.model, &optimizer_device)?;
-        let scaler = dir.join(SCALER_FILE);
-        if scaler.is_file() {
-            self.scaler = read_json(&scaler)?;
-        }
+        self.optimizer = optimizer;
+        self.scaler = scaler;
         for callback in &mut self.callbacks {
             if let Some(state) = saved.stateful_callbacks.get(callback.name()) {
                 callback.load_state(state);
@@ -280,16 +299,20 @@ impl<M: TrainableModel> Trainer<M> {
         resumed_step: usize,
     ) -> Result<Vec<String>, TrainerError> {
         let path = dir.join(ARGS_FILE);
-        let checkpoint = TrainingArguments::default()
-            .merge_json_file(&path)
+        let checkpoint = TrainingArguments::default().merge_json_file(&path)?;
+        let changed = differing_arguments(&checkpoint, &self.args)
             .map_err(|e| TrainerError::load(&path, e))?;
-        let changed = differing_arguments(&checkpoint, &self.args);
         for (name, before, now) in &changed {
+            let effect = if DATA_POSITION.contains(&name.as_str()) {
+                "the run continues from this step's count of batches, so it sees other rows \
+                 than the uninterrupted run would have"
+            } else {
+                "the new value applies from here on"
+            };
             tracing::warn!(
-                "resuming from {} with {name} = {now}; the checkpoint was trained with {before}. \
-                 The new value applies from step {} on",
+                "resuming from {} at step {resumed_step} with {name} = {now}; the checkpoint \
+                 was trained with {before}: {effect}",
                 dir.display(),
-                resumed_step + 1
             );
         }
         Ok(changed.into_iter().map(|(name, ..)| name).collect())

@@ -118,13 +118,14 @@ pub(crate) fn merge(
     let Value::Object(mut fields) = serde_json::to_value(base)? else {
         return Err(ArgumentsFileError::NotAnObject);
     };
-    let explicit_strategy = entries.contains_key("train_sampling_strategy");
+    // Keys come in name order, so the alias sees the file's strategy, if any, up front.
+    let explicit_strategy = entries.get("train_sampling_strategy").cloned();
     for (key, value) in entries {
         if fields.contains_key(&key) {
             check_field(&key, &value)?;
             fields.insert(key, value);
         } else if key == GROUP_BY_LENGTH {
-            group_by_length_alias(&mut fields, &value, explicit_strategy)?;
+            group_by_length_alias(&mut fields, &value, explicit_strategy.as_ref())?;
         } else if let Some((_, defaults)) = UNSUPPORTED.iter().find(|(name, _)| *name == key) {
             refuse_unless_default(&key, value, defaults)?;
         } else if !SCRIPT_ONLY.contains(&key.as_str()) {
@@ -146,35 +147,38 @@ fn check_field(key: &str, value: &Value) -> Result<(), ArgumentsFileError> {
         })
 }
 
-/// `group_by_length: true` (deprecated) means `train_sampling_strategy: "group_by_length"`.
+/// `group_by_length` (deprecated) is `train_sampling_strategy` `"group_by_length"` when true
+/// and `"random"` when false, as it was before transformers 5; a strategy the same file sets
+/// must agree with it.
 fn group_by_length_alias(
     fields: &mut Map<String, Value>,
     value: &Value,
-    explicit_strategy: bool,
+    explicit_strategy: Option<&Value>,
 ) -> Result<(), ArgumentsFileError> {
     let on = value.as_bool().ok_or_else(|| {
         ArgumentsFileError::Invalid(format!(
             "`{GROUP_BY_LENGTH}` must be true or false, got {value}"
         ))
     })?;
-    if !on {
-        return Ok(());
-    }
     tracing::warn!(
         "`group_by_length` is deprecated (transformers 5 removed it); use \
-         `train_sampling_strategy: \"group_by_length\"`"
+         `train_sampling_strategy`"
     );
-    let current = fields.get("train_sampling_strategy");
-    if explicit_strategy && current != Some(&Value::from(GROUP_BY_LENGTH)) {
+    let meant = Value::from(if on { GROUP_BY_LENGTH } else { "random" });
+    let contradicts = match explicit_strategy {
+        Some(strategy) if on => *strategy != meant,
+        Some(strategy) => strategy.as_str() == Some(GROUP_BY_LENGTH),
+        None => false,
+    };
+    if contradicts {
         return Err(ArgumentsFileError::Invalid(format!(
-            "`group_by_length: true` contradicts `train_sampling_strategy: {}`",
-            current.unwrap_or(&Value::Null)
+            "`group_by_length: {on}` contradicts `train_sampling_strategy: {}`",
+            explicit_strategy.unwrap_or(&Value::Null)
         )));
     }
-    fields.insert(
-        "train_sampling_strategy".into(),
-        Value::from(GROUP_BY_LENGTH),
-    );
+    if explicit_strategy.is_none() {
+        fields.insert("train_sampling_strategy".into(), meant);
+    }
     Ok(())
 }
 
@@ -328,10 +332,7 @@ mod tests {
     #[test]
     fn a_wrong_type_names_its_field() {
         let error = merged(serde_json::json!({"learning_rate": "fast"})).unwrap_err();
-        assert_eq!(
-            error.to_string(),
-            "`learning_rate` has a value of the wrong type"
-        );
+        assert_eq!(error.to_string(), "`learning_rate` has an invalid value");
         let cause = std::error::Error::source(&error).map(ToString::to_string);
         assert!(cause.is_some_and(|c| c.starts_with("invalid type: string \"fast\"")));
     }
@@ -344,11 +345,38 @@ mod tests {
             args.train_sampling_strategy,
             TrainSamplingStrategy::GroupByLength
         );
-        let args = merged(serde_json::json!({"group_by_length": false})).unwrap();
+        let grouped = TrainingArguments {
+            train_sampling_strategy: TrainSamplingStrategy::GroupByLength,
+            ..TrainingArguments::default()
+        };
+        let args = merge(&grouped, serde_json::json!({"group_by_length": false})).unwrap();
         assert_eq!(args.train_sampling_strategy, TrainSamplingStrategy::Random);
+        let args = merged(serde_json::json!({
+            "group_by_length": false, "train_sampling_strategy": "sequential"
+        }))
+        .unwrap();
+        assert_eq!(
+            args.train_sampling_strategy,
+            TrainSamplingStrategy::Sequential
+        );
         let error = merged(serde_json::json!({
             "group_by_length": true, "train_sampling_strategy": "sequential"
         }))
+        .unwrap_err();
+        assert!(error.to_string().contains("contradicts"), "{error}");
+        // The file's own strategy decides, whatever the layer below held.
+        let args = merged(serde_json::json!({
+            "group_by_length": true, "train_sampling_strategy": "group_by_length"
+        }))
+        .unwrap();
+        assert_eq!(
+            args.train_sampling_strategy,
+            TrainSamplingStrategy::GroupByLength
+        );
+        let error = merge(
+            &grouped,
+            serde_json::json!({"group_by_length": true, "train_sampling_strategy": "random"}),
+        )
         .unwrap_err();
         assert!(error.to_string().contains("contradicts"), "{error}");
     }

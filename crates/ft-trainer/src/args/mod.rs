@@ -353,12 +353,13 @@ impl TrainingArguments {
     pub fn to_json(&self) -> Result<String, TrainerError> {
         serde_json::to_string_pretty(self)
             .map(|text| text + "\n")
-            .map_err(|e| TrainerError::save("training_args.json", e))
+            .map_err(|e| TrainerError::save(self.output_dir.join("training_args.json"), e))
     }
 
     /// Applies transformers' `__post_init__`: fills derived defaults and refuses invalid
     /// combinations with transformers' messages.
     pub fn validated(mut self) -> Result<Self, TrainerError> {
+        self.check_finite()?;
         let fail = |message: String| Err(TrainerError::Arguments(message));
         if self.eval_strategy == IntervalStrategy::Steps && self.eval_steps.is_none_or(|s| s == 0.0)
         {
@@ -473,6 +474,30 @@ impl TrainingArguments {
             ));
         }
         Ok(self)
+    }
+
+    /// Refuses NaN and infinities in every number: they would pass the range checks below
+    /// unnoticed, and JSON cannot hold them, so a checkpoint's arguments could not be read.
+    fn check_finite(&self) -> Result<(), TrainerError> {
+        let numbers = [
+            ("eval_steps", self.eval_steps.unwrap_or(0.0)),
+            ("logging_steps", self.logging_steps),
+            ("save_steps", self.save_steps),
+            ("num_train_epochs", self.num_train_epochs),
+            ("learning_rate", self.learning_rate),
+            ("weight_decay", self.weight_decay),
+            ("adam_beta1", self.adam_beta1),
+            ("adam_beta2", self.adam_beta2),
+            ("adam_epsilon", self.adam_epsilon),
+            ("max_grad_norm", self.max_grad_norm),
+            ("warmup_steps", self.warmup_steps),
+        ];
+        match numbers.into_iter().find(|(_, value)| !value.is_finite()) {
+            Some((name, value)) => Err(TrainerError::Arguments(format!(
+                "--{name} must be a finite number, got {value}"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// The seed of the data order.
@@ -605,6 +630,17 @@ mod tests {
         let mut args = TrainingArguments::new("x");
         args.save_strategy = SaveStrategy::Best;
         assert!(err(args).contains("metric_for_best_model` must be provided"));
+
+        for field in [0, 1] {
+            let mut args = TrainingArguments::new("x");
+            args.max_steps = 10;
+            if field == 0 {
+                args.max_grad_norm = f64::INFINITY;
+            } else {
+                args.num_train_epochs = f64::NAN;
+            }
+            assert!(err(args).contains("must be a finite number"));
+        }
 
         let mut args = TrainingArguments::new("x");
         args.warmup_steps = -1.0;

@@ -227,7 +227,8 @@ impl AdamW {
     }
 
     /// Reads the state written by [`AdamW::save`] onto `device`, for `model`'s parameters:
-    /// each moment must belong to one of them and have its length.
+    /// each moment must belong to one of them and have its length. On an error the optimizer
+    /// is unchanged.
     pub fn load<M: Module>(
         &mut self,
         path: &Path,
@@ -235,42 +236,7 @@ impl AdamW {
         device: &Device,
     ) -> Result<(), TrainerError> {
         let invalid = |problem: String| TrainerError::invalid_checkpoint(path, problem);
-        let bytes = std::fs::read(path).map_err(|e| TrainerError::io(path, e))?;
-        let (_, metadata) = safetensors::SafeTensors::read_metadata(&bytes)
-            .map_err(|e| TrainerError::load(path, e))?;
-        let step = metadata
-            .metadata()
-            .as_ref()
-            .and_then(|m| m.get("step"))
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| invalid("no step count in the metadata".into()))?;
-        let tensors = safetensors::SafeTensors::deserialize(&bytes)
-            .map_err(|e| TrainerError::load(path, e))?;
-        let mut moments: HashMap<String, PartialMoments> = HashMap::new();
-        for (name, view) in tensors.tensors() {
-            if view.dtype() != Dtype::F32 {
-                return Err(invalid(format!(
-                    "{name} is {:?}, expected F32",
-                    view.dtype()
-                )));
-            }
-            let values: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let entry = match name.split_once('/') {
-                Some(("exp_avg", param)) => (param.to_string(), true),
-                Some(("exp_avg_sq", param)) => (param.to_string(), false),
-                _ => return Err(invalid(format!("unexpected tensor `{name}`"))),
-            };
-            let slot = moments.entry(entry.0).or_default();
-            if entry.1 {
-                slot.0 = Some(values);
-            } else {
-                slot.1 = Some(values);
-            }
-        }
+        let (step, moments) = read_moments(path)?;
         let sizes = parameter_sizes(model);
         let mut complete = HashMap::new();
         for (name, pair) in moments {
@@ -279,44 +245,78 @@ impl AdamW {
                     "moments for `{name}`, which the model does not have"
                 ))
             })?;
-            for (kind, values) in [("exp_avg", &pair.0), ("exp_avg_sq", &pair.1)] {
-                if let Some(values) = values.as_ref().filter(|v| v.len() != size) {
+            let (Some(exp_avg), Some(exp_avg_sq)) = pair else {
+                return Err(invalid(format!("`{name}` lacks one of its two moments")));
+            };
+            for (kind, values) in [("exp_avg", &exp_avg), ("exp_avg_sq", &exp_avg_sq)] {
+                if values.len() != size {
                     return Err(invalid(format!(
                         "{kind} of `{name}` has {} values, but the parameter has {size}",
                         values.len()
                     )));
                 }
             }
-            match pair {
-                (Some(exp_avg), Some(exp_avg_sq)) if self.host => {
-                    complete.insert(
-                        name,
-                        Moments::Host {
-                            exp_avg,
-                            exp_avg_sq,
-                        },
-                    );
-                }
-                (Some(exp_avg), Some(exp_avg_sq)) => {
-                    let tensor = |values: Vec<f32>| {
-                        let len = values.len();
-                        Tensor::<1>::from_data(TensorData::new(values, [len]), device)
-                    };
-                    complete.insert(
-                        name,
-                        Moments::Device(Box::new(DeviceMoments {
-                            exp_avg: tensor(exp_avg),
-                            exp_avg_sq: tensor(exp_avg_sq),
-                        })),
-                    );
-                }
-                _ => return Err(invalid(format!("`{name}` lacks one of its two moments"))),
-            }
+            complete.insert(name, self.moments_on(exp_avg, exp_avg_sq, device));
         }
         self.step = step;
         self.moments = complete;
         Ok(())
     }
+
+    /// Moments read from a file, where this optimizer keeps them.
+    fn moments_on(&self, exp_avg: Vec<f32>, exp_avg_sq: Vec<f32>, device: &Device) -> Moments {
+        if self.host {
+            return Moments::Host {
+                exp_avg,
+                exp_avg_sq,
+            };
+        }
+        let tensor = |values: Vec<f32>| {
+            let len = values.len();
+            Tensor::<1>::from_data(TensorData::new(values, [len]), device)
+        };
+        Moments::Device(Box::new(DeviceMoments {
+            exp_avg: tensor(exp_avg),
+            exp_avg_sq: tensor(exp_avg_sq),
+        }))
+    }
+}
+
+/// The step count and every parameter's moments in a file written by [`AdamW::save`].
+fn read_moments(path: &Path) -> Result<(u64, HashMap<String, PartialMoments>), TrainerError> {
+    let invalid = |problem: String| TrainerError::invalid_checkpoint(path, problem);
+    let bytes = std::fs::read(path).map_err(|e| TrainerError::io(path, e))?;
+    let (_, metadata) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| TrainerError::load(path, e))?;
+    let step = metadata
+        .metadata()
+        .as_ref()
+        .and_then(|m| m.get("step"))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| invalid("no step count in the metadata".into()))?;
+    let tensors =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainerError::load(path, e))?;
+    let mut moments: HashMap<String, PartialMoments> = HashMap::new();
+    for (name, view) in tensors.tensors() {
+        if view.dtype() != Dtype::F32 {
+            return Err(invalid(format!(
+                "{name} is {:?}, expected F32",
+                view.dtype()
+            )));
+        }
+        let values: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        let slot = match name.split_once('/') {
+            Some(("exp_avg", param)) => &mut moments.entry(param.to_string()).or_default().0,
+            Some(("exp_avg_sq", param)) => &mut moments.entry(param.to_string()).or_default().1,
+            _ => return Err(invalid(format!("unexpected tensor `{name}`"))),
+        };
+        *slot = Some(values);
+    }
+    Ok((step, moments))
 }
 
 /// Every float parameter's element count, by the path the moments are kept under.

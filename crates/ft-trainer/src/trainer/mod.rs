@@ -3,7 +3,7 @@
 //!
 //! - [`train`](Trainer::train) (`train.rs`): set-up, step counting, the epoch loop, `finalize`;
 //! - `training_step` and `optimizer_step` (`step.rs`): one micro-batch's forward and backward,
-//!   then one update, whose [`StepOutcome`] the loop acts on;
+//!   then one update, whose `StepOutcome` the loop acts on;
 //! - `maybe_log_save_evaluate` (`flow.rs`), with `DefaultFlowCallback`'s decisions.
 
 mod flow;
@@ -27,8 +27,6 @@ use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig};
 use crate::precision::{LossScaler, Precision};
 use crate::state::{LogEntry, TrainerControl, TrainerState};
-
-pub use step::StepOutcome;
 
 /// Where `train` resumes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

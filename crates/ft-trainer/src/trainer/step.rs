@@ -14,7 +14,7 @@ use crate::trainer::{Trainer, mix_seed};
 
 /// What `optimizer_step` did with a step's gradients; the loop acts on it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum StepOutcome {
+pub(crate) enum StepOutcome {
     /// AdamW updated the weights.
     Applied,
     /// An fp16 overflow, expected now and then: the weights were left alone and the loss

@@ -252,8 +252,9 @@ impl<M: TrainableModel> Trainer<M> {
         self.maybe_log_save_evaluate(tracker)
     }
 
-    /// Acts on an optimizer step's outcome: a non-finite step stops training; any other
-    /// counts, and the step-end hooks, logging, evaluation and saving run.
+    /// Acts on an optimizer step's outcome, as the end of an update in transformers'
+    /// `_inner_training_loop`: a non-finite step stops training; any other counts, and the
+    /// step-end hooks, logging, evaluation and saving run.
     fn complete_step(
         &mut self,
         report: StepReport,
@@ -344,8 +345,13 @@ impl<M: TrainableModel> Trainer<M> {
     /// others as rotation does: renamed out of the checkpoint namespace, then removed.
     fn delete_all_checkpoints_but(&self, best: &Path) {
         let output_dir = &self.args.output_dir;
+        // The same folder may be spelt two ways (`out/` and `./out/` across a resume).
+        let same = |a: &Path, b: &Path| match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => a == b,
+        };
         for (_, path) in sorted_checkpoints(output_dir) {
-            if path == best {
+            if same(&path, best) {
                 continue;
             }
             if let Err(error) = delete_checkpoint(output_dir, &path) {
@@ -358,6 +364,49 @@ impl<M: TrainableModel> Trainer<M> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trainer::step::StepReport;
+    use crate::trainer::tests::tiny_trainer;
+
+    #[test]
+    fn a_non_finite_outcome_stops_and_any_other_counts_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut trainer = tiny_trainer(dir.path());
+        trainer.state.global_step = 6;
+        trainer.state.max_steps = 100;
+        let mut tracker = LossTracker::default();
+        let report = |outcome| StepReport {
+            outcome,
+            loss: 0.5,
+            grad_norm: 1.5,
+        };
+        let non_finite = StepOutcome::NonFinite {
+            what: "loss",
+            value: f64::NAN,
+        };
+        let error = trainer
+            .complete_step(report(non_finite), 1e-4, 1.25, &mut tracker)
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            TrainerError::NonFinite { step: 7, epoch, .. } if epoch == 1.25
+        ));
+        assert_eq!(trainer.state.global_step, 6);
+        assert_eq!(tracker.since_log, 0.0);
+
+        let skipped = StepOutcome::SkippedOverflow {
+            what: "gradient norm",
+            value: f64::INFINITY,
+        };
+        for outcome in [skipped, StepOutcome::Applied] {
+            trainer
+                .complete_step(report(outcome), 1e-4, 1.5, &mut tracker)
+                .unwrap();
+        }
+        assert_eq!(trainer.state.global_step, 8);
+        assert_eq!(trainer.state.epoch, 1.5);
+        assert_eq!(tracker.since_log, 1.0);
+        assert_eq!(tracker.last_grad_norm, Some(1.5));
+    }
 
     #[test]
     fn steps_are_counted_as_transformers_counts_them() {

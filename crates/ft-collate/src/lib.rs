@@ -34,5 +34,5 @@ pub use collator::{Batch, DataCollatorWithPadding, HostLabels, Labels, PaddedBat
 pub use encoded::{EncodedDataset, EncodedDatasetDict, EncodedExample, EncodedRow};
 pub use error::CollateError;
 pub use loader::{BatchIter, DataLoader};
-pub use sampler::{Sampler, batches};
+pub use sampler::{Sampler, Shard, batches};
 pub use tokenizer::{AutoTokenizer, SpecialTokens, TOKENIZER_FILES, TokenizerOptions};

@@ -9,7 +9,7 @@ use burn::tensor::Device;
 use crate::collator::{Batch, DataCollatorWithPadding, PaddedBatch};
 use crate::encoded::EncodedDataset;
 use crate::error::CollateError;
-use crate::sampler::{Sampler, batches};
+use crate::sampler::{Sampler, Shard, batches};
 
 /// Batches padded ahead of the one being consumed.
 const PREFETCH: usize = 4;
@@ -21,6 +21,7 @@ pub struct DataLoader {
     dataset: Arc<EncodedDataset>,
     collator: DataCollatorWithPadding,
     sampler: Sampler,
+    shard: Shard,
     batch_size: usize,
     drop_last: bool,
 }
@@ -43,9 +44,16 @@ impl DataLoader {
             dataset,
             collator,
             sampler,
+            shard: Shard::WHOLE,
             batch_size,
             drop_last,
         })
+    }
+
+    /// Only `shard`'s rows of every epoch, for one process of several.
+    pub fn with_shard(mut self, shard: Shard) -> Self {
+        self.shard = shard;
+        self
     }
 
     /// The dataset.
@@ -58,9 +66,9 @@ impl DataLoader {
         self.batch_size
     }
 
-    /// Batches per epoch.
+    /// Batches per epoch (of this process's shard).
     pub fn len(&self) -> usize {
-        let rows = self.dataset.len();
+        let rows = self.shard.rows(self.dataset.len());
         if self.drop_last {
             rows / self.batch_size
         } else {
@@ -76,7 +84,7 @@ impl DataLoader {
     /// The row indices of each batch of `epoch`.
     pub fn epoch_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
         let order = self.sampler.order(self.dataset.len(), epoch);
-        batches(&order, self.batch_size, self.drop_last)
+        batches(&self.shard.take(&order), self.batch_size, self.drop_last)
     }
 
     /// The batches of `epoch` as tensors on `device`, skipping the first `skip` (to resume

@@ -5,6 +5,8 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 
+use crate::error::CollateError;
+
 /// How a [`crate::DataLoader`] orders rows.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Sampler {
@@ -40,6 +42,64 @@ impl Sampler {
                 batch_size,
             } => group_by_length(lengths, *batch_size, permutation(len, *seed, epoch)),
         }
+    }
+}
+
+/// One process's share of every epoch's order, as torch's `DistributedSampler` takes it for
+/// data-parallel training: the order (the same on every process) is padded by repeating its
+/// start to a multiple of `world_size`, and rank `r` takes every `world_size`-th row from the
+/// `r`-th. Every rank gets the same number of rows, so all run the same number of steps and
+/// none waits for another at the end of an epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    rank: usize,
+    world_size: usize,
+}
+
+impl Shard {
+    /// The whole order, for a single process.
+    pub const WHOLE: Shard = Shard {
+        rank: 0,
+        world_size: 1,
+    };
+
+    /// Rank `rank`'s share among `world_size` processes.
+    pub fn new(rank: usize, world_size: usize) -> Result<Self, CollateError> {
+        if rank >= world_size {
+            return Err(CollateError::InvalidArgument(format!(
+                "rank {rank} is not below the world size {world_size}"
+            )));
+        }
+        Ok(Self { rank, world_size })
+    }
+
+    /// This process's rank.
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The number of processes.
+    pub fn world_size(&self) -> usize {
+        self.world_size
+    }
+
+    /// Rows each rank takes from an order of `len` rows (`DistributedSampler.num_samples`).
+    pub fn rows(&self, len: usize) -> usize {
+        len.div_ceil(self.world_size)
+    }
+
+    /// This rank's rows of `order`, in order; `order[0]` repeats after the last row where
+    /// padding is needed.
+    pub fn take(&self, order: &[usize]) -> Vec<usize> {
+        let padded = self.rows(order.len()) * self.world_size;
+        order
+            .iter()
+            .copied()
+            .cycle()
+            .take(padded)
+            .skip(self.rank)
+            .step_by(self.world_size)
+            .collect()
     }
 }
 
@@ -115,6 +175,25 @@ mod tests {
         assert_eq!(batches(&order, 4, false).len(), 3);
         assert_eq!(batches(&order, 4, true).len(), 2);
         assert_eq!(batches(&order, 5, true).len(), 2);
+    }
+
+    #[test]
+    fn shards_split_as_torch_distributed_sampler_does() {
+        // torch: DistributedSampler(range(10), num_replicas=4, rank=r, shuffle=False)
+        let order: Vec<usize> = (0..10).collect();
+        let shares: Vec<Vec<usize>> = (0..4)
+            .map(|rank| Shard::new(rank, 4).unwrap().take(&order))
+            .collect();
+        assert_eq!(
+            shares,
+            [vec![0, 4, 8], vec![1, 5, 9], vec![2, 6, 0], vec![3, 7, 1]]
+        );
+        assert_eq!(Shard::new(3, 4).unwrap().rows(10), 3);
+        // More ranks than rows: the order repeats as often as needed.
+        assert_eq!(Shard::new(3, 5).unwrap().take(&[7, 8]), [8]);
+        assert_eq!(Shard::new(4, 5).unwrap().take(&[7, 8]), [7]);
+        assert_eq!(Shard::WHOLE.take(&order), order);
+        assert!(Shard::new(2, 2).is_err());
     }
 
     #[test]

@@ -198,3 +198,47 @@ fn a_loader_epoch_yields_every_row_once_in_a_seeded_order() {
     assert_eq!(first.idx, (0..8).collect::<Vec<u32>>());
     drop(iter);
 }
+
+#[test]
+fn shards_of_an_epoch_interleave_into_the_single_process_order() {
+    let tokenizer = tokenizer();
+    let dev = Arc::new(mrpc_dev(&tokenizer));
+    let collator = DataCollatorWithPadding::new(&tokenizer);
+    let loader = |shard| {
+        DataLoader::new(
+            dev.clone(),
+            collator.clone(),
+            Sampler::Random { seed: 42 },
+            4,
+            false,
+        )
+        .unwrap()
+        .with_shard(shard)
+    };
+    let device = Device::flex();
+    let rows = |loader: DataLoader| -> Vec<u32> {
+        loader
+            .iter(0, 0, &device)
+            .flat_map(|batch| batch.unwrap().idx)
+            .collect()
+    };
+    let whole = rows(loader(ft_collate::Shard::WHOLE));
+    // 408 rows over 3 ranks: 136 each, 34 batches of 4, no padding.
+    let shares: Vec<Vec<u32>> = (0..3)
+        .map(|rank| rows(loader(ft_collate::Shard::new(rank, 3).unwrap())))
+        .collect();
+    for share in &shares {
+        assert_eq!(share.len(), 136);
+    }
+    assert_eq!(loader(ft_collate::Shard::new(0, 3).unwrap()).len(), 34);
+    // Rank r's local row i is the global row i·N + r of the one-process order.
+    let interleaved: Vec<u32> = (0..136)
+        .flat_map(|i| shares.iter().map(move |share| share[i]))
+        .collect();
+    assert_eq!(interleaved, whole);
+
+    // 408 rows over 5 ranks: 82 each, the last two ranks padded with the order's first rows.
+    let last = rows(loader(ft_collate::Shard::new(4, 5).unwrap()));
+    assert_eq!(last.len(), 82);
+    assert_eq!(last[81], whole[1]);
+}

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use burn::module::Module;
@@ -12,20 +11,6 @@ use burn::tensor::Device;
 use ft_bert::BertForSequenceClassification;
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
 use glue_data::{Example, Split, Task};
-
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("FT_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "no Python environment at {}: create it with `cargo xtask bench --with-python` \
-         (or set FT_PYTHON to an interpreter with torch and transformers)",
-        venv.display()
-    );
-    venv
-}
 
 #[test]
 fn transformers_loads_a_saved_model_and_agrees_on_its_logits() {
@@ -79,9 +64,8 @@ fn transformers_loads_a_saved_model_and_agrees_on_its_logits() {
     let expected_path = dir.path().join("expected.json");
     std::fs::write(&expected_path, expected.to_string()).unwrap();
 
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python/check_transformers_load.py");
-    let output = Command::new(python())
+    let script = test_support::python_script("check_transformers_load.py");
+    let output = Command::new(test_support::python())
         .arg(script)
         .arg(dir.path())
         .arg(&expected_path)

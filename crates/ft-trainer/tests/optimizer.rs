@@ -154,17 +154,6 @@ fn the_state_survives_a_save_and_load() {
     assert!(reloaded.load(&path, &model, &device).is_err());
 }
 
-/// An error and its causes, as `bert-ft` prints them.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(error) = cause {
-        text += &format!(": {error}");
-        cause = error.source();
-    }
-    text
-}
-
 #[test]
 fn moments_that_do_not_fit_the_model_are_refused_by_name() {
     let config = AdamWConfig {
@@ -190,7 +179,7 @@ fn moments_that_do_not_fit_the_model_are_refused_by_name() {
     let error = AdamW::new(config)
         .load(&path, &narrower, &device)
         .unwrap_err();
-    let error = chain(&error);
+    let error = test_support::error_chain(&error);
     assert!(
         error.contains("`weight` has 6 values, but the parameter has 4"),
         "{error}"
@@ -202,6 +191,6 @@ fn moments_that_do_not_fit_the_model_are_refused_by_name() {
     let error = AdamW::new(config)
         .load(&path, &renamed, &device)
         .unwrap_err();
-    let error = chain(&error);
+    let error = test_support::error_chain(&error);
     assert!(error.contains("which the model does not have"), "{error}");
 }

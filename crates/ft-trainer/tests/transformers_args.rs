@@ -3,31 +3,16 @@
 //! python/check_training_args.py with the project's Python environment (`.venv`, or
 //! `$FT_PYTHON`), which CI installs.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use ft_trainer::{IntervalStrategy, SaveStrategy, TrainingArguments};
 
-fn python() -> PathBuf {
-    if let Some(python) = std::env::var_os("FT_PYTHON") {
-        return PathBuf::from(python);
-    }
-    let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
-    assert!(
-        venv.is_file(),
-        "no Python environment at {}: create it with `cargo xtask bench --with-python` \
-         (or set FT_PYTHON to an interpreter with torch and transformers)",
-        venv.display()
-    );
-    venv
-}
-
 /// Runs python/check_training_args.py on `json`; returns its output and its stdout and
 /// stderr as text.
 fn check(json: &Path) -> (Output, String, String) {
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../python/check_training_args.py");
-    let output = Command::new(python())
+    let script = test_support::python_script("check_training_args.py");
+    let output = Command::new(test_support::python())
         .arg(script)
         .arg(json)
         .output()

@@ -49,6 +49,40 @@ pub fn glue_dir() -> PathBuf {
     }
 }
 
+/// The project's Python (`.venv/bin/python`, which CI installs), or `$FT_PYTHON`: for tests
+/// that run transformers itself on what we write.
+pub fn python() -> PathBuf {
+    if let Some(python) = std::env::var_os("FT_PYTHON") {
+        return PathBuf::from(python);
+    }
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/python");
+    assert!(
+        venv.is_file(),
+        "no Python environment at {}: create it with `cargo xtask bench --with-python` \
+         (or set FT_PYTHON to an interpreter with torch and transformers)",
+        venv.display()
+    );
+    venv
+}
+
+/// One of the project's Python scripts (`python/{name}`).
+pub fn python_script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../python")
+        .join(name)
+}
+
+/// An error and its causes, joined as anyhow's `{:#}` prints them (and `bert-ft` shows them).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(error) = cause {
+        text += &format!(": {error}");
+        cause = error.source();
+    }
+    text
+}
+
 /// The real all-MiniLM-L6-v2 checkpoint (`shared/models/all-MiniLM-L6-v2`).
 pub fn minilm_dir() -> PathBuf {
     shared_dir().join("models/all-MiniLM-L6-v2")

@@ -10,6 +10,7 @@ use crate::config::BertConfig;
 use crate::init::Init;
 use crate::ops::{attention_softmax, dropout, layer_norm, linear};
 use crate::packing::TokenLayout;
+use crate::positions::DropoutPositions;
 
 /// How self-attention is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +37,8 @@ pub struct AttentionMask {
     pub bias: Tensor<4>,
     /// Where the real tokens sit: the layers run on them only.
     pub layout: TokenLayout,
+    /// Where the rows and tokens sit in the step's batch, which keys dropout.
+    pub positions: DropoutPositions,
 }
 
 /// `attention.self`: the query, key and value projections and the scaled dot product.
@@ -101,7 +104,11 @@ impl BertSelfAttention {
         let context = if explicit {
             // The fused kernel has no dropout on the probabilities: compose it.
             let scores = query.matmul(key.swap_dims(2, 3));
-            let probs = dropout(&self.dropout, attention_softmax(scores, scale, &mask.bias));
+            let probs = dropout(
+                &self.dropout,
+                attention_softmax(scores, scale, &mask.bias),
+                || mask.positions.attention(self.num_heads, seq),
+            );
             probs.matmul(value)
         } else {
             let padding = mask
@@ -172,9 +179,13 @@ impl BertSelfOutput {
         }
     }
 
-    /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
-    pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
-        let hidden = dropout(&self.dropout, linear(&self.dense, hidden));
+    /// `LayerNorm(dropout(dense(hidden)) + input)`, on the packed tokens of `mask`'s batch,
+    /// `[tokens, hidden]`.
+    pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
+        let [_, width] = input.dims();
+        let hidden = dropout(&self.dropout, linear(&self.dense, hidden), || {
+            mask.positions.tokens(width)
+        });
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }
@@ -200,6 +211,6 @@ impl BertAttention {
     /// residual.
     pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let context = self.self_attention.forward(hidden.clone(), mask);
-        self.output.forward(context, hidden)
+        self.output.forward(context, hidden, mask)
     }
 }

@@ -4,13 +4,14 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, FloatDType, Int, Tensor};
-use ft_collate::{Batch, Labels};
+use ft_collate::{Batch, GlobalRows, Labels};
 
 use crate::attention::AttentionImpl;
 use crate::config::{BertConfig, ProblemType};
 use crate::error::BertError;
 use crate::init::Init;
 use crate::model::BertModel;
+use crate::positions::ElementKeys;
 
 /// The model the course notebook fine-tunes.
 #[derive(Module, Debug)]
@@ -83,27 +84,48 @@ impl BertForSequenceClassification {
         attention_mask: Tensor<2, Int>,
         labels: Option<&Labels>,
     ) -> Result<SequenceClassifierOutput, BertError> {
+        self.forward_rows(
+            input_ids,
+            token_type_ids,
+            attention_mask,
+            labels,
+            GlobalRows::LOCAL,
+        )
+    }
+
+    /// [`BertForSequenceClassification::forward`] for rows at `rows` in the step's batch.
+    fn forward_rows(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+        labels: Option<&Labels>,
+        rows: GlobalRows,
+    ) -> Result<SequenceClassifierOutput, BertError> {
         let output = self
             .bert
-            .forward(input_ids, token_type_ids, attention_mask)?;
+            .forward_rows(input_ids, token_type_ids, attention_mask, rows)?;
+        let [batch, width] = output.pooler_output.dims();
+        let pooled = crate::ops::dropout(&self.dropout, output.pooler_output, || {
+            ElementKeys::rows(rows, batch, width)
+        });
         // Logits and loss are fp32 whatever the compute precision, as under autocast.
-        let logits = self
-            .classifier
-            .forward(crate::ops::dropout(&self.dropout, output.pooler_output))
-            .cast(FloatDType::F32);
+        let logits = self.classifier.forward(pooled).cast(FloatDType::F32);
         let loss = labels
             .map(|labels| self.loss(logits.clone(), labels))
             .transpose()?;
         Ok(SequenceClassifierOutput { logits, loss })
     }
 
-    /// [`BertForSequenceClassification::forward`] on a collated batch.
+    /// [`BertForSequenceClassification::forward`] on a collated batch, its dropout keyed by
+    /// the batch's rows in the step's batch over all processes.
     pub fn forward_batch(&self, batch: &Batch) -> Result<SequenceClassifierOutput, BertError> {
-        self.forward(
+        self.forward_rows(
             batch.input_ids.clone(),
             batch.token_type_ids.clone(),
             batch.attention_mask.clone(),
             batch.labels.as_ref(),
+            batch.global_rows,
         )
     }
 

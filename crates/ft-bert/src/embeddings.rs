@@ -8,6 +8,7 @@ use burn::tensor::{Int, Tensor};
 use crate::config::BertConfig;
 use crate::init::Init;
 use crate::ops::{dropout, layer_norm};
+use crate::positions::ElementKeys;
 
 /// `bert.embeddings`.
 #[derive(Module, Debug)]
@@ -57,6 +58,18 @@ impl BertEmbeddings {
     /// `[batch, seq]` ids and token types to `[batch, seq, hidden]`. Positions are 0..seq,
     /// as transformers uses for absolute position embeddings.
     pub fn forward(&self, input_ids: Tensor<2, Int>, token_type_ids: Tensor<2, Int>) -> Tensor<3> {
+        let normalized = self.forward_before_dropout(input_ids, token_type_ids);
+        let len = normalized.shape().num_elements();
+        dropout(&self.dropout, normalized, || ElementKeys::flat(len))
+    }
+
+    /// [`BertEmbeddings::forward`] up to its dropout, which `BertModel` applies to the real
+    /// tokens only, keyed by their positions.
+    pub(crate) fn forward_before_dropout(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+    ) -> Tensor<3> {
         let [_, seq_len] = input_ids.dims();
         let words = self.word_embeddings.forward(input_ids);
         let types = self.token_type_embeddings.forward(token_type_ids);
@@ -68,7 +81,6 @@ impl BertEmbeddings {
             .narrow(0, 0, seq_len)
             .unsqueeze_dim::<3>(0);
         let embeddings = words + types + positions;
-        let normalized = layer_norm(&self.layer_norm, self.layer_norm_eps, embeddings);
-        dropout(&self.dropout, normalized)
+        layer_norm(&self.layer_norm, self.layer_norm_eps, embeddings)
     }
 }

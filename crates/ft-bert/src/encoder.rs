@@ -70,8 +70,11 @@ impl BertOutput {
     }
 
     /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
-    pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>) -> Tensor<2> {
-        let hidden = dropout(&self.dropout, linear(&self.dense, hidden));
+    pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
+        let [_, width] = input.dims();
+        let hidden = dropout(&self.dropout, linear(&self.dense, hidden), || {
+            mask.positions.tokens(width)
+        });
         layer_norm(&self.layer_norm, self.layer_norm_eps, hidden + input)
     }
 }
@@ -100,7 +103,7 @@ impl BertLayer {
     pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let attended = self.attention.forward(hidden, mask);
         let expanded = self.intermediate.forward(attended.clone());
-        self.output.forward(expanded, attended)
+        self.output.forward(expanded, attended, mask)
     }
 }
 

@@ -49,6 +49,7 @@ mod init;
 mod model;
 mod ops;
 mod packing;
+mod positions;
 pub mod simd;
 
 pub use attention::{
@@ -62,3 +63,4 @@ pub use encoder::{BertEncoder, BertIntermediate, BertLayer, BertOutput};
 pub use error::BertError;
 pub use model::{BertModel, BertModelOutput, BertPooler};
 pub use packing::TokenLayout;
+pub use positions::DropoutPositions;

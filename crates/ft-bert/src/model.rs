@@ -4,13 +4,17 @@ use burn::module::Module;
 use burn::nn::Linear;
 use burn::tensor::{DType, Int, Tensor};
 
+use ft_collate::GlobalRows;
+
 use crate::attention::AttentionMask;
 use crate::config::BertConfig;
 use crate::embeddings::BertEmbeddings;
 use crate::encoder::BertEncoder;
 use crate::error::BertError;
 use crate::init::Init;
+use crate::ops::dropout;
 use crate::packing::TokenLayout;
+use crate::positions::DropoutPositions;
 
 /// `pooler`: `tanh(dense(hidden[:, 0]))`, the `[CLS]` summary.
 #[derive(Module, Debug)]
@@ -75,6 +79,18 @@ impl BertModel {
         token_type_ids: Tensor<2, Int>,
         attention_mask: Tensor<2, Int>,
     ) -> Result<BertModelOutput, BertError> {
+        self.forward_rows(input_ids, token_type_ids, attention_mask, GlobalRows::LOCAL)
+    }
+
+    /// [`BertModel::forward`] for rows that sit at `rows` in a step's batch split across
+    /// processes, which keys their dropout.
+    pub(crate) fn forward_rows(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+        rows: GlobalRows,
+    ) -> Result<BertModelOutput, BertError> {
         let [batch, seq] = input_ids.dims();
         if token_type_ids.dims() != [batch, seq] || attention_mask.dims() != [batch, seq] {
             return Err(BertError::Input(format!(
@@ -93,9 +109,15 @@ impl BertModel {
         if batch == 0 || seq == 0 {
             return Err(BertError::Input("an empty batch".into()));
         }
-        let hidden = self.embeddings.forward(input_ids, token_type_ids);
-        let mask = attention_mask_for(attention_mask, hidden.dtype())?;
-        let packed = self.encoder.forward(mask.layout.pack(hidden), &mask);
+        let hidden = self
+            .embeddings
+            .forward_before_dropout(input_ids, token_type_ids);
+        let mask = attention_mask_for(attention_mask, hidden.dtype(), rows, self.max_positions)?;
+        let [_, _, width] = hidden.dims();
+        let packed = dropout(&self.embeddings.dropout, mask.layout.pack(hidden), || {
+            mask.positions.tokens(width)
+        });
+        let packed = self.encoder.forward(packed, &mask);
         let last_hidden_state = mask.layout.unpack(packed);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
         Ok(BertModelOutput {
@@ -109,8 +131,11 @@ impl BertModel {
 fn attention_mask_for(
     attention_mask: Tensor<2, Int>,
     dtype: DType,
+    rows: GlobalRows,
+    max_positions: usize,
 ) -> Result<AttentionMask, BertError> {
     let layout = TokenLayout::from_attention_mask(&attention_mask)?;
+    let positions = DropoutPositions::new(rows, &layout, max_positions);
     let [batch, seq] = attention_mask.dims();
     let device = attention_mask.device();
     let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
@@ -125,5 +150,6 @@ fn attention_mask_for(
         padding,
         bias,
         layout,
+        positions,
     })
 }

@@ -4,6 +4,8 @@
 use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::tensor::Tensor;
 
+use crate::positions::ElementKeys;
+
 /// `linear.forward(x)`.
 pub(crate) fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
@@ -73,16 +75,24 @@ pub(crate) fn attention_softmax(scores: Tensor<4>, scale: f64, bias: &Tensor<4>)
 }
 
 /// `dropout.forward(x)`: the identity outside training (the layer's flag off, or a device
-/// without autodiff), else inverted dropout with the layer's probability.
-pub(crate) fn dropout<const D: usize>(dropout: &Dropout, x: Tensor<D>) -> Tensor<D> {
+/// without autodiff), else inverted dropout with the layer's probability. On flex each
+/// element's decision is keyed by its counter from `keys` (see `positions.rs`); burn's
+/// dropout, elsewhere, draws in tensor order.
+pub(crate) fn dropout<const D: usize>(
+    dropout: &Dropout,
+    x: Tensor<D>,
+    keys: impl FnOnce() -> ElementKeys,
+) -> Tensor<D> {
     // burn's own test for whether dropout applies.
     if !dropout.training.is_enabled() || !x.device().is_autodiff() || dropout.prob == 0.0 {
         return x;
     }
     #[cfg(feature = "flex")]
-    let x = match crate::flex::dropout(x, dropout.prob) {
+    let x = match crate::flex::dropout(x, dropout.prob, keys()) {
         Ok(y) => return y,
         Err(x) => x,
     };
+    #[cfg(not(feature = "flex"))]
+    let _ = keys;
     dropout.forward(x)
 }

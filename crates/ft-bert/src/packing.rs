@@ -9,6 +9,8 @@
 //! their longest pair, this skips about a quarter of the work. transformers' BetterTransformer
 //! fast path removes padding the same way.
 
+use std::sync::Arc;
+
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::error::BertError;
@@ -21,6 +23,8 @@ pub struct TokenLayout {
     /// Flat `batch * seq` positions of the real tokens, in order; `None` when the batch has
     /// no padding (or no token at all), so that packing is a reshape.
     tokens: Option<Tensor<1, Int>>,
+    /// `(row, position)` of each packed row, on the host.
+    host: Arc<[(u32, u32)]>,
 }
 
 impl TokenLayout {
@@ -41,13 +45,39 @@ impl TokenLayout {
             .map(|(position, _)| position as i64)
             .collect();
         let num_tokens = positions.len();
-        let tokens = (num_tokens != 0 && num_tokens != batch * seq).then(|| {
+        let packed = num_tokens != 0 && num_tokens != batch * seq;
+        let host = if packed {
+            positions
+                .iter()
+                .map(|&flat| ((flat as usize / seq) as u32, (flat as usize % seq) as u32))
+                .collect()
+        } else {
+            (0..batch * seq)
+                .map(|flat| ((flat / seq) as u32, (flat % seq) as u32))
+                .collect()
+        };
+        let tokens = packed.then(|| {
             Tensor::<1, Int>::from_data(
                 TensorData::new(positions, [num_tokens]),
                 &attention_mask.device(),
             )
         });
-        Ok(Self { batch, seq, tokens })
+        Ok(Self {
+            batch,
+            seq,
+            tokens,
+            host,
+        })
+    }
+
+    /// Rows of the padded layout.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+
+    /// `(row, position in the row)` of each packed row, in order.
+    pub fn token_positions(&self) -> Arc<[(u32, u32)]> {
+        self.host.clone()
     }
 
     /// Rows of the packed layout: the real tokens, or every position when nothing is packed.

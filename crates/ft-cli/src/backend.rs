@@ -15,12 +15,14 @@ pub enum Backend {
     NdArray,
     /// libtorch on the CPU (`tch-cpu`).
     TchCpu,
-    /// libtorch on CUDA device N (`tch-cuda[:N]`).
-    TchCuda(usize),
-    /// wgpu adapter N, or the default adapter (`wgpu[:N]`).
+    /// libtorch on CUDA device N (`tch-cuda[:N]`); without N, device 0, or the local rank's
+    /// device when several processes train together.
+    TchCuda(Option<usize>),
+    /// wgpu adapter N, or the default adapter (`wgpu[:N]`); without N and with several
+    /// processes, the local rank's adapter.
     Wgpu(Option<usize>),
-    /// burn's CUDA backend on device N (`cuda[:N]`).
-    Cuda(usize),
+    /// burn's CUDA backend on device N (`cuda[:N]`), chosen as for `tch-cuda`.
+    Cuda(Option<usize>),
 }
 
 impl FromStr for Backend {
@@ -38,9 +40,9 @@ impl FromStr for Backend {
             ("flex", None) => Backend::Flex,
             ("ndarray", None) => Backend::NdArray,
             ("tch-cpu", None) => Backend::TchCpu,
-            ("tch-cuda", index) => Backend::TchCuda(index.unwrap_or(0)),
+            ("tch-cuda", index) => Backend::TchCuda(index),
             ("wgpu", index) => Backend::Wgpu(index),
-            ("cuda", index) => Backend::Cuda(index.unwrap_or(0)),
+            ("cuda", index) => Backend::Cuda(index),
             _ => bail!(
                 "unknown backend `{text}`; expected flex, ndarray, tch-cpu, tch-cuda[:N], wgpu[:N] or cuda[:N]"
             ),
@@ -54,10 +56,21 @@ impl fmt::Display for Backend {
             Backend::Flex => write!(f, "flex"),
             Backend::NdArray => write!(f, "ndarray"),
             Backend::TchCpu => write!(f, "tch-cpu"),
-            Backend::TchCuda(i) => write!(f, "tch-cuda:{i}"),
-            Backend::Wgpu(Some(i)) => write!(f, "wgpu:{i}"),
-            Backend::Wgpu(None) => write!(f, "wgpu"),
-            Backend::Cuda(i) => write!(f, "cuda:{i}"),
+            Backend::TchCuda(index) => write!(f, "tch-cuda{}", Index(*index)),
+            Backend::Wgpu(index) => write!(f, "wgpu{}", Index(*index)),
+            Backend::Cuda(index) => write!(f, "cuda{}", Index(*index)),
+        }
+    }
+}
+
+/// `:N`, or nothing.
+struct Index(Option<usize>);
+
+impl fmt::Display for Index {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(index) => write!(f, ":{index}"),
+            None => Ok(()),
         }
     }
 }
@@ -71,6 +84,18 @@ impl Backend {
             Backend::TchCpu | Backend::TchCuda(_) => "tch",
             Backend::Wgpu(_) => "wgpu",
             Backend::Cuda(_) => "cuda",
+        }
+    }
+
+    /// The backend one process of several uses: a GPU backend given without an index takes
+    /// the device of the process's rank on its machine, as `torchrun` hands out
+    /// `LOCAL_RANK`. CPU backends and explicit indices are kept.
+    pub fn for_local_rank(self, local_rank: usize) -> Backend {
+        match self {
+            Backend::TchCuda(None) => Backend::TchCuda(Some(local_rank)),
+            Backend::Wgpu(None) => Backend::Wgpu(Some(local_rank)),
+            Backend::Cuda(None) => Backend::Cuda(Some(local_rank)),
+            other => other,
         }
     }
 
@@ -112,6 +137,7 @@ impl Backend {
                 Err(not_compiled())
             }
             Backend::TchCuda(index) => {
+                let index = index.unwrap_or(0);
                 #[cfg(feature = "tch")]
                 {
                     let count = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
@@ -153,6 +179,7 @@ impl Backend {
                 }
             }
             Backend::Cuda(index) => {
+                let index = index.unwrap_or(0);
                 #[cfg(feature = "cuda")]
                 {
                     let count = Device::enumerate(burn::tensor::DeviceType::Cuda).len();
@@ -182,16 +209,31 @@ mod tests {
             "ndarray",
             "tch-cpu",
             "tch-cuda:1",
+            "tch-cuda",
             "wgpu",
             "wgpu:0",
             "cuda:0",
+            "cuda",
         ] {
             assert_eq!(name.parse::<Backend>().unwrap().to_string(), name);
         }
-        assert_eq!("tch-cuda".parse::<Backend>().unwrap(), Backend::TchCuda(0));
+        assert_eq!(
+            "tch-cuda".parse::<Backend>().unwrap(),
+            Backend::TchCuda(None)
+        );
         assert!("tpu".parse::<Backend>().is_err());
         assert!("wgpu:x".parse::<Backend>().is_err());
         assert!("flex:1".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn each_process_takes_the_gpu_of_its_local_rank_unless_told() {
+        let local = |name: &str| name.parse::<Backend>().unwrap().for_local_rank(3);
+        assert_eq!(local("tch-cuda"), Backend::TchCuda(Some(3)));
+        assert_eq!(local("cuda"), Backend::Cuda(Some(3)));
+        assert_eq!(local("wgpu"), Backend::Wgpu(Some(3)));
+        assert_eq!(local("tch-cuda:1"), Backend::TchCuda(Some(1)));
+        assert_eq!(local("flex"), Backend::Flex);
     }
 
     #[test]
@@ -203,7 +245,7 @@ mod tests {
     #[cfg(not(feature = "cuda"))]
     #[test]
     fn a_backend_not_compiled_in_names_its_feature() {
-        let err = Backend::Cuda(0).device().unwrap_err().to_string();
+        let err = Backend::Cuda(None).device().unwrap_err().to_string();
         assert!(err.contains("--features cuda"), "{err}");
     }
 
@@ -212,10 +254,10 @@ mod tests {
     #[test]
     fn an_absent_cuda_device_is_an_error_naming_it() {
         if burn::tensor::Device::enumerate(burn::tensor::DeviceType::LibTorch).is_empty() {
-            let err = Backend::TchCuda(0).device().unwrap_err().to_string();
+            let err = Backend::TchCuda(None).device().unwrap_err().to_string();
             assert!(err.contains("no CUDA device 0"), "{err}");
         }
-        let err = Backend::TchCuda(7).device().unwrap_err().to_string();
+        let err = Backend::TchCuda(Some(7)).device().unwrap_err().to_string();
         assert!(err.contains("no CUDA device 7"), "{err}");
     }
 }

@@ -8,6 +8,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use ft_bert::{BertConfig, BertForSequenceClassification, PretrainedOptions};
 use ft_collate::{AutoTokenizer, EncodedDatasetDict};
+use ft_trainer::distributed::ProcessGroup;
 use ft_trainer::{
     EvalPrediction, IntervalStrategy, ResumeFrom, Trainer, TrainingArguments, glue_compute_metrics,
     python_dict,
@@ -50,21 +51,40 @@ fn notebook_defaults() -> TrainingArguments {
     TrainingArguments::new("test-trainer").with_eval_strategy(IntervalStrategy::Epoch)
 }
 
-/// Runs the whole notebook: load, tokenize, fine-tune, evaluate, predict, write results.
-pub fn run(args: &FinetuneArgs) -> Result<()> {
+/// Prints to stdout on rank 0 only: the other processes of a job would repeat every line.
+macro_rules! say {
+    ($group:expr, $($arg:tt)*) => {
+        if $group.is_world_process_zero() {
+            println!($($arg)*);
+        }
+    };
+}
+
+/// Runs the whole notebook: load, tokenize, fine-tune, evaluate, predict, write results. With
+/// several processes (under `mpirun`), each trains on its share of the data on its own device,
+/// and rank 0 prints and writes.
+pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
     let training = args.training.to_arguments(notebook_defaults())?;
-    let device = args.backend.device()?;
-    println!("Using device: {} ({device:?})", args.backend);
+    let backend = if group.is_distributed() {
+        args.backend.for_local_rank(group.local_rank())
+    } else {
+        args.backend
+    };
+    let device = backend.device()?;
+    say!(group, "Using device: {backend} ({device:?})");
+    if group.is_distributed() {
+        report_processes(group, backend);
+    }
 
     let raw = DataSource::from_arg(&args.dataset)
         .load(args.task)
         .with_context(|| format!("loading GLUE {} from {}", args.task, args.dataset))?;
-    println!("{raw}");
+    say!(group, "{raw}");
     let tokenizer = AutoTokenizer::from_pretrained(&args.model)
         .with_context(|| format!("loading the tokenizer of {}", args.model))?;
     let tokenized = EncodedDatasetDict::map(&raw, &tokenizer)?;
     let data_collator = ft_collate::DataCollatorWithPadding::new(&tokenizer);
-    println!("{data_collator}");
+    say!(group, "{data_collator}");
 
     let options = PretrainedOptions {
         num_labels: Some(args.task.num_labels()),
@@ -75,7 +95,8 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
         Some(path) => {
             let mut config = BertConfig::from_file(path)?;
             config.set_num_labels(args.task.num_labels());
-            println!(
+            say!(
+                group,
                 "Initialising {} at random from {}",
                 ft_bert::ARCHITECTURE,
                 path.display()
@@ -89,7 +110,9 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
                 &device,
             )
             .with_context(|| format!("loading the model {}", args.model))?;
-            print!("{info}");
+            if group.is_world_process_zero() {
+                print!("{info}");
+            }
             model
         }
     };
@@ -105,12 +128,13 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
         .with_data_collator(data_collator)
         .with_tokenizer(tokenizer)
         .with_compute_metrics(glue_compute_metrics(metric.clone()))
-        .with_interrupt_flag(crate::interrupt::flag());
+        .with_interrupt_flag(crate::interrupt::flag())
+        .with_process_group(group.clone());
 
     let train_output = trainer
         .train(args.resume_from_checkpoint.clone())
         .context("training")?;
-    println!("{train_output}");
+    say!(group, "{train_output}");
     trainer.save_model(&output_dir)?;
     trainer.save_state()?;
     trainer.log_metrics("train", &train_output.metrics);
@@ -123,15 +147,33 @@ pub fn run(args: &FinetuneArgs) -> Result<()> {
     // predictions = trainer.predict(tokenized_datasets["validation"])
     let predictions = trainer.predict(&validation).context("predicting")?;
     let (rows, labels) = predictions.predictions_shape();
-    println!("({rows}, {labels}) ({rows},)");
+    say!(group, "({rows}, {labels}) ({rows},)");
     let scores = compute(&metric, &predictions.prediction)?;
-    println!("{scores}");
-    write_predictions(
-        &output_dir.join("predict_results.tsv"),
-        &predictions.prediction,
-    )?;
-    crate::curves::write(&output_dir, trainer.state())?;
+    say!(group, "{scores}");
+    if group.is_world_process_zero() {
+        write_predictions(
+            &output_dir.join("predict_results.tsv"),
+            &predictions.prediction,
+        )?;
+        crate::curves::write(&output_dir, trainer.state())?;
+    }
     Ok(())
+}
+
+/// One line per process on stderr: its rank, machine, device and CPU threads, which decide
+/// its speed (Open MPI binds each rank to its cores, and rayon uses the ones it is bound to).
+fn report_processes(group: &ProcessGroup, backend: Backend) {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "rank {} of {} (local rank {} of {} on {host}): {backend}, {threads} CPU thread(s)",
+        group.rank(),
+        group.world_size(),
+        group.local_rank(),
+        group.local_world_size(),
+    );
 }
 
 /// `metric.compute(predictions=argmax(logits), references=label_ids)`, as a Python dict.

@@ -1,5 +1,10 @@
 //! Ctrl-C: the first one asks the Trainer to finish its step and write a checkpoint; a second
 //! one exits at once.
+//!
+//! Under `mpirun`, Ctrl-C reaches mpirun, which ends the whole job without waiting for a
+//! checkpoint. SIGUSR1, which mpirun forwards to every process (`kill -USR1 <mpirun's pid>`),
+//! raises the same flag; the Trainer agrees on it across processes, so that all stop after the
+//! same step and rank 0 writes the checkpoint.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -25,6 +30,10 @@ pub fn flag() -> Arc<AtomicBool> {
         });
         if let Err(error) = installed {
             tracing::warn!("Ctrl-C will stop training without a checkpoint: {error}");
+        }
+        if let Err(error) = signal_hook::flag::register(signal_hook::consts::SIGUSR1, flag.clone())
+        {
+            tracing::warn!("SIGUSR1 will not stop training with a checkpoint: {error}");
         }
         flag
     })

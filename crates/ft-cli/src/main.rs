@@ -12,6 +12,7 @@ mod process;
 mod training_flags;
 
 use anyhow::Result;
+use ft_trainer::distributed::ProcessGroup;
 
 // burn reallocates the same activation sizes every step; with glibc each comes back from the
 // OS as fresh pages the kernel must zero. mimalloc reuses them, and keeps them for good where
@@ -47,39 +48,73 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    match run() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    // First, so that a build without MPI refuses to run as one of several processes before
+    // doing any work.
+    let group = match ProcessGroup::from_env() {
+        Ok(group) => group,
         Err(error) => {
-            let interrupted = error.chain().any(|e| {
-                matches!(
-                    e.downcast_ref(),
-                    Some(ft_trainer::TrainerError::Interrupted { .. })
-                )
-            });
-            eprintln!("error: {error:#}");
-            if interrupted {
-                std::process::ExitCode::from(interrupt::INTERRUPTED_EXIT as u8)
-            } else {
-                std::process::ExitCode::FAILURE
-            }
+            eprintln!("error: {error}");
+            return std::process::ExitCode::FAILURE;
         }
+    };
+    init_tracing(&group);
+    let Err(error) = run(&group) else {
+        return std::process::ExitCode::SUCCESS;
+    };
+    let interrupted = error.chain().any(|e| {
+        matches!(
+            e.downcast_ref(),
+            Some(ft_trainer::TrainerError::Interrupted { .. })
+        )
+    });
+    if group.is_distributed() {
+        eprintln!("error on rank {}: {error:#}", group.rank());
+    } else {
+        eprintln!("error: {error:#}");
+    }
+    if interrupted {
+        // Every rank stopped at the same step (the interrupt is agreed), so all end cleanly.
+        std::process::ExitCode::from(interrupt::INTERRUPTED_EXIT as u8)
+    } else if group.is_distributed() {
+        // The other ranks may be waiting for this one in a collective: end them all.
+        group.abort(1)
+    } else {
+        std::process::ExitCode::FAILURE
     }
 }
 
-fn run() -> Result<()> {
+/// Logs to stderr at `RUST_LOG`'s level (info by default); with several processes, ranks
+/// other than 0 log warnings and errors only, as transformers' `log_level_replica` does.
+fn init_tracing(group: &ProcessGroup) {
+    let default = if group.is_world_process_zero() {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
         .init();
-    match Cli::parse().command {
+}
+
+fn run(group: &ProcessGroup) -> Result<()> {
+    let command = Cli::parse().command;
+    if group.is_distributed() && !matches!(command, Command::FinetuneMrpc(_) | Command::Finetune(_))
+    {
+        anyhow::bail!(
+            "only `finetune` and `finetune-mrpc` run as several processes; this is one of {}",
+            group.world_size()
+        );
+    }
+    match command {
         Command::FinetuneMrpc(mut args) => {
             args.task = glue_data::Task::Mrpc;
-            finetune::run(&args)
+            finetune::run(&args, group)
         }
-        Command::Finetune(args) => finetune::run(&args),
+        Command::Finetune(args) => finetune::run(&args, group),
         Command::Predict(args) => predict::run(&args),
         Command::Encode(args) => encode::run(&args),
         Command::Bench(command) => bench::run(&command),

@@ -184,6 +184,7 @@ impl PaddedBatch {
             labels,
             idx: self.idx,
             num_tokens: self.num_tokens,
+            global_rows: GlobalRows::LOCAL,
         }
     }
 }
@@ -212,6 +213,33 @@ pub struct Batch {
     pub idx: Vec<u32>,
     /// Tokens without padding.
     pub num_tokens: usize,
+    /// Where the rows sit in the step's batch over all processes.
+    pub global_rows: GlobalRows,
+}
+
+/// Where a process's batch sits in the batch of all processes together: with the shards of
+/// [`Shard`](crate::Shard), row `i` of rank `r` among `n` is row `i·n + r`. A model keys
+/// each row's dropout by this position, so that a step draws the same masks however many
+/// processes share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GlobalRows {
+    /// The first row's position (the rank).
+    pub offset: usize,
+    /// The distance between consecutive rows (the world size).
+    pub stride: usize,
+}
+
+impl GlobalRows {
+    /// A batch that is the whole batch: row `i` is row `i`.
+    pub const LOCAL: GlobalRows = GlobalRows {
+        offset: 0,
+        stride: 1,
+    };
+
+    /// The position of local row `row`.
+    pub fn position(&self, row: usize) -> usize {
+        row * self.stride + self.offset
+    }
 }
 
 impl Batch {

@@ -30,7 +30,7 @@ mod loader;
 mod sampler;
 mod tokenizer;
 
-pub use collator::{Batch, DataCollatorWithPadding, HostLabels, Labels, PaddedBatch};
+pub use collator::{Batch, DataCollatorWithPadding, GlobalRows, HostLabels, Labels, PaddedBatch};
 pub use encoded::{EncodedDataset, EncodedDatasetDict, EncodedExample, EncodedRow};
 pub use error::CollateError;
 pub use loader::{BatchIter, DataLoader};

@@ -6,7 +6,7 @@ use std::thread::JoinHandle;
 
 use burn::tensor::Device;
 
-use crate::collator::{Batch, DataCollatorWithPadding, PaddedBatch};
+use crate::collator::{Batch, DataCollatorWithPadding, GlobalRows, PaddedBatch};
 use crate::encoded::EncodedDataset;
 use crate::error::CollateError;
 use crate::sampler::{Sampler, Shard, batches};
@@ -68,7 +68,13 @@ impl DataLoader {
 
     /// Batches per epoch (of this process's shard).
     pub fn len(&self) -> usize {
-        let rows = self.shard.rows(self.dataset.len());
+        self.len_after(0)
+    }
+
+    /// Batches left in an epoch once `consumed` rows of it (counted over all processes) are
+    /// done.
+    pub fn len_after(&self, consumed: usize) -> usize {
+        let rows = self.shard.rows_after(self.dataset.len(), consumed);
         if self.drop_last {
             rows / self.batch_size
         } else {
@@ -83,14 +89,21 @@ impl DataLoader {
 
     /// The row indices of each batch of `epoch`.
     pub fn epoch_batches(&self, epoch: u64) -> Vec<Vec<usize>> {
-        let order = self.sampler.order(self.dataset.len(), epoch);
-        batches(&self.shard.take(&order), self.batch_size, self.drop_last)
+        self.epoch_batches_after(epoch, 0)
     }
 
-    /// The batches of `epoch` as tensors on `device`, skipping the first `skip` (to resume
-    /// mid-epoch). Padding runs on a background thread, a few batches ahead.
-    pub fn iter(&self, epoch: u64, skip: usize, device: &Device) -> BatchIter {
-        let plan: Vec<Vec<usize>> = self.epoch_batches(epoch).into_iter().skip(skip).collect();
+    /// The row indices of each batch left in `epoch` once `consumed` of its rows (counted over
+    /// all processes, see [`Shard::take_after`]) are done.
+    pub fn epoch_batches_after(&self, epoch: u64, consumed: usize) -> Vec<Vec<usize>> {
+        let order = self.sampler.order(self.dataset.len(), epoch);
+        let rows = self.shard.take_after(&order, consumed);
+        batches(&rows, self.batch_size, self.drop_last)
+    }
+
+    /// The batches of `epoch` as tensors on `device`, after its first `consumed` rows (to
+    /// resume mid-epoch). Padding runs on a background thread, a few batches ahead.
+    pub fn iter(&self, epoch: u64, consumed: usize, device: &Device) -> BatchIter {
+        let plan = self.epoch_batches_after(epoch, consumed);
         let remaining = plan.len();
         let (sender, receiver) = sync_channel(PREFETCH);
         let dataset = self.dataset.clone();
@@ -108,6 +121,10 @@ impl DataLoader {
             spawn_error,
             device: device.clone(),
             remaining,
+            global_rows: GlobalRows {
+                offset: self.shard.rank(),
+                stride: self.shard.world_size(),
+            },
         }
     }
 }
@@ -135,6 +152,7 @@ pub struct BatchIter {
     spawn_error: Option<std::io::Error>,
     device: Device,
     remaining: usize,
+    global_rows: GlobalRows,
 }
 
 impl Iterator for BatchIter {
@@ -149,7 +167,11 @@ impl Iterator for BatchIter {
         }
         let padded = self.receiver.recv().ok()?;
         self.remaining = self.remaining.saturating_sub(1);
-        Some(padded.map(|batch| batch.to_device(&self.device)))
+        let global_rows = self.global_rows;
+        Some(padded.map(|batch| Batch {
+            global_rows,
+            ..batch.to_device(&self.device)
+        }))
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {

@@ -45,15 +45,19 @@ impl Sampler {
     }
 }
 
-/// One process's share of every epoch's order, as torch's `DistributedSampler` takes it for
-/// data-parallel training: the order (the same on every process) is padded by repeating its
-/// start to a multiple of `world_size`, and rank `r` takes every `world_size`-th row from the
-/// `r`-th. Every rank gets the same number of rows, so all run the same number of steps and
-/// none waits for another at the end of an epoch.
+/// One process's share of every epoch's order, for data-parallel training.
+///
+/// For training it is torch's `DistributedSampler`: the order (the same on every process) is
+/// padded by repeating its start to a multiple of `world_size`, and rank `r` takes every
+/// `world_size`-th row from the `r`-th. Every rank gets the same number of rows, so all run
+/// the same number of steps and none waits for another at the end of an epoch. For
+/// evaluation ([`Shard::without_padding`]) nothing repeats: each row is predicted once, and
+/// ranks may get one row more than others.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
     rank: usize,
     world_size: usize,
+    padded: bool,
 }
 
 impl Shard {
@@ -61,16 +65,29 @@ impl Shard {
     pub const WHOLE: Shard = Shard {
         rank: 0,
         world_size: 1,
+        padded: true,
     };
 
-    /// Rank `rank`'s share among `world_size` processes.
+    /// Rank `rank`'s share among `world_size` processes, padded to equal shares.
     pub fn new(rank: usize, world_size: usize) -> Result<Self, CollateError> {
         if rank >= world_size {
             return Err(CollateError::InvalidArgument(format!(
                 "rank {rank} is not below the world size {world_size}"
             )));
         }
-        Ok(Self { rank, world_size })
+        Ok(Self {
+            rank,
+            world_size,
+            padded: true,
+        })
+    }
+
+    /// Rank `rank`'s share without padding: every row goes to exactly one rank.
+    pub fn without_padding(rank: usize, world_size: usize) -> Result<Self, CollateError> {
+        Ok(Self {
+            padded: false,
+            ..Self::new(rank, world_size)?
+        })
     }
 
     /// This process's rank.
@@ -83,23 +100,52 @@ impl Shard {
         self.world_size
     }
 
-    /// Rows each rank takes from an order of `len` rows (`DistributedSampler.num_samples`).
+    /// Rows this rank takes from an order of `len` rows (`DistributedSampler.num_samples`
+    /// when padded).
     pub fn rows(&self, len: usize) -> usize {
-        len.div_ceil(self.world_size)
+        self.rows_after(len, 0)
     }
 
-    /// This rank's rows of `order`, in order; `order[0]` repeats after the last row where
-    /// padding is needed.
+    /// Rows this rank takes once the first `consumed` rows of the order are done.
+    pub fn rows_after(&self, len: usize, consumed: usize) -> usize {
+        let rest = len.saturating_sub(consumed);
+        if self.padded {
+            rest.div_ceil(self.world_size)
+        } else {
+            rest.saturating_sub(self.rank).div_ceil(self.world_size)
+        }
+    }
+
+    /// This rank's rows of `order`, in order; when padded, `order[0]` repeats after the last
+    /// row where padding is needed.
     pub fn take(&self, order: &[usize]) -> Vec<usize> {
-        let padded = self.rows(order.len()) * self.world_size;
-        order
+        self.take_after(order, 0)
+    }
+
+    /// This rank's rows of what is left of `order` once its first `consumed` rows (counted
+    /// over all ranks) are done: how a run resumes mid-epoch, whatever the world size of the
+    /// run that consumed them. The rows left are padded from the start of the order, as a
+    /// whole epoch is; with the same world size they are exactly the rows the uninterrupted
+    /// run takes.
+    pub fn take_after(&self, order: &[usize], consumed: usize) -> Vec<usize> {
+        let unseen = &order[consumed.min(order.len())..];
+        unseen
             .iter()
+            .chain(order.iter().cycle())
             .copied()
-            .cycle()
-            .take(padded)
+            .take(self.padded_len(unseen.len()))
             .skip(self.rank)
             .step_by(self.world_size)
             .collect()
+    }
+
+    /// `len` rounded up to a multiple of the world size when padded.
+    fn padded_len(&self, len: usize) -> usize {
+        if self.padded {
+            len.div_ceil(self.world_size) * self.world_size
+        } else {
+            len
+        }
     }
 }
 
@@ -194,6 +240,50 @@ mod tests {
         assert_eq!(Shard::new(4, 5).unwrap().take(&[7, 8]), [7]);
         assert_eq!(Shard::WHOLE.take(&order), order);
         assert!(Shard::new(2, 2).is_err());
+    }
+
+    #[test]
+    fn unpadded_shards_take_every_row_once() {
+        let order: Vec<usize> = (0..10).collect();
+        let shares: Vec<Vec<usize>> = (0..4)
+            .map(|rank| Shard::without_padding(rank, 4).unwrap().take(&order))
+            .collect();
+        assert_eq!(
+            shares,
+            [vec![0, 4, 8], vec![1, 5, 9], vec![2, 6], vec![3, 7]]
+        );
+        let rows: Vec<usize> = (0..4)
+            .map(|rank| Shard::without_padding(rank, 4).unwrap().rows(10))
+            .collect();
+        assert_eq!(rows, [3, 3, 2, 2]);
+        assert!(Shard::without_padding(4, 4).is_err());
+    }
+
+    #[test]
+    fn what_is_left_after_consumed_rows_is_shared_again() {
+        let order: Vec<usize> = (10..20).collect();
+        let after = |rank, world, consumed| {
+            let shard = Shard::new(rank, world).unwrap();
+            let rows = shard.take_after(&order, consumed);
+            assert_eq!(rows.len(), shard.rows_after(order.len(), consumed));
+            rows
+        };
+        // The same world size: the uninterrupted run's rows from that point on.
+        for rank in 0..2 {
+            let whole = Shard::new(rank, 2).unwrap().take(&order);
+            assert_eq!(after(rank, 2, 4), whole[2..]);
+        }
+        // Four rows done by one process, the six left shared by three.
+        assert_eq!(
+            [after(0, 3, 4), after(1, 3, 4), after(2, 3, 4)],
+            [vec![14, 17], vec![15, 18], vec![16, 19]]
+        );
+        // Five left for two: padded from the start of the order.
+        assert_eq!(
+            [after(0, 2, 5), after(1, 2, 5)],
+            [vec![15, 17, 19], vec![16, 18, 10]]
+        );
+        assert!(after(0, 2, 10).is_empty());
     }
 
     #[test]

@@ -183,9 +183,10 @@ fn a_loader_epoch_yields_every_row_once_in_a_seeded_order() {
         .collect();
     assert_ne!(next, order, "each epoch reshuffles");
 
-    // Resuming mid-epoch continues with exactly the batches not yet seen.
+    // Resuming mid-epoch after 80 rows continues with exactly the rows not yet seen.
+    assert_eq!(loader.len_after(80), 41);
     let resumed: Vec<u32> = loader
-        .iter(0, 10, &device)
+        .iter(0, 80, &device)
         .flat_map(|b| b.unwrap().idx)
         .collect();
     assert_eq!(resumed, order[80..]);

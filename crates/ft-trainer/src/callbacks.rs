@@ -307,6 +307,10 @@ impl TrainerCallback for ConsoleCallback {
         state: &TrainerState,
         _: &mut TrainerControl,
     ) -> Result<(), BoxedError> {
+        // Only rank 0 reports, as transformers' printer and progress callbacks do.
+        if !state.is_world_process_zero {
+            self.bar = None;
+        }
         if let Some(bar) = &mut self.bar {
             let new = indicatif::ProgressBar::new(state.max_steps as u64);
             new.set_style(
@@ -336,10 +340,13 @@ impl TrainerCallback for ConsoleCallback {
     fn on_log(
         &mut self,
         _: &TrainingArguments,
-        _: &TrainerState,
+        state: &TrainerState,
         _: &mut TrainerControl,
         logs: &LogEntry,
     ) {
+        if !state.is_world_process_zero {
+            return;
+        }
         // transformers prints each log as a dict of `.4g` strings, without total_flos.
         let fields: Vec<String> = logs
             .iter()
@@ -359,6 +366,9 @@ impl TrainerCallback for ConsoleCallback {
         _: &mut TrainerControl,
         metrics: &Metrics,
     ) {
+        if !state.is_world_process_zero {
+            return;
+        }
         let training_loss = state
             .log_history
             .iter()

@@ -48,13 +48,18 @@ pub fn get_last_checkpoint(output_dir: &Path) -> Option<PathBuf> {
     sorted_checkpoints(output_dir).pop().map(|(_, path)| path)
 }
 
+/// The folder of checkpoint `step` in `output_dir`.
+pub fn checkpoint_path(output_dir: &Path, step: usize) -> PathBuf {
+    output_dir.join(format!("{CHECKPOINT_PREFIX}{step}"))
+}
+
 /// Writes checkpoint `step` with `write`, atomically, and returns its path.
 pub fn write_checkpoint(
     output_dir: &Path,
     step: usize,
     write: impl FnOnce(&Path) -> Result<(), TrainerError>,
 ) -> Result<PathBuf, TrainerError> {
-    let final_path = output_dir.join(format!("{CHECKPOINT_PREFIX}{step}"));
+    let final_path = checkpoint_path(output_dir, step);
     publish(output_dir, step, &final_path, write).map_err(|error| TrainerError::Checkpoint {
         path: final_path.clone(),
         source: Box::new(error),

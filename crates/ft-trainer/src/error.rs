@@ -130,6 +130,19 @@ pub enum TrainerError {
         source: std::io::Error,
     },
 
+    /// The processes of a data-parallel run hold different weights, which the gradient
+    /// all-reduce should make impossible: the model was built differently on some rank.
+    #[error(
+        "the processes hold different weights {when} (digest per rank: {digests:016x?}); every \
+         process must build the same model from the same seed"
+    )]
+    RanksDisagree {
+        /// `at the start of training` or `at the end of training`.
+        when: &'static str,
+        /// Each rank's digest of its weights.
+        digests: Vec<u64>,
+    },
+
     /// Training was interrupted (Ctrl-C) after a checkpoint was written.
     #[error("interrupted at step {step}; resume with --resume-from-checkpoint {checkpoint}")]
     Interrupted {

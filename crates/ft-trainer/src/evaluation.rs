@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ft_collate::{DataLoader, EncodedDataset, Sampler};
+use ft_collate::{DataLoader, EncodedDataset, Sampler, Shard};
 
 use crate::error::TrainerError;
 use crate::metrics::{EvalPrediction, Metrics, PredictionOutput, speed_metrics};
@@ -89,7 +89,8 @@ impl<M: TrainableModel> Trainer<M> {
         Ok(metrics)
     }
 
-    /// Runs the model without autodiff or dropout over `dataset` in order.
+    /// Runs the model without autodiff or dropout over `dataset`, each process over its
+    /// share of the rows, and gathers every process's logits back into the dataset's order.
     fn evaluation_loop(
         &self,
         dataset: &Arc<EncodedDataset>,
@@ -98,27 +99,12 @@ impl<M: TrainableModel> Trainer<M> {
         let master = self.model().valid();
         let model = self.precision.compute_model(&master).unwrap_or(master);
         let num_labels = model.num_labels();
-        let loader = DataLoader::new(
-            dataset.clone(),
-            self.collator()?.clone(),
-            Sampler::Sequential,
-            self.args.per_device_eval_batch_size,
-            self.args.dataloader_drop_last,
-        )?;
-        let labelled = dataset.has_labels();
-        let mut predictions = Vec::with_capacity(dataset.len() * num_labels);
-        let mut labels = Vec::new();
+        let loader = self.eval_loader(dataset, self.group.rank())?;
+        let mut local = Vec::new();
         let (mut loss_sum, mut rows, mut batches) = (0.0, 0usize, 0usize);
         for (index, batch) in loader.iter(0, 0, &self.device).enumerate() {
             let batch = batch?;
             let size = batch.batch_size();
-            if labelled {
-                // The loader is sequential: this batch holds rows `rows..rows + size`.
-                labels.extend(
-                    (rows..rows + size)
-                        .filter_map(|row| dataset.row(row)?.label.map(|l| l.as_f32())),
-                );
-            }
             let output = model
                 .forward_batch(&batch)
                 .map_err(|e| TrainerError::model(format!("{what} batch {index}"), e))?;
@@ -126,15 +112,8 @@ impl<M: TrainableModel> Trainer<M> {
                 what: format!("the output of {what} batch {index}"),
                 source,
             };
-            let logits = output
-                .logits
-                .try_into_data_as::<f32>()
-                .map_err(read_error)?;
-            predictions.extend(
-                logits
-                    .try_into_vec::<f32>()
-                    .map_err(|e| read_error(e.into()))?,
-            );
+            let logits = output.logits.try_into_vec_as::<f32>().map_err(read_error)?;
+            local.extend(logits);
             if let Some(loss) = output.loss {
                 // transformers averages per sample, so a short last batch weighs less.
                 loss_sum += loss.try_into_scalar::<f64>().map_err(read_error)? * size as f64;
@@ -142,15 +121,82 @@ impl<M: TrainableModel> Trainer<M> {
             rows += size;
             batches += 1;
         }
-        let loss = (labelled && rows > 0).then(|| loss_sum / rows as f64);
+        let mut sums = [loss_sum, rows as f64];
+        self.group.all_reduce_sum_f64(&mut sums);
+        let order = self.gathered_order(dataset)?;
+        let predictions = self.gather_logits(&local, &order, num_labels)?;
+        let labelled = dataset.has_labels();
+        let labels = labelled.then(|| {
+            order
+                .iter()
+                .filter_map(|&row| dataset.row(row)?.label.map(|l| l.as_f32()))
+                .collect()
+        });
+        let [loss_sum, rows] = sums;
         Ok(LoopOutput {
             prediction: EvalPrediction {
                 predictions,
                 num_labels,
-                label_ids: labelled.then_some(labels),
+                label_ids: labels,
             },
-            loss,
+            loss: (labelled && rows > 0.0).then(|| loss_sum / rows),
             batches,
         })
+    }
+
+    /// Rank `rank`'s loader over `dataset`: in order, every row on exactly one rank.
+    fn eval_loader(
+        &self,
+        dataset: &Arc<EncodedDataset>,
+        rank: usize,
+    ) -> Result<DataLoader, TrainerError> {
+        let shard = Shard::without_padding(rank, self.group.world_size())?;
+        Ok(DataLoader::new(
+            dataset.clone(),
+            self.collator()?.clone(),
+            Sampler::Sequential,
+            self.args.per_device_eval_batch_size,
+            self.args.dataloader_drop_last,
+        )?
+        .with_shard(shard))
+    }
+
+    /// The rows every rank predicted, rank after rank: the order in which
+    /// [`ProcessGroup::all_gather`](crate::distributed::ProcessGroup::all_gather) returns
+    /// their logits. Every rank computes every rank's share itself; nothing is sent.
+    fn gathered_order(&self, dataset: &Arc<EncodedDataset>) -> Result<Vec<usize>, TrainerError> {
+        let mut order = Vec::with_capacity(dataset.len());
+        for rank in 0..self.group.world_size() {
+            order.extend(self.eval_loader(dataset, rank)?.epoch_batches(0).concat());
+        }
+        Ok(order)
+    }
+
+    /// Every rank's logits, in the dataset's order of the rows in `order`.
+    fn gather_logits(
+        &self,
+        local: &[f32],
+        order: &[usize],
+        num_labels: usize,
+    ) -> Result<Vec<f32>, TrainerError> {
+        let gathered = self.group.all_gather(local).concat();
+        if gathered.len() != order.len() * num_labels {
+            return Err(TrainerError::Setup(format!(
+                "the processes returned {} logits for {} rows of {num_labels} labels",
+                gathered.len(),
+                order.len()
+            )));
+        }
+        let mut rows: Vec<(usize, &[f32])> = order
+            .iter()
+            .copied()
+            .zip(gathered.chunks(num_labels.max(1)))
+            .collect();
+        rows.sort_by_key(|&(row, _)| row);
+        Ok(rows
+            .into_iter()
+            .flat_map(|(_, logits)| logits)
+            .copied()
+            .collect())
     }
 }

@@ -27,6 +27,7 @@
 mod args;
 mod callbacks;
 mod checkpoint;
+pub mod distributed;
 mod error;
 mod evaluation;
 mod metrics;

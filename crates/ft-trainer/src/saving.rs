@@ -13,6 +13,7 @@ use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig, OPTIMIZER_FILE};
 use crate::state::{TRAINER_STATE_FILE, TrainerState};
 use crate::trainer::Trainer;
+use crate::trainer::position::StepShape;
 
 /// The scheduler's position (transformers writes `scheduler.pt`).
 const SCHEDULER_FILE: &str = "scheduler.json";
@@ -42,7 +43,19 @@ struct RngState {
     seed: u64,
     data_seed: u64,
     global_step: usize,
+    /// Processes that trained together; checkpoints from before data parallelism had one.
+    #[serde(default = "one_process")]
+    world_size: usize,
     note: String,
+}
+
+fn one_process() -> usize {
+    1
+}
+
+/// A checkpoint's `training_args.json`.
+fn read_arguments(dir: &Path) -> Result<TrainingArguments, TrainerError> {
+    TrainingArguments::default().merge_json_file(&dir.join(ARGS_FILE))
 }
 
 /// Reads and parses one JSON file of a checkpoint.
@@ -51,12 +64,17 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, TrainerEr
     serde_json::from_str(&text).map_err(|e| TrainerError::load(path, e))
 }
 
-/// Arguments that decide which rows a step sees: changing them on resume moves the run to
-/// another place in the data than the uninterrupted run would have reached.
-const DATA_POSITION: &[&str] = &[
+/// Arguments that decide how many rows a step takes: a resume with other values skips the
+/// rows already seen by their count (see `trainer/position.rs`).
+const STEP_SHAPE: &[&str] = &[
     "per_device_train_batch_size",
     "gradient_accumulation_steps",
     "dataloader_drop_last",
+];
+
+/// Arguments that decide which rows a step sees: changing them on resume moves the run to
+/// another place in the data than the uninterrupted run would have reached.
+const DATA_POSITION: &[&str] = &[
     "train_sampling_strategy",
     "seed",
     "data_seed",
@@ -87,8 +105,11 @@ pub(crate) fn differing_arguments(
 
 impl<M: TrainableModel> Trainer<M> {
     /// `trainer.save_model(dir)`: the model (`config.json`, `model.safetensors`) and the
-    /// tokenizer's files.
+    /// tokenizer's files, written by rank 0 alone.
     pub fn save_model(&self, dir: &Path) -> Result<(), TrainerError> {
+        if !self.is_world_process_zero() {
+            return Ok(());
+        }
         std::fs::create_dir_all(dir).map_err(|e| TrainerError::save(dir, e))?;
         self.model
             .save_pretrained(dir)
@@ -101,8 +122,11 @@ impl<M: TrainableModel> Trainer<M> {
         Ok(())
     }
 
-    /// `trainer.save_state()`: `trainer_state.json` in `output_dir`.
+    /// `trainer.save_state()`: `trainer_state.json` in `output_dir` (rank 0 alone).
     pub fn save_state(&self) -> Result<(), TrainerError> {
+        if !self.is_world_process_zero() {
+            return Ok(());
+        }
         let dir = &self.args.output_dir;
         std::fs::create_dir_all(dir).map_err(|e| TrainerError::save(dir, e))?;
         let path = dir.join(TRAINER_STATE_FILE);
@@ -116,8 +140,12 @@ impl<M: TrainableModel> Trainer<M> {
     }
 
     /// `trainer.save_metrics(split, metrics)`: `{split}_results.json`, merged into
-    /// `all_results.json` (sorted keys, four-space indent, as transformers writes them).
+    /// `all_results.json` (sorted keys, four-space indent, as transformers writes them); rank 0
+    /// alone writes.
     pub fn save_metrics(&self, split: &str, metrics: &Metrics) -> Result<(), TrainerError> {
+        if !self.is_world_process_zero() {
+            return Ok(());
+        }
         let dir = &self.args.output_dir;
         std::fs::create_dir_all(dir).map_err(|e| TrainerError::save(dir, e))?;
         let path = dir.join(format!("{split}_results.json"));
@@ -140,8 +168,11 @@ impl<M: TrainableModel> Trainer<M> {
         write(&all_path, &text)
     }
 
-    /// `trainer.log_metrics(split, metrics)`: prints them as transformers does.
+    /// `trainer.log_metrics(split, metrics)`: prints them as transformers does (rank 0 alone).
     pub fn log_metrics(&self, split: &str, metrics: &Metrics) {
+        if !self.is_world_process_zero() {
+            return;
+        }
         println!("***** {split} metrics *****");
         let width = metrics.keys().map(String::len).max().unwrap_or(0);
         for (key, value) in metrics {
@@ -162,7 +193,8 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// Writes `checkpoint-{global_step}`: the model and tokenizer (loadable by transformers),
     /// `trainer_state.json`, and the optimizer, scheduler and RNG state to resume from. The
-    /// folder appears only once every file is on disk.
+    /// folder appears only once every file is on disk. Rank 0 writes it; the other processes
+    /// wait until it is whole, since they may read it next (the best model, at the end).
     pub fn save_checkpoint(&mut self) -> Result<std::path::PathBuf, TrainerError> {
         let step = self.state.global_step;
         let output_dir = self.args.output_dir.clone();
@@ -189,26 +221,15 @@ impl<M: TrainableModel> Trainer<M> {
             seed: self.args.seed,
             data_seed: self.args.data_seed(),
             global_step: step,
+            world_size: self.group.world_size(),
             note: "the data order and dropout masks are functions of the seeds and the step".into(),
         };
-        let path = write_checkpoint(&output_dir, step, |dir| {
-            self.save_model(dir)?;
-            self.optimizer.save(&dir.join(OPTIMIZER_FILE))?;
-            write_json(&dir.join(SCHEDULER_FILE), &scheduler)?;
-            if self.precision == crate::precision::Precision::Fp16 {
-                write_json(&dir.join(SCALER_FILE), &self.scaler)?;
-            }
-            write_json(&dir.join(RNG_FILE), &rng)?;
-            write(&dir.join(ARGS_FILE), &self.args.to_json()?)?;
-            let state = self.state.to_json();
-            let path = dir.join(TRAINER_STATE_FILE);
-            write(&path, &state.map_err(|e| TrainerError::save(&path, e))?)
-        })?;
-        rotate_checkpoints(
-            &output_dir,
-            self.args.save_total_limit,
-            self.state.best_model_checkpoint.as_deref().map(Path::new),
-        );
+        let path = if !self.is_world_process_zero() {
+            crate::checkpoint::checkpoint_path(&output_dir, step)
+        } else {
+            self.write_checkpoint_files(&output_dir, step, &scheduler, &rng)?
+        };
+        self.group.barrier();
         let (args, state, control) = (&self.args, &self.state, &mut self.control);
         for callback in &mut self.callbacks {
             callback.on_save(args, state, control);
@@ -216,17 +237,48 @@ impl<M: TrainableModel> Trainer<M> {
         Ok(path)
     }
 
+    /// Rank 0's part of `save_checkpoint`: every file, then the rotation.
+    fn write_checkpoint_files(
+        &self,
+        output_dir: &Path,
+        step: usize,
+        scheduler: &SchedulerState,
+        rng: &RngState,
+    ) -> Result<std::path::PathBuf, TrainerError> {
+        let path = write_checkpoint(output_dir, step, |dir| {
+            self.save_model(dir)?;
+            self.optimizer.save(&dir.join(OPTIMIZER_FILE))?;
+            write_json(&dir.join(SCHEDULER_FILE), scheduler)?;
+            if self.precision == crate::precision::Precision::Fp16 {
+                write_json(&dir.join(SCALER_FILE), &self.scaler)?;
+            }
+            write_json(&dir.join(RNG_FILE), rng)?;
+            write(&dir.join(ARGS_FILE), &self.args.to_json()?)?;
+            let state = self.state.to_json();
+            let path = dir.join(TRAINER_STATE_FILE);
+            write(&path, &state.map_err(|e| TrainerError::save(&path, e))?)
+        })?;
+        rotate_checkpoints(
+            output_dir,
+            self.args.save_total_limit,
+            self.state.best_model_checkpoint.as_deref().map(Path::new),
+        );
+        Ok(path)
+    }
+
     /// Restores a checkpoint: the model, the optimizer, fp16's loss scale, the state and the
     /// callbacks'. The schedule continues from the checkpoint's step with this run's
     /// arguments; each argument that differs from the checkpoint's is warned about by name.
-    /// Everything that can fail is read before the Trainer changes, the weights last.
-    pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> Result<(), TrainerError> {
+    /// Everything that can fail is read before the Trainer changes, the weights last. Returns
+    /// the batch shape the checkpoint was trained with.
+    pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> Result<StepShape, TrainerError> {
         if !dir.is_dir() {
             return Err(TrainerError::invalid_checkpoint(dir, "not a folder"));
         }
         let saved = TrainerState::load(&dir.join(TRAINER_STATE_FILE))?;
-        self.check_checkpoint_position(dir, &saved)?;
-        self.warn_about_changed_arguments(dir, saved.global_step)?;
+        let rng = self.check_checkpoint_position(dir, &saved)?;
+        let saved_args = read_arguments(dir)?;
+        self.warn_about_changed_arguments(dir, &saved_args, saved.global_step)?;
         let mut optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
         optimizer.load(&dir.join(OPTIMIZER_FILE), &self.model, &self.device)?;
         let scaler_file = dir.join(SCALER_FILE);
@@ -254,7 +306,7 @@ impl<M: TrainableModel> Trainer<M> {
             train_batch_size: plan.train_batch_size,
             ..saved
         };
-        Ok(())
+        Ok(StepShape::new(&saved_args, rng.world_size))
     }
 
     /// The scheduler and the seeds must be at the step the state says: a checkpoint whose
@@ -263,7 +315,7 @@ impl<M: TrainableModel> Trainer<M> {
         &self,
         dir: &Path,
         saved: &TrainerState,
-    ) -> Result<(), TrainerError> {
+    ) -> Result<RngState, TrainerError> {
         let scheduler: SchedulerState = read_json(&dir.join(SCHEDULER_FILE))?;
         let rng: RngState = read_json(&dir.join(RNG_FILE))?;
         for (file, step) in [
@@ -288,7 +340,7 @@ impl<M: TrainableModel> Trainer<M> {
                 self.state.max_steps
             );
         }
-        Ok(())
+        Ok(rng)
     }
 
     /// Warns about each argument this run changes from the checkpoint's `training_args.json`
@@ -296,14 +348,16 @@ impl<M: TrainableModel> Trainer<M> {
     pub(crate) fn warn_about_changed_arguments(
         &self,
         dir: &Path,
+        checkpoint: &TrainingArguments,
         resumed_step: usize,
     ) -> Result<Vec<String>, TrainerError> {
-        let path = dir.join(ARGS_FILE);
-        let checkpoint = TrainingArguments::default().merge_json_file(&path)?;
-        let changed = differing_arguments(&checkpoint, &self.args)
-            .map_err(|e| TrainerError::load(&path, e))?;
+        let changed = differing_arguments(checkpoint, &self.args)
+            .map_err(|e| TrainerError::load(dir.join(ARGS_FILE), e))?;
         for (name, before, now) in &changed {
-            let effect = if DATA_POSITION.contains(&name.as_str()) {
+            let effect = if STEP_SHAPE.contains(&name.as_str()) {
+                "the rows the checkpoint had seen are skipped by their count, and steps are \
+                 counted in this run's batches from here on"
+            } else if DATA_POSITION.contains(&name.as_str()) {
                 "the run continues from this step's count of batches, so it sees other rows \
                  than the uninterrupted run would have"
             } else {
@@ -347,9 +401,10 @@ mod tests {
         let mut trainer = tiny_trainer(dir.path());
         trainer.state.global_step = 4;
         let checkpoint = trainer.save_checkpoint().unwrap();
+        let saved = read_arguments(&checkpoint).unwrap();
         assert!(
             trainer
-                .warn_about_changed_arguments(&checkpoint, 4)
+                .warn_about_changed_arguments(&checkpoint, &saved, 4)
                 .unwrap()
                 .is_empty()
         );
@@ -358,7 +413,7 @@ mod tests {
         trainer.args.weight_decay = 0.01;
         trainer.args.lr_scheduler_type = crate::args::SchedulerType::Cosine;
         let mut changed = trainer
-            .warn_about_changed_arguments(&checkpoint, 4)
+            .warn_about_changed_arguments(&checkpoint, &saved, 4)
             .unwrap();
         changed.sort();
         assert_eq!(

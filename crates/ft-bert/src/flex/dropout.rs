@@ -10,7 +10,10 @@
 //! backward pass recomputes them instead of reading a stored mask.
 //!
 //! The key is drawn from the device's own random stream, so seeding the device (as the
-//! Trainer does before every step) fixes every mask, as it does for burn's dropout.
+//! Trainer does before every step) fixes every mask, as it does for burn's dropout. The
+//! position hashed is not the element's place in the tensor but its counter from
+//! [`ElementKeys`] (`positions.rs`), so that padding and the split of a step across processes
+//! leave the decisions alone.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -19,24 +22,38 @@ use burn::backend::autodiff::ops::{Backward, Ops, unary};
 use burn::tensor::{DType, Device, Distribution, Int, Tensor};
 
 use super::tensor;
+use crate::positions::ElementKeys;
 
 /// Elements per rayon task; even, so that every task starts on a whole pair of decisions.
 const CHUNK: usize = 16 * 1024;
 
-/// `x` with each element zeroed with probability `prob` and the rest scaled by `1/(1 − prob)`;
-/// `Err(x)` when `x` is not an `f32` flex tensor or `prob` is outside `(0, 1)`.
+/// `x` with each element zeroed with probability `prob` and the rest scaled by `1/(1 − prob)`,
+/// each decision keyed by the element's counter in `keys`; `Err(x)` when `x` is not an `f32`
+/// flex tensor or `prob` is outside `(0, 1)`.
 #[allow(
     clippy::result_large_err,
     reason = "the error hands the input tensor back; `Ok` holds a tensor of the same size"
 )]
-pub(crate) fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Result<Tensor<D>, Tensor<D>> {
+pub(crate) fn dropout<const D: usize>(
+    x: Tensor<D>,
+    prob: f64,
+    keys: ElementKeys,
+) -> Result<Tensor<D>, Tensor<D>> {
     // Checked before the key is drawn: on any other backend burn's dropout draws from the
     // device's stream, and this must not draw first.
     let device = x.device();
     if !(prob > 0.0 && prob < 1.0) || x.dtype() != DType::F32 || device != Device::flex() {
         return Err(x);
     }
-    let mask = Mask::new(draw_key(&device), prob);
+    let len = x.shape().num_elements();
+    debug_assert_eq!(keys.len(), len, "dropout keys for another shape");
+    let keys = if keys.len() == len {
+        keys
+    } else {
+        ElementKeys::flat(len)
+    };
+    let mask = Mask::new(draw_key(&device), prob, keys);
+    let backward = mask.clone();
     tensor::unary(
         x,
         DropoutBackward,
@@ -45,7 +62,7 @@ pub(crate) fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Result<Tensor<
                 apply(&mask, start, input, out)
             })
         },
-        move |_, _| mask,
+        move |_, _| backward,
     )
 }
 
@@ -60,25 +77,28 @@ fn draw_key(device: &Device) -> u64 {
 }
 
 /// Which elements one dropout call keeps, and their scale.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Mask {
     key: u64,
     /// An element is kept when its 32 random bits are at least this (`prob · 2³²`).
     threshold: u64,
     /// `1/(1 − prob)`.
     scale: f32,
+    /// Each element's counter.
+    keys: ElementKeys,
 }
 
 impl Mask {
-    fn new(key: u64, prob: f64) -> Self {
+    fn new(key: u64, prob: f64, keys: ElementKeys) -> Self {
         Self {
             key,
             threshold: (prob * 4_294_967_296.0).round() as u64,
             scale: (1.0 / (1.0 - prob)) as f32,
+            keys,
         }
     }
 
-    /// SplitMix64's output for `pair`: 32 random bits for each of elements `2·pair` and
+    /// SplitMix64's output for `pair`: 32 random bits for each of counters `2·pair` and
     /// `2·pair + 1`.
     #[inline(always)]
     fn bits(&self, pair: u64) -> u64 {
@@ -100,16 +120,32 @@ impl Mask {
         }
     }
 
-    /// Calls `f(k, factor)` for the elements `start + k`, `k < len`. `start` is even.
+    /// Calls `f(k, factor)` for the elements `start + k`, `k < len`, row by row of the keys:
+    /// within a row counters run on, and one hash decides an even counter and the next.
     #[inline(always)]
     fn for_each(&self, start: usize, len: usize, mut f: impl FnMut(usize, f32)) {
-        debug_assert_eq!(start % 2, 0);
-        let first_pair = (start / 2) as u64;
-        for k in (0..len).step_by(2) {
-            let bits = self.bits(first_pair + (k / 2) as u64);
-            f(k, self.factor(bits));
-            if k + 1 < len {
-                f(k + 1, self.factor(bits >> 32));
+        let row_len = self.keys.row_len;
+        let end = start + len;
+        let mut element = start;
+        while element < end {
+            let row = element / row_len;
+            let row_end = ((row + 1) * row_len).min(end);
+            let mut counter = self.keys.bases[row] + (element - row * row_len) as u64;
+            if counter % 2 == 1 {
+                f(element - start, self.factor(self.bits(counter / 2) >> 32));
+                element += 1;
+                counter += 1;
+            }
+            while element + 1 < row_end {
+                let bits = self.bits(counter / 2);
+                f(element - start, self.factor(bits));
+                f(element + 1 - start, self.factor(bits >> 32));
+                element += 2;
+                counter += 2;
+            }
+            if element < row_end {
+                f(element - start, self.factor(self.bits(counter / 2)));
+                element += 1;
             }
         }
     }
@@ -153,7 +189,15 @@ mod tests {
     use burn::tensor::{DType, Device, Tensor, TensorData};
 
     use super::super::test_support::{grid, to_vec};
-    use super::{Mask, apply_in_place, dropout};
+    use super::{Mask, apply_in_place};
+    use crate::positions::ElementKeys;
+
+    /// Dropout keyed by each element's place in the tensor.
+    #[allow(clippy::result_large_err, reason = "as `super::dropout`")]
+    fn dropout<const D: usize>(x: Tensor<D>, prob: f64) -> Result<Tensor<D>, Tensor<D>> {
+        let len = x.shape().num_elements();
+        super::dropout(x, prob, ElementKeys::flat(len))
+    }
 
     /// Inputs with no zeros, so that a zero in the output means a dropped element.
     fn input(device: &Device, shape: [usize; 3]) -> Tensor<3> {
@@ -189,8 +233,8 @@ mod tests {
     fn neighbouring_decisions_are_independent() {
         // The two halves of one hash decide neighbouring elements; both being dropped should
         // happen p² of the time, as should any other pairing.
-        let mask = Mask::new(0x1234_5678_9abc_def0, 0.5);
         let n = 1 << 20;
+        let mask = Mask::new(0x1234_5678_9abc_def0, 0.5, ElementKeys::flat(n));
         let mut factors = vec![1.0f32; n];
         apply_in_place(&mask, 0, &mut factors);
         let both = |gap: usize| {
@@ -207,12 +251,32 @@ mod tests {
 
     #[test]
     fn a_chunk_sees_the_decisions_of_its_positions() {
-        let mask = Mask::new(99, 0.3);
+        let mask = Mask::new(99, 0.3, ElementKeys::flat(1000));
         let mut whole = vec![1.0f32; 1000];
         apply_in_place(&mask, 0, &mut whole);
-        let mut tail = vec![1.0f32; 600];
-        apply_in_place(&mask, 400, &mut tail);
-        assert_eq!(&whole[400..], &tail[..]);
+        let mut tail = vec![1.0f32; 599];
+        apply_in_place(&mask, 401, &mut tail);
+        assert_eq!(&whole[401..], &tail[..]);
+    }
+
+    #[test]
+    fn an_element_is_decided_by_its_counter_not_its_place() {
+        // Rows of 5 at counters 100 and 7: the same decisions as those counters in a flat
+        // tensor, from any chunk start.
+        let keys = ElementKeys {
+            row_len: 5,
+            bases: [100u64, 7].into(),
+        };
+        let keyed = Mask::new(42, 0.5, keys);
+        let flat = Mask::new(42, 0.5, ElementKeys::flat(200));
+        let mut reference = vec![1.0f32; 200];
+        apply_in_place(&flat, 0, &mut reference);
+        let expected: Vec<f32> = (100..105).chain(7..12).map(|c| reference[c]).collect();
+        for start in 0..10 {
+            let mut values = vec![1.0f32; 10 - start];
+            apply_in_place(&keyed, start, &mut values);
+            assert_eq!(values, expected[start..], "from element {start}");
+        }
     }
 
     #[test]

@@ -143,7 +143,10 @@ impl<M: TrainableModel> Trainer<M> {
             .interrupt
             .as_ref()
             .is_some_and(|flag| flag.load(Ordering::SeqCst));
-        if !raised {
+        // Any rank's interrupt stops them all, at the same step.
+        let mut raised_anywhere = [f64::from(u8::from(raised))];
+        self.group.all_reduce_sum_f64(&mut raised_anywhere);
+        if raised_anywhere[0] == 0.0 {
             return Ok(());
         }
         let checkpoint = self.save_checkpoint()?;

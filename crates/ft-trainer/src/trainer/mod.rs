@@ -7,6 +7,7 @@
 //! - `maybe_log_save_evaluate` (`flow.rs`), with `DefaultFlowCallback`'s decisions.
 
 mod flow;
+pub(crate) mod position;
 mod step;
 mod train;
 
@@ -15,12 +16,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use burn::tensor::Device;
-use ft_collate::{AutoTokenizer, DataCollatorWithPadding, DataLoader, EncodedDataset, Sampler};
+use ft_collate::{
+    AutoTokenizer, DataCollatorWithPadding, DataLoader, EncodedDataset, Sampler, Shard,
+};
 use glue_data::LabelColumn;
 use serde_json::Value;
 
 use crate::args::{TrainSamplingStrategy, TrainingArguments};
 use crate::callbacks::{ConsoleCallback, TrainerCallback};
+use crate::distributed::ProcessGroup;
 use crate::error::TrainerError;
 use crate::metrics::{ComputeMetrics, Metrics};
 use crate::model::TrainableModel;
@@ -70,6 +74,8 @@ pub struct Trainer<M: TrainableModel> {
     pub(crate) flos_per_token: f64,
     pub(crate) precision: Precision,
     pub(crate) scaler: LossScaler,
+    /// The processes training this model together; this one alone by default.
+    pub(crate) group: ProcessGroup,
 }
 
 impl<M: TrainableModel> Trainer<M> {
@@ -100,6 +106,7 @@ impl<M: TrainableModel> Trainer<M> {
             flos_per_token,
             precision,
             scaler: LossScaler::default(),
+            group: ProcessGroup::single(),
             args,
         };
         trainer
@@ -159,6 +166,32 @@ impl<M: TrainableModel> Trainer<M> {
     pub fn with_interrupt_flag(mut self, flag: Arc<AtomicBool>) -> Self {
         self.interrupt = Some(flag);
         self
+    }
+
+    /// Trains data-parallel with the other processes of `group`: each process takes its
+    /// share of every epoch, the gradients are averaged across processes before clipping,
+    /// evaluation is split and gathered, and only rank 0 logs and writes files. Every process
+    /// of the group must build the same Trainer and make the same calls.
+    pub fn with_process_group(mut self, group: ProcessGroup) -> Self {
+        self.group = group;
+        self.set_process_flags();
+        self
+    }
+
+    /// The processes training together.
+    pub fn process_group(&self) -> &ProcessGroup {
+        &self.group
+    }
+
+    /// `trainer.is_world_process_zero()`: whether this process logs and saves.
+    pub fn is_world_process_zero(&self) -> bool {
+        self.group.is_world_process_zero()
+    }
+
+    /// `state.is_world_process_zero` and `state.is_local_process_zero`, from the group.
+    pub(crate) fn set_process_flags(&mut self) {
+        self.state.is_world_process_zero = self.group.is_world_process_zero();
+        self.state.is_local_process_zero = self.group.is_local_process_zero();
     }
 
     /// The arguments, after validation.
@@ -253,13 +286,15 @@ impl<M: TrainableModel> Trainer<M> {
                 batch_size: args.per_device_train_batch_size * args.gradient_accumulation_steps,
             },
         };
+        let shard = Shard::new(self.group.rank(), self.group.world_size())?;
         Ok(DataLoader::new(
             dataset.clone(),
             self.collator()?.clone(),
             sampler,
             args.per_device_train_batch_size,
             args.dataloader_drop_last,
-        )?)
+        )?
+        .with_shard(shard))
     }
 
     /// `self.log(logs)`: adds `epoch` and `step`, appends to `log_history`, calls `on_log`.

@@ -3,7 +3,7 @@
 //! unless something is not finite, applies AdamW at the schedule's learning rate.
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Tensor, TensorReadError};
+use burn::tensor::{Tensor, TensorData, TensorReadError};
 use ft_collate::{Batch, CollateError};
 
 use crate::error::TrainerError;
@@ -43,6 +43,8 @@ pub(crate) struct Accumulated {
     loss_scale: f64,
     /// Micro-batches taken from the loader.
     pub(crate) micro_batches: usize,
+    /// Floating-point operations of the micro-batches, for `total_flos`.
+    flos: f64,
 }
 
 /// What `optimizer_step` reports: the outcome, with the step's loss and unscaled gradient
@@ -97,6 +99,7 @@ impl<M: TrainableModel> Trainer<M> {
         let mut accumulator: GradientsAccumulator<M> = GradientsAccumulator::new();
         let mut loss_sum: Option<Tensor<1>> = None;
         let mut micro_batches = 0;
+        let mut flos = 0.0;
         for batch in batches.take(window) {
             let batch = batch?;
             // Dropout draws from the backend's RNG: seeding it per micro-batch makes a resumed
@@ -111,7 +114,7 @@ impl<M: TrainableModel> Trainer<M> {
                 None => loss,
             });
             let tokens = batch.batch_size() * batch.input_ids.dims()[1];
-            self.state.total_flos += self.flos_per_token * tokens as f64;
+            flos += self.flos_per_token * tokens as f64;
             micro_batches += 1;
         }
         Ok(loss_sum.map(|loss_sum| Accumulated {
@@ -119,6 +122,7 @@ impl<M: TrainableModel> Trainer<M> {
             grads: accumulator.grads(),
             loss_scale,
             micro_batches,
+            flos,
         }))
     }
 
@@ -133,10 +137,17 @@ impl<M: TrainableModel> Trainer<M> {
     ) -> Result<StepReport, TrainerError> {
         let Accumulated {
             loss_sum,
-            grads,
+            mut grads,
             loss_scale,
+            flos,
             ..
         } = step;
+        let loss_sum = if self.group.is_distributed() {
+            self.average_across_ranks(loss_sum, &mut grads, flos)?
+        } else {
+            self.state.total_flos += flos;
+            loss_sum
+        };
         let (loss, scaled_norm) = self.read_loss_and_norm(loss_sum, &grads)?;
         let grad_norm = scaled_norm / loss_scale;
         let fault = [("loss", loss), ("gradient norm", grad_norm)]
@@ -170,6 +181,39 @@ impl<M: TrainableModel> Trainer<M> {
             loss,
             grad_norm,
         })
+    }
+
+    /// DDP's gradient all-reduce: every rank's gradients replaced by their mean over the ranks,
+    /// and the loss by its mean, so that every rank clips, checks and steps on the same values
+    /// and takes the same decisions. The step's floating-point operations are summed into
+    /// `total_flos`, as transformers gathers them.
+    fn average_across_ranks(
+        &mut self,
+        loss_sum: Tensor<1>,
+        grads: &mut GradientsParams,
+        flos: f64,
+    ) -> Result<Tensor<1>, TrainerError> {
+        let error = |source| TrainerError::DeviceRead {
+            what: format!("the gradients of step {}", self.state.global_step + 1),
+            source,
+        };
+        let loss = loss_sum.try_into_scalar::<f64>().map_err(error)?;
+        let mut scalars = [loss, flos];
+        crate::distributed::average_gradients(
+            &self.group,
+            &self.model,
+            grads,
+            &mut scalars,
+            &self.device,
+        )
+        .map_err(error)?;
+        let [loss, flos] = scalars;
+        self.state.total_flos += flos;
+        let mean = loss / self.group.world_size() as f64;
+        Ok(Tensor::from_data(
+            TensorData::new(vec![mean as f32], [1]),
+            &self.device,
+        ))
     }
 
     /// fp16's current loss scale; 1 in other precisions.
@@ -217,7 +261,7 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     use burn::module::{Module, ModuleVisitor, Param};
-    use burn::tensor::{Device, TensorData};
+    use burn::tensor::Device;
     use ft_bert::BertForSequenceClassification;
 
     use super::*;
@@ -246,6 +290,7 @@ mod tests {
             grads,
             loss_scale: trainer.loss_scale(),
             micro_batches: 1,
+            flos: 0.0,
         }
     }
 

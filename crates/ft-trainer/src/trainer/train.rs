@@ -8,6 +8,7 @@ use ft_collate::{DataLoader, EncodedDataset};
 
 use crate::args::{IntervalStrategy, TrainingArguments};
 use crate::checkpoint::{delete_checkpoint, get_last_checkpoint, sorted_checkpoints};
+use crate::distributed::weights_digest;
 use crate::error::TrainerError;
 use crate::metrics::{TrainOutput, speed_metrics};
 use crate::model::TrainableModel;
@@ -15,6 +16,7 @@ use crate::optimizer::{AdamW, AdamWConfig};
 use crate::schedule::Schedule;
 use crate::state::{TrainerControl, TrainerState};
 use crate::trainer::flow::LossTracker;
+use crate::trainer::position::{Position, StepShape};
 use crate::trainer::step::{StepOutcome, StepReport};
 use crate::trainer::{ResumeFrom, Trainer};
 
@@ -34,12 +36,19 @@ pub(crate) struct TrainPlan {
 }
 
 impl TrainPlan {
-    pub(crate) fn new(args: &TrainingArguments, batches_per_epoch: usize, examples: usize) -> Self {
+    /// The plan for `batches_per_epoch` micro-batches per process, `examples` rows and
+    /// `world_size` processes.
+    pub(crate) fn new(
+        args: &TrainingArguments,
+        batches_per_epoch: usize,
+        examples: usize,
+        world_size: usize,
+    ) -> Self {
         let ga = args.gradient_accumulation_steps;
         let updates_per_epoch = batches_per_epoch.div_ceil(ga).max(1);
         let (max_steps, num_train_epochs, num_train_samples) = if args.max_steps > 0 {
             let max_steps = args.max_steps as usize;
-            let total_batch = args.per_device_train_batch_size * ga;
+            let total_batch = args.per_device_train_batch_size * ga * world_size;
             (
                 max_steps,
                 max_steps.div_ceil(updates_per_epoch),
@@ -59,16 +68,6 @@ impl TrainPlan {
             max_steps,
             num_train_epochs,
             num_train_samples,
-        }
-    }
-
-    /// Micro-batches in optimizer step `update` of an epoch: the last one takes what is left.
-    fn window(&self, update: usize) -> usize {
-        let left = self.batches_per_epoch % self.gradient_accumulation_steps;
-        if update + 1 == self.updates_per_epoch && left != 0 {
-            left
-        } else {
-            self.gradient_accumulation_steps
         }
     }
 
@@ -95,12 +94,16 @@ impl<M: TrainableModel> Trainer<M> {
         resume_from_checkpoint: Option<ResumeFrom>,
     ) -> Result<TrainOutput, TrainerError> {
         let (dataset, loader) = self.training_data()?;
-        let plan = TrainPlan::new(&self.args, loader.len(), dataset.len());
+        let world_size = self.group.world_size();
+        let plan = TrainPlan::new(&self.args, loader.len(), dataset.len(), world_size);
         self.state = plan.initial_state(&self.args);
         self.optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
-        if let Some(resume) = resume_from_checkpoint {
-            self.resume(resume)?;
-        }
+        let start_at = match resume_from_checkpoint {
+            Some(resume) => self.resume(resume, dataset.len())?,
+            None => Position::START,
+        };
+        self.set_process_flags();
+        self.check_ranks_agree("at the start of training")?;
         self.log_run_header(&plan, dataset.len());
         self.control = TrainerControl::default();
         self.call_on_train_begin()?;
@@ -117,20 +120,17 @@ impl<M: TrainableModel> Trainer<M> {
             warmup: self.args.warmup_steps_for(plan.max_steps),
             total: plan.max_steps,
         };
-        let epochs_trained = first_step / plan.updates_per_epoch;
-        let batches_to_skip =
-            (first_step % plan.updates_per_epoch) * plan.gradient_accumulation_steps;
         let mut stop = first_step >= plan.max_steps;
-        for epoch in epochs_trained..plan.num_train_epochs {
+        for epoch in start_at.epoch..plan.num_train_epochs {
             if stop {
                 break;
             }
-            let skip = if epoch == epochs_trained {
-                batches_to_skip
+            let consumed = if epoch == start_at.epoch {
+                start_at.consumed_rows
             } else {
                 0
             };
-            self.train_epoch(&plan, &loader, &schedule, epoch, skip, &mut tracker)?;
+            self.train_epoch(&plan, &loader, &schedule, epoch, consumed, &mut tracker)?;
             stop = self.control.should_training_stop;
         }
         self.finalize(&plan, tracker, start, first_step)
@@ -168,33 +168,54 @@ impl<M: TrainableModel> Trainer<M> {
         Ok((dataset, loader))
     }
 
-    /// Restores the checkpoint to resume from.
-    fn resume(&mut self, from: ResumeFrom) -> Result<(), TrainerError> {
+    /// Restores the checkpoint to resume from, and says where in the data (of `len` rows)
+    /// the run continues.
+    fn resume(&mut self, from: ResumeFrom, len: usize) -> Result<Position, TrainerError> {
         let path = match from {
             ResumeFrom::Latest => get_last_checkpoint(&self.args.output_dir)
                 .ok_or_else(|| TrainerError::NoCheckpoint(self.args.output_dir.clone()))?,
             ResumeFrom::Path(path) => path,
         };
-        self.load_checkpoint(&path)?;
+        let saved = self.load_checkpoint(&path)?;
+        let now = StepShape::new(&self.args, self.group.world_size());
+        let at = Position::resumed(saved, now, len, self.state.global_step);
+        if at.global_step != self.state.global_step {
+            tracing::warn!(
+                "{} was trained {} rows a step ({} per device on {} processes, {} accumulated); \
+                 this run takes {}: it skips the {} rows of epoch {} already seen, and \
+                 continues at step {} in steps of its own",
+                path.display(),
+                saved.rows_per_step(),
+                saved.per_device_train_batch_size,
+                saved.world_size,
+                saved.gradient_accumulation_steps,
+                now.rows_per_step(),
+                at.consumed_rows,
+                at.epoch,
+                at.global_step,
+            );
+            self.state.global_step = at.global_step;
+        }
         tracing::info!(
             "resuming from {} at step {} (epoch {:.2})",
             path.display(),
             self.state.global_step,
             self.state.epoch
         );
-        Ok(())
+        Ok(at)
     }
 
     fn log_run_header(&self, plan: &TrainPlan, examples: usize) {
         let args = &self.args;
         tracing::info!(
             "***** Running training *****\n  Num examples = {examples}\n  Num Epochs = {}\n  \
-             Instantaneous batch size per device = {}\n  Total train batch size (w. accumulation) = {}\n  \
+             Instantaneous batch size per device = {}\n  \
+             Total train batch size (w. parallel, distributed & accumulation) = {}\n  \
              Gradient Accumulation steps = {}\n  Total optimization steps = {}\n  \
              Number of trainable parameters = {}",
             plan.num_train_epochs,
             args.per_device_train_batch_size,
-            args.per_device_train_batch_size * plan.gradient_accumulation_steps,
+            StepShape::new(args, self.group.world_size()).rows_per_step(),
             plan.gradient_accumulation_steps,
             plan.max_steps,
             self.model.num_params()
@@ -214,30 +235,35 @@ impl<M: TrainableModel> Trainer<M> {
         Ok(())
     }
 
-    /// One epoch, from micro-batch `skip` (after a resume), until its end or a stop.
+    /// One epoch, after its first `consumed` rows (counted over all processes, after a
+    /// resume), until its end or a stop.
     fn train_epoch(
         &mut self,
         plan: &TrainPlan,
         loader: &DataLoader,
         schedule: &Schedule,
         epoch: usize,
-        skip: usize,
+        consumed: usize,
         tracker: &mut LossTracker,
     ) -> Result<(), TrainerError> {
         self.control.should_epoch_stop = false;
         self.run_callbacks(|c, a, s, ctl| c.on_epoch_begin(a, s, ctl));
-        let mut batches = loader.iter(epoch as u64, skip, &self.device.clone().autodiff());
-        let mut micro_step = skip;
-        for update in skip / plan.gradient_accumulation_steps..plan.updates_per_epoch {
+        let mut batches = loader.iter(epoch as u64, consumed, &self.device.clone().autodiff());
+        let shape = StepShape::new(&self.args, self.group.world_size());
+        // Micro-batches of this run's size that the consumed rows make up.
+        let mut micro_step = consumed as f64 / shape.rows_per_micro_batch() as f64;
+        loop {
             self.control.should_log = false;
             self.control.should_evaluate = false;
             self.control.should_save = false;
             self.run_callbacks(|c, a, s, ctl| c.on_step_begin(a, s, ctl));
-            let Some(step) = self.accumulate_gradients(&mut batches, plan.window(update))? else {
+            // The last step of an epoch takes the micro-batches that are left.
+            let window = plan.gradient_accumulation_steps;
+            let Some(step) = self.accumulate_gradients(&mut batches, window)? else {
                 break;
             };
-            micro_step += step.micro_batches;
-            let position = epoch as f64 + micro_step as f64 / plan.batches_per_epoch as f64;
+            micro_step += step.micro_batches as f64;
+            let position = epoch as f64 + micro_step / plan.batches_per_epoch as f64;
             let learning_rate = schedule.learning_rate(self.state.global_step + 1);
             let report = self.optimizer_step(step, learning_rate)?;
             self.complete_step(report, learning_rate, position, tracker)?;
@@ -318,16 +344,38 @@ impl<M: TrainableModel> Trainer<M> {
             if self.args.load_best_model_at_end {
                 self.load_best_model(best)?;
             }
-            if self.args.save_total_limit == Some(1) {
+            if self.args.save_total_limit == Some(1) && self.is_world_process_zero() {
                 self.delete_all_checkpoints_but(best);
             }
         }
+        self.check_ranks_agree("at the end of training")?;
         self.run_callbacks(|c, a, s, ctl| c.on_train_end(a, s, ctl));
         Ok(TrainOutput {
             global_step: self.state.global_step,
             training_loss: train_loss,
             metrics,
         })
+    }
+
+    /// With several processes, checks that all hold the same weights, as the gradient
+    /// all-reduce keeps them: a digest per rank, gathered.
+    fn check_ranks_agree(&self, when: &'static str) -> Result<(), TrainerError> {
+        if !self.group.is_distributed() {
+            return Ok(());
+        }
+        let digest = weights_digest(&self.model).map_err(|source| TrainerError::DeviceRead {
+            what: format!("the weights {when}"),
+            source,
+        })?;
+        let digests = self.group.all_gather_u64(digest);
+        if digests.iter().any(|&other| other != digest) {
+            return Err(TrainerError::RanksDisagree { when, digests });
+        }
+        tracing::info!(
+            "the weights {when} are the same on all {} processes (digest {digest:016x})",
+            digests.len()
+        );
+        Ok(())
     }
 
     fn load_best_model(&mut self, best: &Path) -> Result<(), TrainerError> {
@@ -413,16 +461,18 @@ mod tests {
         let mut args = TrainingArguments::new("x");
         args.gradient_accumulation_steps = 4;
         // 10 micro-batches an epoch: 3 updates, the last of 2 micro-batches.
-        let plan = TrainPlan::new(&args, 10, 80);
+        let plan = TrainPlan::new(&args, 10, 80, 1);
         assert_eq!(plan.updates_per_epoch, 3);
         assert_eq!(plan.max_steps, 9);
         assert_eq!(plan.num_train_epochs, 3);
         assert_eq!(plan.num_train_samples, 240.0);
-        assert_eq!([plan.window(0), plan.window(1), plan.window(2)], [4, 4, 2]);
         args.max_steps = 7;
-        let plan = TrainPlan::new(&args, 10, 80);
+        let plan = TrainPlan::new(&args, 10, 80, 1);
         assert_eq!(plan.max_steps, 7);
         assert_eq!(plan.num_train_epochs, 3);
         assert_eq!(plan.num_train_samples, 7.0 * 32.0);
+        // Samples are counted over every process.
+        let plan = TrainPlan::new(&args, 10, 80, 2);
+        assert_eq!(plan.num_train_samples, 7.0 * 64.0);
     }
 }

@@ -132,17 +132,121 @@ pub fn cli_features(backend: &str) -> Result<Vec<&'static str>> {
 }
 
 /// Builds `bert-ft` with the features the arguments' `--backend` needs (flex by default),
-/// then runs `bert-ft subcommand args…` and exits with its status.
+/// then runs `bert-ft subcommand args…` and exits with its status. With `--nproc-per-node N`
+/// (N > 1) or `--hostfile FILE`, the build has MPI and `mpirun` starts the processes.
 pub fn run_cli(subcommand: &str, args: &[String]) -> Result<()> {
-    let binary = build_cli(&cli_features(backend_arg(args).unwrap_or("flex"))?)?;
-    let mut command = Command::new(&binary);
+    let (launch, args) = Launch::take_from(args)?;
+    let mut features = cli_features(backend_arg(&args).unwrap_or("flex"))?;
+    if launch.is_distributed() {
+        features.push("mpi");
+    }
+    let binary = build_cli(&features)?;
+    let mut command = if launch.is_distributed() {
+        launch.mpirun(&binary)
+    } else {
+        Command::new(&binary)
+    };
     backend_env(&mut command);
     let status = command
         .arg(subcommand)
-        .args(args)
+        .args(&args)
         .status()
         .with_context(|| format!("running {}", binary.display()))?;
     std::process::exit(status.code().unwrap_or(1));
+}
+
+/// How many processes run the job, as `torchrun --nproc-per-node` says it, and on which
+/// machines (an Open MPI hostfile).
+#[derive(Debug, PartialEq)]
+struct Launch {
+    nproc_per_node: usize,
+    hostfile: Option<String>,
+}
+
+impl Launch {
+    /// Takes `--nproc-per-node N` and `--hostfile FILE` out of `args`; the rest is
+    /// `bert-ft`'s.
+    fn take_from(args: &[String]) -> Result<(Self, Vec<String>)> {
+        let mut launch = Launch {
+            nproc_per_node: 1,
+            hostfile: None,
+        };
+        let mut rest = Vec::new();
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (arg.as_str(), None),
+            };
+            if name != "--nproc-per-node" && name != "--hostfile" {
+                rest.push(arg.clone());
+                continue;
+            }
+            let value = match inline {
+                Some(value) => value,
+                None => args
+                    .next()
+                    .cloned()
+                    .with_context(|| format!("{name} needs a value"))?,
+            };
+            if name == "--hostfile" {
+                launch.hostfile = Some(value);
+            } else {
+                launch.nproc_per_node = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .with_context(|| format!("--nproc-per-node {value}: expected a count"))?;
+            }
+        }
+        Ok((launch, rest))
+    }
+
+    fn is_distributed(&self) -> bool {
+        self.nproc_per_node > 1 || self.hostfile.is_some()
+    }
+
+    /// `mpirun` for `binary`: N processes per machine, each bound to an equal share of the
+    /// machine's cores (rayon then runs one thread per core of its share), or unbound when
+    /// there are more processes than cores.
+    fn mpirun(&self, binary: &Path) -> Command {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let per_process = cores / self.nproc_per_node;
+        let mut command = Command::new("mpirun");
+        match &self.hostfile {
+            Some(hostfile) => command.args(["--hostfile", hostfile]),
+            None => command.args(["-np", &self.nproc_per_node.to_string()]),
+        };
+        command.args(["--npernode", &self.nproc_per_node.to_string()]);
+        if per_process >= 1 {
+            command.args(["--map-by", &format!("slot:PE={per_process}")]);
+            command.args(["--bind-to", "core"]);
+        } else {
+            command.args(["--oversubscribe", "--bind-to", "none"]);
+        }
+        // Open MPI refuses root unless asked; containers often run as root.
+        if is_root() {
+            command.arg("--allow-run-as-root");
+        }
+        eprintln!(
+            "$ mpirun … ({} processes per machine, {} cores each)",
+            self.nproc_per_node,
+            per_process.max(1)
+        );
+        command.arg(binary);
+        command
+    }
+}
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("Uid:"))
+            .and_then(|ids| ids.split_whitespace().next())
+            == Some("0")
+    })
 }
 
 #[cfg(test)]
@@ -162,5 +266,26 @@ mod tests {
         assert_eq!(backend_arg(&args), Some("tch-cpu"));
         assert_eq!(backend_arg(&["--backend=wgpu".to_string()]), Some("wgpu"));
         assert_eq!(backend_arg(&[]), None);
+    }
+
+    #[test]
+    fn launch_flags_are_taken_out_of_bert_fts_arguments() {
+        let args: Vec<String> = ["--nproc-per-node", "2", "--max-steps", "5", "--hostfile=h"]
+            .map(String::from)
+            .to_vec();
+        let (launch, rest) = Launch::take_from(&args).unwrap();
+        assert_eq!(
+            launch,
+            Launch {
+                nproc_per_node: 2,
+                hostfile: Some("h".into())
+            }
+        );
+        assert_eq!(rest, ["--max-steps", "5"]);
+        assert!(launch.is_distributed());
+        let (single, _) = Launch::take_from(&[]).unwrap();
+        assert!(!single.is_distributed());
+        assert!(Launch::take_from(&["--nproc-per-node".into(), "0".into()]).is_err());
+        assert!(Launch::take_from(&["--nproc-per-node".into()]).is_err());
     }
 }

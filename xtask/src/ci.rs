@@ -1,7 +1,8 @@
 //! `cargo xtask ci`: the checks CI runs, in order.
 //!
 //! One build holds every backend this machine can run (flex, ndarray, libtorch on the CPU,
-//! wgpu on lavapipe); tests pick their devices at run time.
+//! wgpu on lavapipe) and MPI; tests pick their devices at run time, and the data-parallel
+//! tests start `mpirun`.
 
 use anyhow::Result;
 use clap::Args;
@@ -11,7 +12,7 @@ use crate::cargo::cargo;
 /// Arguments of `ci`.
 #[derive(Args, Debug)]
 pub struct CiArgs {
-    /// Only flex (no libtorch, no Vulkan needed).
+    /// Only flex (no libtorch, Vulkan or MPI needed).
     #[arg(long)]
     flex_only: bool,
 }
@@ -19,12 +20,16 @@ pub struct CiArgs {
 /// The crates with backend features, and the backends CI compiles in.
 const BACKEND_CRATES: [&str; 4] = ["ft-collate", "ft-bert", "ft-trainer", "ft-cli"];
 const CI_BACKENDS: [&str; 4] = ["flex", "ndarray", "tch", "wgpu"];
+/// Data-parallel training over MPI (Open MPI's library and libclang to build).
+const MPI_FEATURES: [&str; 2] = ["ft-trainer/mpi", "ft-cli/mpi"];
 
 fn features(flex_only: bool) -> String {
     let backends: &[&str] = if flex_only { &["flex"] } else { &CI_BACKENDS };
+    let mpi: &[&str] = if flex_only { &[] } else { &MPI_FEATURES };
     BACKEND_CRATES
         .iter()
         .flat_map(|krate| backends.iter().map(move |b| format!("{krate}/{b}")))
+        .chain(mpi.iter().map(|feature| feature.to_string()))
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -62,7 +67,8 @@ mod tests {
     fn every_backend_crate_gets_every_backend() {
         let all = features(false);
         assert!(all.contains("ft-bert/tch") && all.contains("ft-cli/wgpu"));
-        assert_eq!(all.split(',').count(), 16);
-        assert!(!features(true).contains("tch"));
+        assert!(all.contains("ft-cli/mpi"));
+        assert_eq!(all.split(',').count(), 18);
+        assert!(!features(true).contains("tch") && !features(true).contains("mpi"));
     }
 }

@@ -126,6 +126,32 @@ pub struct TrainResult {
     /// The backend (ours only).
     #[serde(default)]
     pub backend: Option<String>,
+    /// Processes training together (data-parallel over MPI), each at the same per-device
+    /// batch; results from before data-parallel training had one.
+    #[serde(default = "one_process")]
+    pub processes: usize,
+}
+
+/// The number of processes of a result that does not say: one, as every run was before
+/// data-parallel training.
+fn one_process() -> usize {
+    1
+}
+
+/// `bench allreduce`: one optimizer step's gradient all-reduce across the processes of an MPI
+/// job, alone (`ft_trainer::distributed::average_gradients`: the gradients to the host, one
+/// all-reduce of a flat buffer, and back).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllReduceResult {
+    /// Float parameters averaged, i.e. values in the buffer.
+    pub parameters: usize,
+    /// Size of the buffer, in MB (10^6 bytes) of `f32`.
+    pub megabytes: f64,
+    /// Median milliseconds per all-reduce.
+    pub milliseconds: f64,
+    /// Processes in the job.
+    pub processes: usize,
 }
 
 /// The median of `values`; `None` when there are none.
@@ -176,5 +202,13 @@ mod tests {
         let step: StepResult = serde_json::from_str(json).expect("parses");
         assert_eq!(step.gemm[0].n, 1536);
         assert_eq!(step.infer_fused_attention_ms, None);
+    }
+
+    #[test]
+    fn a_train_result_from_before_data_parallel_training_had_one_process() {
+        let json = r#"{"train_samples_per_second": 20.0, "train_tokens_per_second": 1000.0,
+            "steps": 100, "threads": 2}"#;
+        let train: TrainResult = serde_json::from_str(json).expect("parses");
+        assert_eq!(train.processes, 1);
     }
 }

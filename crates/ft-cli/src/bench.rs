@@ -1,16 +1,20 @@
 //! `bert-ft bench …`: single measurements for `cargo xtask bench`, one JSON object on stdout.
 //! The xtask runs them interleaved with the same work in Python and takes medians.
+//!
+//! `bench train` and `bench allreduce` also run as several processes under `mpirun`; rank 0
+//! alone prints the result, so that the xtask still reads one JSON line.
 
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use bench_report::{GemmResult, StepResult, TokenizeResult, TrainResult};
-use burn::module::Module;
+use bench_report::{AllReduceResult, GemmResult, StepResult, TokenizeResult, TrainResult};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Subcommand};
 use ft_bert::{AttentionImpl, BertConfig, BertForSequenceClassification};
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
+use ft_trainer::distributed::ProcessGroup;
 
 use crate::backend::Backend;
 use glue_data::{DataSource, Task};
@@ -22,8 +26,12 @@ pub enum BenchCommand {
     Tokenize(TokenizeArgs),
     /// Milliseconds per training step and per inference batch.
     Step(StepArgs),
-    /// The Trainer's throughput, time to first step and memory.
+    /// The Trainer's throughput, time to first step and memory (also under `mpirun`).
     Train(TrainArgs),
+    /// Milliseconds of one optimizer step's gradient all-reduce across the processes of an
+    /// MPI job.
+    #[command(name = "allreduce")]
+    AllReduce(AllReduceArgs),
 }
 
 /// Arguments of `bench tokenize`.
@@ -43,12 +51,23 @@ pub struct TokenizeArgs {
     split: String,
 }
 
-/// Runs one measurement and prints its JSON.
-pub fn run(command: &BenchCommand) -> Result<()> {
+/// Runs one measurement and prints its JSON (on rank 0 alone when `group` has several
+/// processes).
+pub fn run(command: &BenchCommand, group: &ProcessGroup) -> Result<()> {
+    if group.is_distributed()
+        && matches!(command, BenchCommand::Tokenize(_) | BenchCommand::Step(_))
+    {
+        // They measure one process's work; N copies would only slow each other down.
+        anyhow::bail!(
+            "`bench tokenize` and `bench step` run as one process; this is one of {}",
+            group.world_size()
+        );
+    }
     match command {
         BenchCommand::Tokenize(args) => tokenize(args),
         BenchCommand::Step(args) => step(args),
-        BenchCommand::Train(args) => train(args),
+        BenchCommand::Train(args) => train(args, group),
+        BenchCommand::AllReduce(args) => all_reduce(args, group),
     }
 }
 
@@ -112,11 +131,27 @@ impl Workload {
 
     /// The classifier on `device`: the folder's weights, or bert-base's shape at random.
     fn model(&self, device: &burn::tensor::Device) -> Result<BertForSequenceClassification> {
-        Ok(if self.model == "bert-base" {
-            BertForSequenceClassification::new(&BertConfig::default(), 42, device)?
-        } else {
-            BertForSequenceClassification::from_pretrained(&self.model, 2, device)?
-        })
+        classifier(&self.model, device)
+    }
+}
+
+/// The classifier `model` names on `device`: a folder's weights, or bert-base's shape at
+/// random for `bert-base`.
+fn classifier(model: &str, device: &burn::tensor::Device) -> Result<BertForSequenceClassification> {
+    Ok(if model == "bert-base" {
+        BertForSequenceClassification::new(&BertConfig::default(), 42, device)?
+    } else {
+        BertForSequenceClassification::from_pretrained(model, 2, device)?
+    })
+}
+
+/// `backend` for this process: under `mpirun`, a GPU backend given without an index takes
+/// the device of the process's rank on its machine, as `finetune` does.
+fn process_backend(backend: Backend, group: &ProcessGroup) -> Backend {
+    if group.is_distributed() {
+        backend.for_local_rank(group.local_rank())
+    } else {
+        backend
     }
 }
 
@@ -296,6 +331,9 @@ pub struct TrainArgs {
     /// Untimed steps first (0: time what a user waits for, first step included).
     #[arg(long, default_value_t = 0)]
     warmup: usize,
+    /// Rows per step on each process; the global batch is this times the processes.
+    #[arg(long, default_value_t = 8)]
+    per_device_train_batch_size: usize,
     /// Train with bfloat16 compute.
     #[arg(long)]
     bf16: bool,
@@ -340,8 +378,10 @@ impl ft_trainer::TrainerCallback for StepClock {
 /// The Trainer on MRPC for a fixed number of steps, as `python/bench_train.py` runs the
 /// Hugging Face Trainer: samples/s from the start of training (after `--warmup` steps, none by
 /// default), time to the first step from process start, evaluation samples/s and peak memory.
-fn train(args: &TrainArgs) -> Result<()> {
-    let device = args.workload.backend.device()?;
+/// Under `mpirun` every process trains its share data-parallel, and rank 0 reports for all
+/// (its own clock, memory and threads; the samples of every process).
+fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
+    let device = process_backend(args.workload.backend, group).device()?;
     let (tokenizer, mut raw) = args.workload.data()?;
     let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
     let validation = EncodedDataset::map(&raw.take("validation")?, &tokenizer)?;
@@ -354,13 +394,15 @@ fn train(args: &TrainArgs) -> Result<()> {
     training.logging_strategy = ft_trainer::IntervalStrategy::No;
     training.disable_tqdm = true;
     training.bf16 = args.bf16;
+    training.per_device_train_batch_size = args.per_device_train_batch_size;
     let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let mut trainer = ft_trainer::Trainer::new(model, training, &device)?
         .without_console()
         .with_train_dataset(train)
         .with_eval_dataset(validation)
         .with_tokenizer(tokenizer)
-        .with_callback(StepClock(times.clone()));
+        .with_callback(StepClock(times.clone()))
+        .with_process_group(group.clone());
     trainer.train(None)?;
     let evaluation = trainer.evaluate()?;
     let times = times
@@ -373,7 +415,10 @@ fn train(args: &TrainArgs) -> Result<()> {
     else {
         anyhow::bail!("the run did not reach step {}", args.warmup + args.steps);
     };
-    let samples_per_second = (args.steps * 8) as f64 / (end - start).as_secs_f64();
+    // Every process takes a per-device batch per step, and the steps end together (the
+    // all-reduce waits for all), so rank 0's clock times everyone's samples.
+    let samples = args.steps * args.per_device_train_batch_size * group.world_size();
+    let samples_per_second = samples as f64 / (end - start).as_secs_f64();
     let first_step_seconds = crate::process::start_time()
         .and_then(|started| {
             let elapsed_since_first = first.elapsed();
@@ -383,6 +428,9 @@ fn train(args: &TrainArgs) -> Result<()> {
                 .ok()
         })
         .map(|d| d.as_secs_f64());
+    if !group.is_world_process_zero() {
+        return Ok(());
+    }
     print(&TrainResult {
         train_samples_per_second: samples_per_second,
         train_tokens_per_second: samples_per_second * tokens_per_row,
@@ -393,5 +441,91 @@ fn train(args: &TrainArgs) -> Result<()> {
         threads: rayon_threads(),
         bf16: args.bf16,
         backend: Some(args.workload.backend.to_string()),
+        processes: group.world_size(),
+    })
+}
+
+/// Arguments of `bench allreduce`.
+#[derive(Args, Debug)]
+pub struct AllReduceArgs {
+    /// A model folder (real weights), or `bert-base` for that shape with random weights.
+    #[arg(long)]
+    model: String,
+    /// Backend the gradients live on (they go through host memory whatever it is).
+    #[arg(long, default_value = "flex")]
+    backend: Backend,
+    /// Timed all-reduces, after one untimed.
+    #[arg(long, default_value_t = 10)]
+    iterations: usize,
+}
+
+/// Registers a zero gradient for every float parameter, on the device the Trainer keeps its
+/// gradients on.
+struct ZeroGradients<'a> {
+    grads: &'a mut GradientsParams,
+    device: &'a burn::tensor::Device,
+    parameters: usize,
+}
+
+impl ModuleVisitor for ZeroGradients<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let grad = param.val().inner().zeros_like().to_device(self.device);
+        self.parameters += param.shape().num_elements();
+        self.grads.register(param.id, grad);
+    }
+}
+
+/// Times what one optimizer step adds with several processes: the gradients of every
+/// parameter averaged across the group by `average_gradients`, exactly as the Trainer calls
+/// it (every parameter with a gradient, the step's loss and FLOs as scalars). The values do
+/// not change the cost, so the gradients are zeros.
+fn all_reduce(args: &AllReduceArgs, group: &ProcessGroup) -> Result<()> {
+    let device = process_backend(args.backend, group).device()?;
+    // The Trainer's model lives on the autodiff device and its gradients on the plain one.
+    let model = classifier(&args.model, &device.clone().autodiff())?;
+    let zeros = || {
+        let mut grads = GradientsParams::new();
+        let mut zeros = ZeroGradients {
+            grads: &mut grads,
+            device: &device,
+            parameters: 0,
+        };
+        model.visit(&mut zeros);
+        let parameters = zeros.parameters;
+        (grads, parameters)
+    };
+    let mut times = Vec::new();
+    let mut parameters = 0;
+    for i in 0..=args.iterations {
+        // `average_gradients` replaces the gradients it is given, so each call gets fresh ones,
+        // made outside the clock.
+        let (mut grads, count) = zeros();
+        parameters = count;
+        let mut scalars = [0.0, 0.0];
+        // Start every rank's clock together, so that none times another's set-up.
+        group.barrier();
+        let t0 = Instant::now();
+        ft_trainer::distributed::average_gradients(
+            group,
+            &model,
+            &mut grads,
+            &mut scalars,
+            &device,
+        )
+        .context("reading the gradients to the host")?;
+        sync(&device)?;
+        // The first call pages in the buffers and sets up MPI's connections.
+        if i > 0 {
+            times.push(ms(t0.elapsed()));
+        }
+    }
+    if !group.is_world_process_zero() {
+        return Ok(());
+    }
+    print(&AllReduceResult {
+        parameters,
+        megabytes: (parameters * std::mem::size_of::<f32>()) as f64 / 1e6,
+        milliseconds: median(&times),
+        processes: group.world_size(),
     })
 }

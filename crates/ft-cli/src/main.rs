@@ -67,10 +67,11 @@ fn main() -> std::process::ExitCode {
             Some(ft_trainer::TrainerError::Interrupted { .. })
         )
     });
-    if group.is_distributed() {
-        eprintln!("error on rank {}: {error:#}", group.rank());
-    } else {
+    if !group.is_distributed() {
         eprintln!("error: {error:#}");
+    } else if !interrupted || group.is_world_process_zero() {
+        // Every rank is interrupted at the same step: rank 0 says so for all.
+        eprintln!("error on rank {}: {error:#}", group.rank());
     }
     if interrupted {
         // Every rank stopped at the same step (the interrupt is agreed), so all end cleanly.
@@ -102,10 +103,16 @@ fn init_tracing(group: &ProcessGroup) {
 
 fn run(group: &ProcessGroup) -> Result<()> {
     let command = Cli::parse().command;
-    if group.is_distributed() && !matches!(command, Command::FinetuneMrpc(_) | Command::Finetune(_))
+    // `bench train` and `bench allreduce` run data-parallel; `bench::run` refuses the rest.
+    if group.is_distributed()
+        && !matches!(
+            command,
+            Command::FinetuneMrpc(_) | Command::Finetune(_) | Command::Bench(_)
+        )
     {
         anyhow::bail!(
-            "only `finetune` and `finetune-mrpc` run as several processes; this is one of {}",
+            "only `finetune`, `finetune-mrpc` and `bench` run as several processes; this is one \
+             of {}",
             group.world_size()
         );
     }
@@ -117,6 +124,6 @@ fn run(group: &ProcessGroup) -> Result<()> {
         Command::Finetune(args) => finetune::run(&args, group),
         Command::Predict(args) => predict::run(&args),
         Command::Encode(args) => encode::run(&args),
-        Command::Bench(command) => bench::run(&command),
+        Command::Bench(command) => bench::run(&command, group),
     }
 }

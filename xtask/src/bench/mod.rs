@@ -1,6 +1,7 @@
 //! `cargo xtask bench`: our numbers beside the Hugging Face stack's, measured in one run,
 //! interleaved A B A B, as medians. Results go to `docs/benchmarks.json`, one entry per CPU
-//! kind, and are rendered into `docs/BENCHMARKS.md`.
+//! kind, and are rendered into `docs/BENCHMARKS.md`. The `distributed` section compares
+//! `bert-ft` with itself instead: one process against two under `mpirun`.
 
 mod render;
 mod report;
@@ -9,14 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use bench_report::{CpuIdentity, StepResult, TokenizeResult, TrainResult};
+use bench_report::{AllReduceResult, CpuIdentity, StepResult, TokenizeResult, TrainResult};
 use clap::Args;
 use serde::de::DeserializeOwned;
 
-use crate::cargo::{build_cli, cli_features, workspace_root};
+use crate::cargo::{build_cli, build_cli_in, cli_features, workspace_root};
 use crate::python;
 use report::{
-    CpuReport, Report, Section, StepSection, StepShape, TokenizeSection, TrainSection, TrainShape,
+    AllReduceShape, CpuReport, DistributedSection, Report, Section, StepSection, StepShape,
+    TokenizeSection, TrainSection, TrainShape,
 };
 
 /// Arguments of `bench`.
@@ -32,7 +34,8 @@ pub struct BenchArgs {
     /// docs/benchmarks-analysis.md.
     #[arg(long)]
     render_only: bool,
-    /// Sections to run (default: all): tokenize, step, train.
+    /// Sections to run (default: all): tokenize, step, train, distributed (skipped without
+    /// `mpirun`).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Backends the training section measures (default: every CPU backend built: flex,
@@ -59,7 +62,7 @@ pub struct BenchArgs {
     dataset: String,
 }
 
-const SECTIONS: [&str; 3] = ["tokenize", "step", "train"];
+const SECTIONS: [&str; 4] = ["tokenize", "step", "train", "distributed"];
 
 /// The two model shapes the step and training benchmarks use, with the Trainer's default
 /// step count for each.
@@ -105,7 +108,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         Vec::new()
     };
-    let binaries = Binaries::build(trained.into_iter())?;
+    // Tokenization and the step run on flex; the distributed section builds its own binary.
+    let flex = (selected("tokenize") || selected("step")).then_some("flex");
+    let binaries = Binaries::build(flex.into_iter().chain(trained))?;
     let mut report: Report = match std::fs::read_to_string(&json_path) {
         Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
         Err(_) => Report::default(),
@@ -129,7 +134,16 @@ pub fn run(args: &BenchArgs) -> Result<()> {
         match section {
             "tokenize" => entry.tokenize = Some(bench.section(tokenize(&bench)?)),
             "step" => entry.step = Some(bench.section(step(&bench)?)),
-            _ => entry.train = Some(bench.section(train(&bench, &backends, &bf16_backends)?)),
+            "train" => {
+                entry.train = Some(bench.section(train(&bench, &backends, &bf16_backends)?));
+            }
+            "distributed" if !on_path("mpirun") => eprintln!(
+                "bench: skipping the distributed section: no `mpirun` on PATH (install Open \
+                 MPI: openmpi-bin, and libopenmpi-dev and libclang-dev to build); the report \
+                 keeps its previous figures"
+            ),
+            "distributed" => entry.distributed = Some(bench.section(distributed(&bench)?)),
+            other => bail!("no benchmark section is named {other}"),
         }
     }
     std::fs::write(&json_path, serde_json::to_string_pretty(&report)? + "\n")?;
@@ -228,13 +242,13 @@ fn today() -> String {
 struct Binaries(Vec<(String, PathBuf)>);
 
 impl Binaries {
-    /// Builds the binary of every backend in `backends`, and flex's, which the other sections
-    /// use. Each build overwrites `target/release/bert-ft`, so it is copied aside.
+    /// Builds the binary of every backend in `backends`. Each build overwrites
+    /// `target/release/bert-ft`, so it is copied aside.
     fn build<'a>(backends: impl Iterator<Item = &'a str>) -> Result<Self> {
         let dir = workspace_root().join("target/bench-bin");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         let mut binaries: Vec<(String, PathBuf)> = Vec::new();
-        for backend in std::iter::once("flex").chain(backends) {
+        for backend in backends {
             if binaries.iter().any(|(name, _)| name == backend) {
                 continue;
             }
@@ -319,6 +333,12 @@ fn replay<'a, T: DeserializeOwned + 'a>(command: Command) -> Box<dyn FnMut() -> 
     Box::new(move || {
         let mut copy = Command::new(command.get_program());
         copy.args(command.get_args());
+        for (name, value) in command.get_envs() {
+            match value {
+                Some(value) => copy.env(name, value),
+                None => copy.env_remove(name),
+            };
+        }
         measure(copy)
     })
 }
@@ -453,5 +473,145 @@ fn train(cx: &Bench<'_>, backends: &[String], bf16_backends: &[String]) -> Resul
     Ok(TrainSection {
         warmup: args.train_warmup,
         shapes,
+    })
+}
+
+/// Whether `program` is an executable file in a folder of `PATH`.
+fn on_path(program: &str) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            std::fs::metadata(dir.join(program))
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Processes of the data-parallel runs, and the global batch every run trains at.
+const PROCESSES: usize = 2;
+const GLOBAL_BATCH: usize = 8;
+
+/// The `mpirun` options of the distributed section: `PROCESSES` processes on this machine,
+/// each bound to an equal share of its logical CPUs (so rayon runs one thread per CPU of its
+/// share, and the runs use the CPUs one process does), Open MPI's traffic over shared memory
+/// and loopback only, whatever the machine's network.
+fn mpirun_options() -> Vec<String> {
+    let per_process = cpu_threads() / PROCESSES;
+    let binding = if per_process >= 1 {
+        vec![
+            "--bind-to".to_string(),
+            "core".to_string(),
+            "--map-by".to_string(),
+            format!("slot:PE={per_process}"),
+        ]
+    } else {
+        // Fewer CPUs than processes: they can only share.
+        ["--oversubscribe", "--bind-to", "none"]
+            .map(String::from)
+            .to_vec()
+    };
+    ["-np".to_string(), PROCESSES.to_string()]
+        .into_iter()
+        .chain(binding)
+        .chain(
+            [
+                "--mca",
+                "btl",
+                "self,vader,tcp",
+                "--mca",
+                "btl_tcp_if_include",
+                "lo",
+                "--mca",
+                "oob_tcp_if_include",
+                "lo",
+            ]
+            .map(String::from),
+        )
+        .collect()
+}
+
+/// `mpirun` with the section's options, starting `binary`.
+fn mpirun(options: &[String], binary: &Path) -> Command {
+    let mut command = Command::new("mpirun");
+    command.args(options);
+    // Open MPI refuses to run as root unless both are set (containers often run as root); they
+    // change nothing for other users. As variables rather than `--allow-run-as-root`, they
+    // stay out of the options the report records.
+    command
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    command.arg(binary);
+    command
+}
+
+/// Data-parallel training against one process: MiniLM on flex through the Trainer, one
+/// process at batch 8 on every logical CPU against `PROCESSES` processes at batch 4 each
+/// sharing the same CPUs, in rounds, with the same `bert-ft` (built with MPI); then the
+/// gradient all-reduce alone for each model shape, under the same `mpirun`.
+fn distributed(cx: &Bench<'_>) -> Result<DistributedSection> {
+    let args = cx.args;
+    let mut features = cli_features("flex")?;
+    features.push("mpi");
+    // Its own target folder, so that the MPI build does not replace the usual one.
+    let binary = build_cli_in(&features, "target/bench-mpi")?;
+    let options = mpirun_options();
+    let [(label, model, default_steps), _] = shapes(args);
+    let steps = args.train_steps.unwrap_or(default_steps);
+    eprintln!(
+        "bench: data-parallel training, {label}: 1 process against `mpirun {}`",
+        options.join(" ")
+    );
+    let train = |command: &mut Command, per_device: usize| {
+        command
+            .args(["bench", "train", "--backend", "flex"])
+            .args(["--model", &model, "--tokenizer", &args.model])
+            .args(["--dataset", &args.dataset])
+            .args(["--steps", &steps.to_string()])
+            .args(["--warmup", &args.train_warmup.to_string()])
+            .args(["--per-device-train-batch-size", &per_device.to_string()]);
+    };
+    let mut single = Command::new(&binary);
+    train(&mut single, GLOBAL_BATCH);
+    let mut parallel = mpirun(&options, &binary);
+    train(&mut parallel, GLOBAL_BATCH / PROCESSES);
+    let mut jobs: Vec<Job<'_, TrainResult>> = vec![
+        ("bert-ft, 1 process".into(), replay(single)),
+        (format!("bert-ft, {PROCESSES} processes"), replay(parallel)),
+    ];
+    let mut medians = round_robin(args.runs, &mut jobs)?
+        .into_iter()
+        .map(|runs| report::median_train(&runs));
+    let single = medians.next().flatten().context("no one-process run")?;
+    let parallel = medians
+        .next()
+        .flatten()
+        .context("no run of several processes")?;
+
+    let mut names = Vec::new();
+    let mut jobs: Vec<Job<'_, AllReduceResult>> = Vec::new();
+    for (label, model, _) in shapes(args) {
+        let mut command = mpirun(&options, &binary);
+        command.args(["bench", "allreduce", "--backend", "flex", "--model", &model]);
+        jobs.push((format!("gradient all-reduce, {label}"), replay(command)));
+        names.push(label.to_string());
+    }
+    eprintln!("bench: the gradient all-reduce alone, {PROCESSES} processes");
+    let all_reduce = names
+        .into_iter()
+        .zip(round_robin(args.runs, &mut jobs)?)
+        .filter_map(|(shape, runs)| {
+            let result = report::median_all_reduce(&runs)?;
+            Some(AllReduceShape { shape, result })
+        })
+        .collect();
+    Ok(DistributedSection {
+        shape: label.to_string(),
+        steps,
+        warmup: args.train_warmup,
+        global_batch_size: GLOBAL_BATCH,
+        launch: options.join(" "),
+        single,
+        parallel,
+        all_reduce,
     })
 }

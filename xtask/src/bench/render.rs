@@ -5,7 +5,9 @@ use std::fmt::Write;
 
 use bench_report::TrainResult;
 
-use super::report::{CpuReport, Report, Section, StepSection, TokenizeSection, TrainSection};
+use super::report::{
+    CpuReport, DistributedSection, Report, Section, StepSection, TokenizeSection, TrainSection,
+};
 use crate::cargo::workspace_root;
 
 /// Renders the whole report as Markdown.
@@ -52,6 +54,9 @@ fn render_cpu(out: &mut String, entry: &CpuReport) {
     }
     if let Some(section) = &entry.train {
         render_train(out, section);
+    }
+    if let Some(section) = &entry.distributed {
+        render_distributed(out, section);
     }
 }
 
@@ -318,6 +323,75 @@ fn render_train(out: &mut String, section: &Section<TrainSection>) {
     }
 }
 
+fn render_distributed(out: &mut String, section: &Section<DistributedSection>) {
+    let d = &section.results;
+    out.push_str("### Data-parallel training (MPI)\n\n");
+    provenance(out, section);
+    let timed = if d.warmup == 0 {
+        "timed from the start of training".to_string()
+    } else {
+        format!("timed after {} untimed steps", d.warmup)
+    };
+    let _ = writeln!(
+        out,
+        "bert-ft's Trainer on {}, flex, MRPC train, {} steps {timed}, at a global batch of {} \
+         in every run: one process on every logical CPU, against `mpirun {}` with each process \
+         at its share of the batch and rayon on its share of the CPUs, so that both use the same \
+         CPUs. Both runs are the same `bert-ft` (built with the `mpi` feature), alternated in \
+         {}; medians. Samples/s count every process's rows. The all-reduce is \
+         `average_gradients` alone under the same `mpirun`, as each optimizer step runs it: \
+         every gradient to one host buffer of `f32`, one MPI all-reduce, and back (median of \
+         10 after one untimed, then the median over rounds).\n",
+        d.shape,
+        d.steps,
+        d.global_batch_size,
+        d.launch,
+        plural(section.runs, "round", "rounds")
+    );
+    out.push_str(
+        "| run | per-device batch | train samples/s | eval samples/s |\n|---|---|---|---|\n",
+    );
+    for (r, baseline) in [(&d.single, None), (&d.parallel, Some(&d.single))] {
+        let cell = |value: fn(&TrainResult) -> Option<f64>| {
+            let text = number(value(r), 1);
+            match (value(r), baseline.and_then(value)) {
+                (Some(o), Some(b)) => format!("{text} ({:.2}×)", o / b),
+                _ => text,
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {} × {} | {} | {} | {} |",
+            plural(r.processes, "process", "processes"),
+            plural(r.threads, "thread", "threads"),
+            d.global_batch_size / r.processes.max(1),
+            cell(|r| Some(r.train_samples_per_second)),
+            cell(|r| r.eval_samples_per_second),
+        );
+    }
+    out.push_str(
+        "\n| shape | processes | all-reduce per step (ms) | parameters | MB |\n|---|---|---|---|---|\n",
+    );
+    for shape in &d.all_reduce {
+        let r = &shape.result;
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {:.1} |",
+            shape.shape,
+            r.processes,
+            number(Some(r.milliseconds), 1),
+            r.parameters,
+            r.megabytes
+        );
+    }
+    out.push('\n');
+}
+
+/// `count` followed by the noun in its number.
+fn plural(count: usize, one: &str, many: &str) -> String {
+    format!("{count} {}", if count == 1 { one } else { many })
+}
+
 fn train_row(
     out: &mut String,
     shape: &str,
@@ -364,6 +438,7 @@ mod tests {
             threads: 2,
             bf16,
             backend: None,
+            processes: 1,
         }
     }
 
@@ -404,6 +479,62 @@ mod tests {
         }
         // A bf16 run is not held to the fp32 memory goal.
         assert!(!out.contains("| tch-cpu bf16 | peak memory"), "{out}");
+    }
+
+    #[test]
+    fn data_parallel_rows_compare_with_one_process() {
+        use bench_report::AllReduceResult;
+
+        use super::super::report::AllReduceShape;
+
+        let single = TrainResult {
+            threads: 16,
+            ..result(20.0, 100.0, 500.0, 1.0, false)
+        };
+        let parallel = TrainResult {
+            threads: 8,
+            processes: 2,
+            ..result(30.0, 150.0, 500.0, 1.0, false)
+        };
+        let all_reduce = |shape: &str, parameters: usize, milliseconds| AllReduceShape {
+            shape: shape.into(),
+            result: AllReduceResult {
+                parameters,
+                megabytes: parameters as f64 * 4.0 / 1e6,
+                milliseconds,
+                processes: 2,
+            },
+        };
+        let section = Section {
+            command: "bench --only distributed".into(),
+            date: "2026-12-02".into(),
+            runs: 3,
+            results: DistributedSection {
+                shape: "MiniLM".into(),
+                steps: 100,
+                warmup: 0,
+                global_batch_size: 8,
+                launch: "-np 2 --bind-to core --map-by slot:PE=8".into(),
+                single,
+                parallel,
+                all_reduce: vec![
+                    all_reduce("MiniLM", 22_713_984, 12.5),
+                    all_reduce("bert-base", 109_483_778, 61.0),
+                ],
+            },
+        };
+        let mut out = String::new();
+        render_distributed(&mut out, &section);
+        for row in [
+            "### Data-parallel training (MPI)",
+            "`mpirun -np 2 --bind-to core --map-by slot:PE=8`",
+            "| 1 process × 16 threads | 8 | 20.0 | 100.0 |",
+            "| 2 processes × 8 threads | 4 | 30.0 (1.50×) | 150.0 (1.50×) |",
+            "| MiniLM | 2 | 12.5 | 22713984 | 90.9 |",
+            "| bert-base | 2 | 61.0 | 109483778 | 437.9 |",
+        ] {
+            assert!(out.contains(row), "{row} not in\n{out}");
+        }
     }
 
     #[test]

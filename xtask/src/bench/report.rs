@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use bench_report::{CpuIdentity, GemmResult, StepResult, TokenizeResult, TrainResult, median};
+use bench_report::{
+    AllReduceResult, CpuIdentity, GemmResult, StepResult, TokenizeResult, TrainResult, median,
+};
 use serde::{Deserialize, Serialize};
 
 /// Every CPU kind measured so far.
@@ -32,6 +34,9 @@ pub struct CpuReport {
     /// The whole Trainer.
     #[serde(default)]
     pub train: Option<Section<TrainSection>>,
+    /// Data-parallel training over MPI, and its gradient all-reduce.
+    #[serde(default)]
+    pub distributed: Option<Section<DistributedSection>>,
 }
 
 impl CpuReport {
@@ -42,6 +47,7 @@ impl CpuReport {
             tokenize: None,
             step: None,
             train: None,
+            distributed: None,
         }
     }
 
@@ -51,6 +57,7 @@ impl CpuReport {
             self.tokenize.as_ref().map(|s| s.date.as_str()),
             self.step.as_ref().map(|s| s.date.as_str()),
             self.train.as_ref().map(|s| s.date.as_str()),
+            self.distributed.as_ref().map(|s| s.date.as_str()),
         ]
         .into_iter()
         .flatten()
@@ -132,6 +139,38 @@ pub struct TrainShape {
     pub pytorch_bf16: Option<TrainResult>,
 }
 
+/// One process against several on the same global batch, then the all-reduce alone.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DistributedSection {
+    /// The shape trained.
+    pub shape: String,
+    /// Timed steps of each run.
+    pub steps: usize,
+    /// Untimed steps before the timed ones.
+    pub warmup: usize,
+    /// Rows per optimizer step over all processes, the same in every run.
+    pub global_batch_size: usize,
+    /// The `mpirun` options of the runs with several processes (how they were bound to cores).
+    pub launch: String,
+    /// `bert-ft bench train`, one process on every logical CPU.
+    pub single: TrainResult,
+    /// The same under `mpirun`, each process at its share of the global batch.
+    pub parallel: TrainResult,
+    /// `bert-ft bench allreduce` under the same `mpirun`, per model shape.
+    pub all_reduce: Vec<AllReduceShape>,
+}
+
+/// The gradient all-reduce of one model shape.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllReduceShape {
+    /// The shape's label.
+    pub shape: String,
+    /// The medians.
+    pub result: AllReduceResult,
+}
+
 /// The median of one field over `runs`; `None` when no run has it.
 fn field<T>(runs: &[T], value: impl Fn(&T) -> Option<f64>) -> Option<f64> {
     median(runs.iter().filter_map(value))
@@ -183,6 +222,15 @@ pub fn median_train(runs: &[TrainResult]) -> Option<TrainResult> {
     })
 }
 
+/// The median time of all-reduce runs; `None` for no run.
+pub fn median_all_reduce(runs: &[AllReduceResult]) -> Option<AllReduceResult> {
+    let first = runs.first()?;
+    Some(AllReduceResult {
+        milliseconds: field(runs, |r| Some(r.milliseconds))?,
+        ..first.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,6 +246,7 @@ mod tests {
             threads: 2,
             bf16: false,
             backend: Some("flex".into()),
+            processes: 1,
         }
     }
 
@@ -228,5 +277,13 @@ mod tests {
         assert_eq!(m.eval_samples_per_second, Some(8.0));
         assert_eq!(m.peak_rss_mb, None);
         assert!(median_train(&[]).is_none());
+        let all_reduce = |milliseconds| AllReduceResult {
+            parameters: 10,
+            megabytes: 4e-5,
+            milliseconds,
+            processes: 2,
+        };
+        let m = median_all_reduce(&[all_reduce(3.0), all_reduce(1.0), all_reduce(2.0)]);
+        assert_eq!(m.map(|m| m.milliseconds), Some(2.0));
     }
 }

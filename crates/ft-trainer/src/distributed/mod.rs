@@ -176,7 +176,9 @@ impl ProcessGroup {
     /// Sums `values` element-wise across ranks, in place; every rank gets the same sums.
     pub fn all_reduce_sum(&self, values: &mut [f32]) {
         match &self.inner.comm {
-            Comm::Single => {}
+            Comm::Single => {
+                let _ = values;
+            }
             #[cfg(feature = "mpi")]
             Comm::Mpi(comm) => comm.all_reduce_sum(values),
         }
@@ -185,7 +187,9 @@ impl ProcessGroup {
     /// [`ProcessGroup::all_reduce_sum`] in double precision, for counts and scalars.
     pub fn all_reduce_sum_f64(&self, values: &mut [f64]) {
         match &self.inner.comm {
-            Comm::Single => {}
+            Comm::Single => {
+                let _ = values;
+            }
             #[cfg(feature = "mpi")]
             Comm::Mpi(comm) => comm.all_reduce_sum_f64(values),
         }

@@ -91,6 +91,25 @@ fn largest_difference(a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// `eval_accuracy` and `eval_f1` of `eval_results.json`.
+fn eval_scores(output_dir: &Path) -> [f64; 2] {
+    let text = std::fs::read_to_string(output_dir.join("eval_results.json")).unwrap();
+    let results: serde_json::Value = serde_json::from_str(&text).unwrap();
+    ["eval_accuracy", "eval_f1"].map(|key| results[key].as_f64().unwrap())
+}
+
+/// The metrics of two runs agree but for at most one row of `rows` that a rounding
+/// difference could flip.
+fn assert_same_scores(one: &Path, two: &Path, rows: usize) {
+    let (one, two) = (eval_scores(one), eval_scores(two));
+    for (a, b) in one.iter().zip(&two) {
+        assert!(
+            (a - b).abs() <= 1.0 / rows as f64 + 1e-9,
+            "{one:?} vs {two:?}"
+        );
+    }
+}
+
 fn global_step(output_dir: &Path) -> usize {
     ft_trainer::TrainerState::load(&output_dir.join("trainer_state.json"))
         .unwrap()
@@ -133,6 +152,8 @@ fn two_processes_at_batch_4_train_minilm_as_one_process_at_batch_8() {
     eprintln!("largest logit difference after 40 steps: {difference:e}");
     assert!(difference < 1e-3, "{difference}");
     assert_eq!(predicted_logits(two.path()).len(), 408, "every row once");
+    // The gathered logits are scored against their own rows' labels.
+    assert_same_scores(one.path(), two.path(), 408);
 }
 
 /// A small task in the MRPC layout (the label is the mood word of the second sentence) and a
@@ -196,6 +217,7 @@ fn without_dropout_every_cpu_backend_trains_the_same_model_on_two_processes() {
         let mut command = tiny(mpirun(2), data.path(), two.path(), backend);
         command.args(["--max-steps", "12", "--per-device-train-batch-size", "4"]);
         run(command);
+        assert_same_scores(one.path(), two.path(), 21);
         let (one, two) = (predicted_logits(one.path()), predicted_logits(two.path()));
         assert_eq!(two.len(), 21);
         let difference = largest_difference(&one, &two);

@@ -124,10 +124,10 @@ impl<M: TrainableModel> Trainer<M> {
         let mut sums = [loss_sum, rows as f64];
         self.group.all_reduce_sum_f64(&mut sums);
         let order = self.gathered_order(dataset)?;
-        let predictions = self.gather_logits(&local, &order, num_labels)?;
+        let (rows_in_order, predictions) = self.gather_logits(&local, &order, num_labels)?;
         let labelled = dataset.has_labels();
         let labels = labelled.then(|| {
-            order
+            rows_in_order
                 .iter()
                 .filter_map(|&row| dataset.row(row)?.label.map(|l| l.as_f32()))
                 .collect()
@@ -172,13 +172,14 @@ impl<M: TrainableModel> Trainer<M> {
         Ok(order)
     }
 
-    /// Every rank's logits, in the dataset's order of the rows in `order`.
+    /// Every rank's logits, received in `order`, sorted into the dataset's order: the rows,
+    /// and their logits.
     fn gather_logits(
         &self,
         local: &[f32],
         order: &[usize],
         num_labels: usize,
-    ) -> Result<Vec<f32>, TrainerError> {
+    ) -> Result<(Vec<usize>, Vec<f32>), TrainerError> {
         let gathered = self.group.all_gather(local).concat();
         if gathered.len() != order.len() * num_labels {
             return Err(TrainerError::Setup(format!(
@@ -193,10 +194,11 @@ impl<M: TrainableModel> Trainer<M> {
             .zip(gathered.chunks(num_labels.max(1)))
             .collect();
         rows.sort_by_key(|&(row, _)| row);
-        Ok(rows
-            .into_iter()
-            .flat_map(|(_, logits)| logits)
+        let logits = rows
+            .iter()
+            .flat_map(|(_, logits)| *logits)
             .copied()
-            .collect())
+            .collect();
+        Ok((rows.into_iter().map(|(row, _)| row).collect(), logits))
     }
 }

@@ -179,7 +179,7 @@ impl<M: TrainableModel> Trainer<M> {
         let saved = self.load_checkpoint(&path)?;
         let now = StepShape::new(&self.args, self.group.world_size());
         let at = Position::resumed(saved, now, len, self.state.global_step);
-        if at.global_step != self.state.global_step {
+        if saved != now {
             tracing::warn!(
                 "{} was trained {} rows a step ({} per device on {} processes, {} accumulated); \
                  this run takes {}: it skips the {} rows of epoch {} already seen, and \

@@ -4,6 +4,8 @@
 //! The job is a tiny BERT (random weights from a config) on a small learnable task in the
 //! GLUE MRPC layout, with a checkpoint every 7 steps and only the last 3 kept.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,34 +16,10 @@ use ft_bert::BertForSequenceClassification;
 /// Long enough (about 15 s alone) that twenty kills at random moments cannot finish it.
 const STEPS: &str = "1000";
 
-/// A small task in the MRPC layout: the label is the mood word of the second sentence.
+/// The small task of 64 pairs and the tiny BERT, with dropout.
 fn write_task(dir: &Path) {
-    let nouns = [
-        "car", "house", "dog", "tree", "river", "book", "film", "meal",
-    ];
-    let moods = [("great", 1), ("awful", 0), ("lovely", 1), ("terrible", 0)];
-    for (file, rows, offset) in [
-        ("train.tsv", 64, 0),
-        ("dev.tsv", 16, 1000),
-        ("test.tsv", 16, 2000),
-    ] {
-        let mut text = String::from("\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n");
-        for i in 0..rows {
-            let k = i + offset;
-            let noun = nouns[(k * 7) % nouns.len()];
-            let (mood, label) = moods[(k * 3 + k / 5) % moods.len()];
-            text.push_str(&format!(
-                "{label}\t{k}\t{k}\tthe {noun} is here .\tit was a {mood} {noun} .\n"
-            ));
-        }
-        std::fs::write(dir.join(file), text).unwrap();
-    }
-    std::fs::write(
-        dir.join("tiny-config.json"),
-        r#"{"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
-            "num_attention_heads": 2, "intermediate_size": 64, "max_position_embeddings": 128}"#,
-    )
-    .unwrap();
+    common::write_mood_task(dir, [64, 16, 16], false);
+    common::write_tiny_config(dir, true);
 }
 
 fn command(data: &Path, output_dir: &Path, resume: bool) -> Command {

@@ -1,0 +1,51 @@
+//! What the tests of the `bert-ft` binary share: a small task in the GLUE MRPC layout and a
+//! tiny BERT to learn it.
+
+use std::path::Path;
+
+/// A small learnable task in the MRPC layout, `rows` pairs in `train.tsv`, `dev.tsv` and
+/// `test.tsv`: the label is the mood word of the second sentence. With `varied_lengths`, the
+/// second sentences differ in length, so that every batch pads some of its rows.
+pub fn write_mood_task(dir: &Path, rows: [usize; 3], varied_lengths: bool) {
+    let nouns = [
+        "car", "house", "dog", "tree", "river", "book", "film", "meal",
+    ];
+    let moods = [("great", 1), ("awful", 0), ("lovely", 1), ("terrible", 0)];
+    let splits = ["train.tsv", "dev.tsv", "test.tsv"];
+    for ((file, rows), offset) in splits.into_iter().zip(rows).zip([0, 1000, 2000]) {
+        let mut text = String::from("\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n");
+        for i in 0..rows {
+            let k = i + offset;
+            let noun = nouns[(k * 7) % nouns.len()];
+            let (mood, label) = moods[(k * 3 + k / 5) % moods.len()];
+            let filler = if varied_lengths {
+                " very".repeat(k % 6)
+            } else {
+                String::new()
+            };
+            text.push_str(&format!(
+                "{label}\t{k}\t{k}\tthe {noun} is here .\tit was a{filler} {mood} {noun} .\n"
+            ));
+        }
+        std::fs::write(dir.join(file), text).unwrap();
+    }
+}
+
+/// `tiny-config.json` in `dir`: a BERT of two layers of width 32 (with bert-base-uncased's
+/// vocabulary), with transformers' dropout or none.
+pub fn write_tiny_config(dir: &Path, dropout: bool) {
+    let dropout = if dropout {
+        ""
+    } else {
+        r#", "hidden_dropout_prob": 0.0, "attention_probs_dropout_prob": 0.0"#
+    };
+    std::fs::write(
+        dir.join("tiny-config.json"),
+        format!(
+            r#"{{"vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 2,
+                "num_attention_heads": 2, "intermediate_size": 64,
+                "max_position_embeddings": 128{dropout}}}"#
+        ),
+    )
+    .unwrap();
+}

@@ -155,16 +155,7 @@ fn write_task(dir: &Path) {
 
 /// `finetune-mrpc` of the tiny BERT on the small task.
 fn tiny(mut command: Command, data: &Path, output_dir: &Path, backend: &str) -> Command {
-    command
-        .arg("finetune-mrpc")
-        .arg("--init-from-config")
-        .arg(data.join("tiny-config.json"))
-        .arg("--model")
-        .arg(test_support::minilm_dir())
-        .arg("--dataset")
-        .arg(data)
-        .arg("--output-dir")
-        .arg(output_dir)
+    common::tiny_finetune(&mut command, data, output_dir)
         .args(["--backend", backend, "--learning-rate", "0.001"])
         .args(["--eval-strategy", "no", "--disable-tqdm", "true"]);
     command

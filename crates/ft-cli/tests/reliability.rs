@@ -24,16 +24,7 @@ fn write_task(dir: &Path) {
 
 fn command(data: &Path, output_dir: &Path, resume: bool) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_bert-ft"));
-    command
-        .arg("finetune-mrpc")
-        .arg("--init-from-config")
-        .arg(data.join("tiny-config.json"))
-        .arg("--model")
-        .arg(test_support::minilm_dir())
-        .arg("--dataset")
-        .arg(data)
-        .arg("--output-dir")
-        .arg(output_dir)
+    common::tiny_finetune(&mut command, data, output_dir)
         .args([
             "--max-steps",
             STEPS,

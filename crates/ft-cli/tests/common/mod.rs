@@ -2,6 +2,7 @@
 //! tiny BERT to learn it.
 
 use std::path::Path;
+use std::process::Command;
 
 /// A small learnable task in the MRPC layout, `rows` pairs in `train.tsv`, `dev.tsv` and
 /// `test.tsv`: the label is the mood word of the second sentence. With `varied_lengths`, the
@@ -48,4 +49,23 @@ pub fn write_tiny_config(dir: &Path, dropout: bool) {
         ),
     )
     .unwrap();
+}
+
+/// `finetune-mrpc` of the tiny BERT (`tiny-config.json` in `data`, MiniLM's tokenizer) on the
+/// task in `data`, into `output_dir`.
+pub fn tiny_finetune<'a>(
+    command: &'a mut Command,
+    data: &Path,
+    output_dir: &Path,
+) -> &'a mut Command {
+    command
+        .arg("finetune-mrpc")
+        .arg("--init-from-config")
+        .arg(data.join("tiny-config.json"))
+        .arg("--model")
+        .arg(test_support::minilm_dir())
+        .arg("--dataset")
+        .arg(data)
+        .arg("--output-dir")
+        .arg(output_dir)
 }

@@ -8,16 +8,82 @@ use serde_json::Value;
 
 use crate::error::BertError;
 
-/// BERT's activation in the feed-forward block.
+/// BERT's activation in the feed-forward block: the names of transformers' `ACT2FN` that
+/// BERT-family checkpoints use, spelled as there. Any other name is refused when the config
+/// is read, with the list of these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum HiddenAct {
-    /// Exact GELU, `x·Φ(x)` with erf.
+    /// `"gelu"`: exact GELU, `x·Φ(x)` with erf.
     Gelu,
-    /// The tanh approximation of GELU.
+    /// `"gelu_new"`: the tanh approximation of GELU,
+    /// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (Google BERT's and OpenAI GPT's).
     GeluNew,
-    /// ReLU.
+    /// `"gelu_pytorch_tanh"`: the same tanh approximation, which transformers computes with
+    /// torch's `gelu(approximate="tanh")` kernel.
+    GeluPytorchTanh,
+    /// `"gelu_fast"`: the tanh approximation written as
+    /// `0.5·x·(1 + tanh(0.7978845608·x·(1 + 0.044715·x²)))`.
+    GeluFast,
+    /// `"quick_gelu"`: `x·σ(1.702·x)`.
+    QuickGelu,
+    /// `"relu"`: `max(x, 0)`.
     Relu,
+    /// `"silu"`: `x·σ(x)`.
+    Silu,
+    /// `"swish"`: the same function as [`HiddenAct::Silu`], kept as its own name so that a
+    /// config is written back as it was read.
+    Swish,
+    /// `"mish"`: `x·tanh(softplus(x))`.
+    Mish,
+    /// `"tanh"`.
+    Tanh,
+    /// `"linear"`: the identity.
+    Linear,
+    /// `"sigmoid"`: `σ(x) = 1 / (1 + e⁻ˣ)`.
+    Sigmoid,
+}
+
+impl HiddenAct {
+    /// Every activation, in declaration order.
+    pub const ALL: [HiddenAct; 12] = [
+        HiddenAct::Gelu,
+        HiddenAct::GeluNew,
+        HiddenAct::GeluPytorchTanh,
+        HiddenAct::GeluFast,
+        HiddenAct::QuickGelu,
+        HiddenAct::Relu,
+        HiddenAct::Silu,
+        HiddenAct::Swish,
+        HiddenAct::Mish,
+        HiddenAct::Tanh,
+        HiddenAct::Linear,
+        HiddenAct::Sigmoid,
+    ];
+
+    /// The name in `config.json` (transformers' `ACT2FN` key).
+    pub fn name(self) -> &'static str {
+        match self {
+            HiddenAct::Gelu => "gelu",
+            HiddenAct::GeluNew => "gelu_new",
+            HiddenAct::GeluPytorchTanh => "gelu_pytorch_tanh",
+            HiddenAct::GeluFast => "gelu_fast",
+            HiddenAct::QuickGelu => "quick_gelu",
+            HiddenAct::Relu => "relu",
+            HiddenAct::Silu => "silu",
+            HiddenAct::Swish => "swish",
+            HiddenAct::Mish => "mish",
+            HiddenAct::Tanh => "tanh",
+            HiddenAct::Linear => "linear",
+            HiddenAct::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+impl std::fmt::Display for HiddenAct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// What the classification head is trained for.
@@ -381,7 +447,56 @@ mod tests {
         assert!(config.validate().unwrap_err().contains("multiple"));
         let config: BertConfig = serde_json::from_str(r#"{"hidden_dropout_prob": 1.5}"#).unwrap();
         assert!(config.validate().is_err());
-        assert!(serde_json::from_str::<BertConfig>(r#"{"hidden_act": "swish"}"#).is_err());
+        let err = serde_json::from_str::<BertConfig>(r#"{"hidden_act": "gelu_10"}"#).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("unknown variant `gelu_10`"), "{message}");
+        for act in HiddenAct::ALL {
+            assert!(message.contains(&format!("`{act}`")), "{message}");
+        }
+    }
+
+    #[test]
+    fn every_activation_is_written_back_as_it_was_read() {
+        // The keys of transformers 5.24's ACT2FN (activations.py), which `from_pretrained`
+        // looks `hidden_act` up in.
+        const ACT2FN: [&str; 24] = [
+            "gelu",
+            "gelu_10",
+            "gelu_fast",
+            "gelu_new",
+            "gelu_python",
+            "gelu_pytorch_tanh",
+            "gelu_python_tanh",
+            "gelu_accurate",
+            "hardswish",
+            "laplace",
+            "leaky_relu",
+            "linear",
+            "mish",
+            "quick_gelu",
+            "relu",
+            "relu2",
+            "relu6",
+            "sigmoid",
+            "silu",
+            "sqrtsoftplus",
+            "swish",
+            "tanh",
+            "prelu",
+            "xielu",
+        ];
+        for act in HiddenAct::ALL {
+            let name = act.name();
+            assert!(ACT2FN.contains(&name), "{name}");
+            assert_eq!(act.to_string(), name);
+            let config: BertConfig =
+                serde_json::from_str(&format!(r#"{{"hidden_act": "{name}"}}"#)).unwrap();
+            assert_eq!(config.hidden_act, act);
+            let text = config.to_json_for("BertForSequenceClassification").unwrap();
+            let back: Value = serde_json::from_str(&text).unwrap();
+            // `swish` stays `swish`, not the `silu` it computes.
+            assert_eq!(back["hidden_act"], name);
+        }
     }
 
     #[test]

@@ -3,12 +3,11 @@
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::Tensor;
-use burn::tensor::activation::{gelu_approximate, relu};
 
 use crate::attention::{AttentionMask, BertAttention};
 use crate::config::{BertConfig, HiddenAct};
 use crate::init::Init;
-use crate::ops::{dropout, gelu, layer_norm, linear};
+use crate::ops::{activation, dropout, layer_norm, linear};
 
 /// `intermediate`: the feed-forward expansion and its activation.
 #[derive(Module, Debug)]
@@ -33,12 +32,7 @@ impl BertIntermediate {
 
     /// `act(dense(hidden))`, on `[tokens, hidden]`.
     pub fn forward(&self, hidden: Tensor<2>) -> Tensor<2> {
-        let hidden = linear(&self.dense, hidden);
-        match self.activation {
-            HiddenAct::Gelu => gelu(hidden),
-            HiddenAct::GeluNew => gelu_approximate(hidden),
-            HiddenAct::Relu => relu(hidden),
-        }
+        activation(self.activation, linear(&self.dense, hidden))
     }
 }
 

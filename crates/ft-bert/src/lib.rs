@@ -29,7 +29,7 @@
 //! │   ├── encoder: BertEncoder
 //! │   │   └── layer.{i}: BertLayer
 //! │   │       ├── attention: BertAttention (self: query/key/value, output: dense/LayerNorm)
-//! │   │       ├── intermediate: BertIntermediate (dense, GELU)
+//! │   │       ├── intermediate: BertIntermediate (dense, hidden_act)
 //! │   │       └── output: BertOutput (dense, LayerNorm)
 //! │   └── pooler: BertPooler (dense, tanh)
 //! ├── dropout

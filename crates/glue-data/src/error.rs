@@ -44,6 +44,13 @@ pub enum GlueError {
         path: PathBuf,
     },
 
+    /// A file holds a header, or the parquet schema, but no rows: a split must have rows.
+    #[error("{path}: the file has no rows")]
+    NoRows {
+        /// The file.
+        path: PathBuf,
+    },
+
     /// A line is not valid UTF-8.
     #[error("{path}:{line}: invalid UTF-8 (at byte {byte} of the line)")]
     InvalidUtf8 {

@@ -14,8 +14,30 @@ use hf_hub::{Cache, Repo, RepoType};
 /// Why a Hub file could not be had.
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
-    /// The server could not be reached, or refused the request.
-    #[error("Hugging Face Hub ({endpoint}), {repo}, `{file}`: {source}")]
+    /// The name is written as a path (absolute, `./`, `../`, `~`, or under an existing folder)
+    /// but no folder is there. The Hub is not asked: a path is never a repository id.
+    #[error("{path}: no such folder")]
+    NoSuchFolder {
+        /// The path as given.
+        path: PathBuf,
+    },
+
+    /// The repository's file list, the first request for any repository, failed: the name is
+    /// neither a local folder nor a repository the Hub gives.
+    #[error("`{repo}` is neither a local folder nor reachable on the Hub ({endpoint})")]
+    Unreachable {
+        /// The server.
+        endpoint: String,
+        /// The repository id.
+        repo: String,
+        /// The client's reason.
+        source: Box<ApiError>,
+    },
+
+    /// The server refused or failed a request for one file of a repository it listed.
+    // The reason is left to `source`: `ApiError`'s own message repeats its causes, so an
+    // error report that prints the chain would say them again.
+    #[error("Hugging Face Hub ({endpoint}), {repo}, `{file}`")]
     Request {
         /// The server.
         endpoint: String,
@@ -25,6 +47,18 @@ pub enum HubError {
         file: String,
         /// The client's reason.
         source: Box<ApiError>,
+    },
+
+    /// `HF_HUB_OFFLINE` is set and the repository is not in the cache.
+    #[error(
+        "`{repo}` is neither a local folder nor in the offline cache ({cache}); HF_HUB_OFFLINE \
+         is set, unset it to download"
+    )]
+    NotInOfflineCache {
+        /// The repository id.
+        repo: String,
+        /// The cache folder searched.
+        cache: PathBuf,
     },
 
     /// `HF_HUB_OFFLINE` is set and the file is not cached.
@@ -123,6 +157,9 @@ impl HubRepo {
         revision: &str,
         options: &HubOptions,
     ) -> Result<Self, HubError> {
+        if looks_like_path(id) {
+            return Err(HubError::NoSuchFolder { path: id.into() });
+        }
         let repo = Repo::with_revision(id.to_string(), kind, revision.to_string());
         let api = if options.offline {
             None
@@ -157,13 +194,20 @@ impl HubRepo {
     pub fn list_files(&self) -> Result<Vec<String>, HubError> {
         match &self.api {
             Some(api) => {
-                let info = api
-                    .info()
-                    .map_err(|source| self.request_error("file list", source))?;
+                let info = api.info().map_err(|source| HubError::Unreachable {
+                    endpoint: self.options.endpoint.clone(),
+                    repo: self.id.clone(),
+                    source: Box::new(source),
+                })?;
                 Ok(info.siblings.into_iter().map(|s| s.rfilename).collect())
             }
             None => {
-                let snapshot = self.cached_snapshot().ok_or_else(|| self.not_cached("*"))?;
+                let snapshot =
+                    self.cached_snapshot()
+                        .ok_or_else(|| HubError::NotInOfflineCache {
+                            repo: self.id.clone(),
+                            cache: self.options.cache_dir.clone(),
+                        })?;
                 let mut files = Vec::new();
                 walk(&snapshot, &snapshot, &mut files)?;
                 files.sort();
@@ -209,6 +253,23 @@ impl HubRepo {
             cache: self.options.cache_dir.clone(),
         }
     }
+}
+
+/// Whether `name` is written as a local path rather than a Hub id: absolute, starting with
+/// `./`, `../` or `~`, or naming something inside a folder that exists here. Hub ids
+/// (`bert-base-uncased`, `nyu-mll/glue`) are none of these unless a folder `nyu-mll` sits in the
+/// working directory, and then the user most likely meant that folder.
+pub fn looks_like_path(name: &str) -> bool {
+    let path = Path::new(name);
+    path.is_absolute()
+        || name.starts_with("./")
+        || name.starts_with("../")
+        || name == "."
+        || name == ".."
+        || name.starts_with('~')
+        || path
+            .parent()
+            .is_some_and(|parent| !parent.as_os_str().is_empty() && parent.is_dir())
 }
 
 /// Collects the files under `dir` as `/`-separated paths relative to `root`.
@@ -259,6 +320,38 @@ mod tests {
         let err = repo.get("mrpc/train-00000-of-00001.parquet").unwrap_err();
         assert!(matches!(err, HubError::NotCached { .. }), "{err:?}");
         assert!(err.to_string().contains("HF_HUB_OFFLINE"), "{err}");
-        assert!(matches!(repo.list_files(), Err(HubError::NotCached { .. })));
+        let err = repo.list_files().unwrap_err();
+        assert!(matches!(err, HubError::NotInOfflineCache { .. }), "{err:?}");
+        assert!(
+            err.to_string()
+                .contains("neither a local folder nor in the offline cache")
+        );
+    }
+
+    #[test]
+    fn paths_are_told_from_hub_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let inside = dir.path().join("missing-model");
+        for path in ["/no/such/model", "./model", "../model", "~/model", ".."] {
+            assert!(looks_like_path(path), "{path}");
+        }
+        assert!(looks_like_path(inside.to_str().unwrap()));
+        for id in ["bert-base-uncased", "nyu-mll/glue", "glue", "org/name-v2"] {
+            assert!(!looks_like_path(id), "{id}");
+        }
+    }
+
+    #[test]
+    fn a_missing_path_is_no_such_folder_without_asking_the_hub() {
+        // An endpoint nothing listens on: a request would fail with `Unreachable` instead.
+        let options = HubOptions {
+            endpoint: "http://127.0.0.1:9".into(),
+            cache_dir: std::env::temp_dir(),
+            offline: false,
+            progress: false,
+        };
+        let err = HubRepo::model("../no-such-model-here", &options).unwrap_err();
+        assert!(matches!(err, HubError::NoSuchFolder { .. }), "{err:?}");
+        assert_eq!(err.to_string(), "../no-such-model-here: no such folder");
     }
 }

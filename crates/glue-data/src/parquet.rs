@@ -97,7 +97,12 @@ pub fn read_parquet_split(
     for path in paths {
         read_file(path, &mut split)?;
     }
-    Ok(split)
+    match paths {
+        [first, ..] if split.is_empty() => Err(GlueError::NoRows {
+            path: first.clone(),
+        }),
+        _ => Ok(split),
+    }
 }
 
 fn read_file(path: &Path, split: &mut Split) -> Result<(), GlueError> {
@@ -115,6 +120,11 @@ pub fn parse_parquet_split(
 ) -> Result<Split, GlueError> {
     let mut split = Split::new(split_name, task.features());
     read_chunks(path, bytes::Bytes::from(bytes), &mut split)?;
+    if split.is_empty() {
+        return Err(GlueError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
     Ok(split)
 }
 

@@ -125,6 +125,11 @@ pub fn parse_tsv_split(
         };
         split.push(example)?;
     }
+    if split.is_empty() {
+        return Err(GlueError::NoRows {
+            path: path.to_path_buf(),
+        });
+    }
     Ok(split)
 }
 
@@ -348,6 +353,17 @@ mod tests {
             read_tsv_split(&path, Task::Mrpc, "train"),
             Err(GlueError::EmptyFile { .. })
         ));
+        let header_only = write(
+            &dir,
+            "header.tsv",
+            "Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n".as_bytes(),
+        );
+        let err = read_tsv_split(&header_only, Task::Mrpc, "train").unwrap_err();
+        assert!(matches!(&err, GlueError::NoRows { path } if path == &header_only));
+        assert_eq!(
+            err.to_string(),
+            format!("{}: the file has no rows", header_only.display())
+        );
         let missing = dir.path().join("nope.tsv");
         let err = read_tsv_split(&missing, Task::Mrpc, "train").unwrap_err();
         assert!(matches!(&err, GlueError::MissingFile { path } if path == &missing));

@@ -99,15 +99,20 @@ fn downloads_through_hf_hub_then_reads_the_cache_offline() {
     set_env(&url, empty.path(), true);
     let err = load_dataset("glue", "mrpc").unwrap_err();
     assert!(
-        matches!(err, GlueError::Hub(HubError::NotCached { .. })),
+        matches!(err, GlueError::Hub(HubError::NotInOfflineCache { .. })),
         "{err:?}"
     );
 
-    // Online with the server gone: a typed request error naming the endpoint, no panic.
+    // Online with the server gone: a typed error naming the id and the endpoint, no panic.
     set_env(&url, empty.path(), false);
     let err = load_dataset("glue", "mrpc").unwrap_err();
     assert!(
-        matches!(&err, GlueError::Hub(HubError::Request { endpoint, .. }) if endpoint == &url),
+        matches!(&err, GlueError::Hub(HubError::Unreachable { endpoint, .. }) if endpoint == &url),
         "{err:?}"
+    );
+    assert!(
+        err.to_string()
+            .starts_with("`nyu-mll/glue` is neither a local folder nor reachable on the Hub"),
+        "{err}"
     );
 }

@@ -10,8 +10,8 @@ use ft_bert::{BertConfig, BertForSequenceClassification, PretrainedOptions};
 use ft_collate::{AutoTokenizer, EncodedDatasetDict};
 use ft_trainer::distributed::ProcessGroup;
 use ft_trainer::{
-    EvalPrediction, IntervalStrategy, ResumeFrom, Trainer, TrainingArguments, glue_compute_metrics,
-    python_dict,
+    EarlyStoppingCallback, EvalPrediction, IntervalStrategy, ResumeFrom, Trainer,
+    TrainingArguments, glue_compute_metrics, python_dict,
 };
 use glue_data::{DataSource, Task};
 
@@ -41,9 +41,42 @@ pub struct FinetuneArgs {
     /// tokenizer.
     #[arg(long)]
     pub init_from_config: Option<PathBuf>,
+    /// Stop after this many evaluations without improvement of `--metric-for-best-model`
+    /// (transformers' `EarlyStoppingCallback`).
+    #[arg(long)]
+    pub early_stopping_patience: Option<usize>,
+    /// How much the metric must improve to count, with `--early-stopping-patience`.
+    #[arg(long, requires = "early_stopping_patience")]
+    pub early_stopping_threshold: Option<f64>,
     /// TrainingArguments.
     #[command(flatten)]
     pub training: TrainingFlags,
+}
+
+impl FinetuneArgs {
+    /// The early-stopping callback the flags ask for, refused before any work when the
+    /// arguments give it nothing to watch.
+    fn early_stopping(
+        &self,
+        training: &TrainingArguments,
+    ) -> Result<Option<EarlyStoppingCallback>> {
+        let Some(patience) = self.early_stopping_patience else {
+            return Ok(None);
+        };
+        let threshold = self.early_stopping_threshold.unwrap_or(0.0);
+        if !threshold.is_finite() || threshold < 0.0 {
+            anyhow::bail!(
+                "--early-stopping-threshold must be a finite number >= 0, got {threshold}"
+            );
+        }
+        EarlyStoppingCallback::check_arguments(training).map_err(|message| {
+            anyhow::anyhow!(
+                "--early-stopping-patience: {message} (--metric-for-best-model, and \
+                 --eval-strategy steps or epoch)"
+            )
+        })?;
+        Ok(Some(EarlyStoppingCallback::new(patience, threshold)))
+    }
 }
 
 /// The notebook's `TrainingArguments("test-trainer", eval_strategy="epoch")`.
@@ -65,6 +98,9 @@ macro_rules! say {
 /// and rank 0 prints and writes.
 pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
     let training = args.training.to_arguments(notebook_defaults())?;
+    let early_stopping = args.early_stopping(&training)?;
+    // Before loading anything: a bad output_dir would otherwise fail at the first checkpoint.
+    training.create_output_dir()?;
     let backend = if group.is_distributed() {
         args.backend.for_local_rank(group.local_rank())
     } else {
@@ -130,11 +166,15 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
         .with_compute_metrics(glue_compute_metrics(metric.clone()))
         .with_interrupt_flag(crate::interrupt::flag())
         .with_process_group(group.clone());
+    if let Some(callback) = early_stopping {
+        trainer = trainer.with_callback(callback);
+    }
 
     let train_output = trainer
         .train(args.resume_from_checkpoint.clone())
         .context("training")?;
     say!(group, "{train_output}");
+    say!(group, "{}", stop_report(trainer.state(), trainer.args()));
     trainer.save_model(&output_dir)?;
     trainer.save_state()?;
     trainer.log_metrics("train", &train_output.metrics);
@@ -155,9 +195,30 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
             &output_dir.join("predict_results.tsv"),
             &predictions.prediction,
         )?;
-        crate::curves::write(&output_dir, trainer.state())?;
+        crate::curves::write(&output_dir, trainer.state(), trainer.step_history())?;
     }
     Ok(())
+}
+
+/// Where training stopped and the best checkpoint, if one was chosen: what a user of early
+/// stopping looks for first.
+fn stop_report(state: &ft_trainer::TrainerState, args: &TrainingArguments) -> String {
+    let mut report = if state.global_step < state.max_steps {
+        format!(
+            "Training stopped early at step {} of {} (epoch {:.2}).",
+            state.global_step, state.max_steps, state.epoch
+        )
+    } else {
+        format!("Training ran all {} steps.", state.max_steps)
+    };
+    if let (Some(best), Some(metric), Some(value)) = (
+        &state.best_model_checkpoint,
+        &args.metric_for_best_model,
+        state.best_metric,
+    ) {
+        report += &format!(" Best checkpoint: {best} ({metric} = {value:.4}).");
+    }
+    report
 }
 
 /// One line per process on stderr: its rank, machine, device and CPU threads, which decide

@@ -68,10 +68,10 @@ fn main() -> std::process::ExitCode {
         )
     });
     if !group.is_distributed() {
-        eprintln!("error: {error:#}");
+        eprintln!("error: {}", report(&error));
     } else if !interrupted || group.is_world_process_zero() {
         // Every rank is interrupted at the same step: rank 0 says so for all.
-        eprintln!("error on rank {}: {error:#}", group.rank());
+        eprintln!("error on rank {}: {}", group.rank(), report(&error));
     }
     if interrupted {
         // Every rank stopped at the same step (the interrupt is agreed), so all end cleanly.
@@ -82,6 +82,20 @@ fn main() -> std::process::ExitCode {
     } else {
         std::process::ExitCode::FAILURE
     }
+}
+
+/// The error and its causes on one line, each said once. Some libraries' errors repeat their
+/// source's message in their own (hf-hub's "request error: io: …"), so a cause that an earlier
+/// message already holds adds nothing.
+fn report(error: &anyhow::Error) -> String {
+    let mut said: Vec<String> = Vec::new();
+    for cause in error.chain() {
+        let message = cause.to_string();
+        if !said.iter().any(|earlier| earlier.contains(&message)) {
+            said.push(message);
+        }
+    }
+    said.join(": ")
 }
 
 /// Logs to stderr at `RUST_LOG`'s level (info by default); with several processes, ranks
@@ -125,5 +139,36 @@ fn run(group: &ProcessGroup) -> Result<()> {
         Command::Predict(args) => predict::run(&args),
         Command::Encode(args) => encode::run(&args),
         Command::Bench(command) => bench::run(&command, group),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error that repeats its source's message in its own, as hf-hub's do.
+    #[derive(Debug)]
+    struct Repeats(std::io::Error);
+
+    impl std::fmt::Display for Repeats {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "request error: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Repeats {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_report_says_each_cause_once() {
+        let io = std::io::Error::other("failed to lookup address");
+        let error = anyhow::Error::new(Repeats(io)).context("loading the model m");
+        assert_eq!(
+            report(&error),
+            "loading the model m: request error: failed to lookup address"
+        );
     }
 }

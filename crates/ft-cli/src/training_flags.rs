@@ -83,6 +83,9 @@ pub struct TrainingFlags {
     /// Global gradient-norm clip (0 disables).
     #[arg(long, value_parser = finite)]
     pub max_grad_norm: Option<f64>,
+    /// Label smoothing of the classification loss (0 disables it).
+    #[arg(long, value_parser = finite)]
+    pub label_smoothing_factor: Option<f64>,
     /// linear | cosine | constant | constant_with_warmup.
     #[arg(long)]
     pub lr_scheduler_type: Option<SchedulerType>,
@@ -119,7 +122,7 @@ pub struct TrainingFlags {
     /// adamw_torch_fused | adamw_torch (the same update).
     #[arg(long)]
     pub optim: Option<OptimizerNames>,
-    /// Integrations to report to: none (no integration is implemented yet).
+    /// Integrations to report to: tensorboard, all or none.
     #[arg(long, num_args = 1..)]
     pub report_to: Option<Vec<String>>,
     /// Hide the progress bar.

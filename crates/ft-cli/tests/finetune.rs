@@ -1,6 +1,8 @@
 //! `bert-ft finetune-mrpc` and `bert-ft predict` end to end, on a small MRPC sample and the
 //! real MiniLM checkpoint.
 
+mod common;
+
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -15,6 +17,11 @@ fn small_mrpc(dir: &Path, train: usize, dev: usize) {
 }
 
 fn bert_ft(args: &[&str]) -> Output {
+    bert_ft_with(args, &[])
+}
+
+/// `bert-ft args`, with `env` set after the defaults.
+fn bert_ft_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bert-ft"))
         .args(args)
         // Nothing here may reach the network: Hub ids fail fast from an empty cache.
@@ -23,6 +30,7 @@ fn bert_ft(args: &[&str]) -> Output {
             "HF_HOME",
             std::env::temp_dir().join("bert-ft-test-empty-hf-home"),
         )
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -97,6 +105,15 @@ fn finetune_mrpc_runs_the_notebook_and_writes_run_glue_outputs() {
     assert_eq!(lines.len(), 17);
     let svg = std::fs::read_to_string(output_dir.join("training_curves.svg")).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("learning rate"));
+    // 24 rows / batch 8 = 3 steps per epoch: the second epoch starts after step 3, and the
+    // loss and learning rate are drawn at all 6 steps, not at the 3 logged ones.
+    assert!(svg.contains("epoch 1") && !svg.contains("epoch 2"), "{svg}");
+    let labels: Vec<&str> = svg.lines().map(str::trim).collect();
+    assert!(labels.contains(&"3e-5"), "scientific ticks: {svg}");
+    assert!(!labels.contains(&"0.00003"), "{svg}");
+    // A dot per point: 6 train losses and 6 learning rates (3 when only logged steps were
+    // drawn), and 3 evaluations (2 epochs and the final one) of the loss, accuracy and F1.
+    assert_eq!(svg.matches("<circle").count(), 6 + 6 + 3 * 3, "{svg}");
 
     // `predict` on the unlabelled test file, then on the labelled dev file.
     let predictions = out.path().join("test_predictions.tsv");
@@ -151,7 +168,17 @@ fn bad_input_fails_with_a_message_and_no_panic() {
                 "--dataset",
                 data.path().to_str().unwrap(),
             ],
-            "/nonexistent/model",
+            "/nonexistent/model: no such folder",
+        ),
+        (
+            vec![
+                "finetune-mrpc",
+                "--model",
+                "some-org/no-such-model",
+                "--dataset",
+                data.path().to_str().unwrap(),
+            ],
+            "`some-org/no-such-model` is neither a local folder nor in the offline cache",
         ),
         (
             vec![
@@ -159,9 +186,9 @@ fn bad_input_fails_with_a_message_and_no_panic() {
                 "--model",
                 model.to_str().unwrap(),
                 "--dataset",
-                "/nonexistent/glue",
+                "../nonexistent/glue",
             ],
-            "/nonexistent/glue",
+            "../nonexistent/glue: no such folder",
         ),
         (
             vec!["finetune-mrpc", "--learning-rate", "fast"],
@@ -193,5 +220,167 @@ fn bad_input_fails_with_a_message_and_no_panic() {
         assert!(!result.status.success(), "{args:?} succeeded");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn an_unreachable_hub_id_is_said_once() {
+    let data = tempfile::tempdir().unwrap();
+    small_mrpc(data.path(), 8, 8);
+    let out = tempfile::tempdir().unwrap();
+    // Nothing listens on the discard port: the connection is refused at once.
+    let result = bert_ft_with(
+        &[
+            "finetune-mrpc",
+            "--model",
+            "some-org/no-such-model",
+            "--dataset",
+            data.path().to_str().unwrap(),
+            "--output-dir",
+            out.path().join("o").to_str().unwrap(),
+        ],
+        &[
+            ("HF_HUB_OFFLINE", "0"),
+            ("HF_ENDPOINT", "http://127.0.0.1:9"),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    let error = stderr
+        .lines()
+        .find(|line| line.starts_with("error: "))
+        .unwrap_or_else(|| panic!("no error line: {stderr}"));
+    assert!(
+        error.contains(
+            "`some-org/no-such-model` is neither a local folder nor reachable on the Hub \
+             (http://127.0.0.1:9)"
+        ),
+        "{error}"
+    );
+    // The reason (connection refused), once: hf-hub's errors repeat their causes.
+    let reason = error.rsplit(": ").next().unwrap();
+    assert_eq!(error.matches(reason).count(), 1, "{error}");
+}
+
+#[test]
+fn an_empty_split_and_a_file_as_output_dir_are_refused_before_any_work() {
+    let data = tempfile::tempdir().unwrap();
+    small_mrpc(data.path(), 8, 8);
+    let model = test_support::minilm_dir();
+    let run = |data: &Path, output_dir: &Path| {
+        bert_ft(&[
+            "finetune-mrpc",
+            "--model",
+            model.to_str().unwrap(),
+            "--dataset",
+            data.to_str().unwrap(),
+            "--output-dir",
+            output_dir.to_str().unwrap(),
+        ])
+    };
+
+    let file = data.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    let result = run(data.path(), &file);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains(&format!("output_dir {} cannot be a folder", file.display())),
+        "{stderr}"
+    );
+    // Refused before the dataset was even read.
+    assert!(!String::from_utf8_lossy(&result.stdout).contains("DatasetDict"));
+
+    let train = data.path().join("train.tsv");
+    let header = std::fs::read_to_string(&train).unwrap();
+    std::fs::write(&train, header.lines().next().unwrap().to_string() + "\n").unwrap();
+    let result = run(data.path(), &data.path().join("out"));
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(!result.status.success());
+    assert!(
+        stderr.contains(&format!("{}: the file has no rows", train.display())),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn early_stopping_stops_the_run_and_reports_the_best_checkpoint() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_mood_task(data.path(), [64, 16, 16], false);
+    common::write_tiny_config(data.path(), false);
+    let out = tempfile::tempdir().unwrap();
+    let output_dir = out.path().join("o");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bert-ft"));
+    common::tiny_finetune(&mut command, data.path(), &output_dir);
+    // Accuracy cannot improve by more than 1: the second evaluation is the first without
+    // improvement, and a patience of 1 stops the run there, at step 4 of 40.
+    let flags = [
+        "--max-steps 40 --eval-strategy steps --eval-steps 2 --save-strategy steps",
+        "--save-steps 2 --metric-for-best-model accuracy --load-best-model-at-end true",
+        "--early-stopping-patience 1 --early-stopping-threshold 1.0",
+    ];
+    let result = command.args(flags.join(" ").split(' ')).output().unwrap();
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    assert!(
+        result.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(output_dir.join("trainer_state.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(state["global_step"], 4, "{state}");
+    assert_eq!(state["max_steps"], 40);
+    let counter = &state["stateful_callbacks"]["EarlyStoppingCallback"]["attributes"];
+    assert_eq!(counter["early_stopping_patience_counter"], 1, "{state}");
+    let best = state["best_model_checkpoint"].as_str().unwrap();
+    assert!(
+        stdout.contains("Training stopped early at step 4 of 40"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("Best checkpoint: {best} (accuracy = ")),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn early_stopping_without_a_metric_or_evaluations_is_refused_up_front() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &["--early-stopping-patience", "2"],
+            "requires metric_for_best_model to be defined",
+        ),
+        (
+            &[
+                "--early-stopping-patience",
+                "2",
+                "--metric-for-best-model",
+                "f1",
+                "--eval-strategy",
+                "no",
+            ],
+            "requires IntervalStrategy of steps or epoch",
+        ),
+        (
+            &["--early-stopping-threshold", "0.1"],
+            "--early-stopping-patience <EARLY_STOPPING_PATIENCE>",
+        ),
+    ];
+    let out = tempfile::tempdir().unwrap();
+    for (flags, expected) in cases {
+        let mut args = vec![
+            "finetune-mrpc",
+            "--output-dir",
+            out.path().to_str().unwrap(),
+        ];
+        args.extend(flags);
+        let result = bert_ft(&args);
+        let stderr = String::from_utf8_lossy(&result.stderr);
+        assert!(!result.status.success(), "{flags:?}");
+        assert!(stderr.contains(expected), "{flags:?}: {stderr}");
+        // Refused before the dataset (here the default, a Hub id) was asked for.
+        assert!(!stderr.contains("nyu-mll/glue"), "{flags:?}: {stderr}");
     }
 }

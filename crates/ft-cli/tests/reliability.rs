@@ -263,10 +263,12 @@ fn an_unwritable_output_dir_is_a_clear_error() {
     );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
+    // Refused before any work, not when the first checkpoint is written.
     assert!(
-        stderr.contains("writing checkpoint") && stderr.contains("not-a-folder"),
+        stderr.contains("cannot be a folder") && stderr.contains("not-a-folder"),
         "{stderr}"
     );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("DatasetDict"));
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 

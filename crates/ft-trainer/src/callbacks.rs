@@ -134,6 +134,21 @@ impl EarlyStoppingCallback {
     pub fn patience_counter(&self) -> usize {
         self.counter
     }
+
+    /// Whether `args` give early stopping something to watch, with transformers' messages: a
+    /// `metric_for_best_model` and evaluations. A program can ask before its own work; the
+    /// callback asks again when training begins.
+    pub fn check_arguments(args: &TrainingArguments) -> Result<(), String> {
+        if args.metric_for_best_model.is_none() {
+            return Err(
+                "EarlyStoppingCallback requires metric_for_best_model to be defined".into(),
+            );
+        }
+        if args.eval_strategy == IntervalStrategy::No {
+            return Err("EarlyStoppingCallback requires IntervalStrategy of steps or epoch".into());
+        }
+        Ok(())
+    }
 }
 
 impl TrainerCallback for EarlyStoppingCallback {
@@ -149,14 +164,8 @@ impl TrainerCallback for EarlyStoppingCallback {
         _: &TrainerState,
         _: &mut TrainerControl,
     ) -> Result<(), BoxedError> {
-        if args.metric_for_best_model.is_none() {
-            return Err(
-                "EarlyStoppingCallback requires metric_for_best_model to be defined".into(),
-            );
-        }
-        if args.eval_strategy == IntervalStrategy::No {
-            return Err("EarlyStoppingCallback requires IntervalStrategy of steps or epoch".into());
-        }
+        Self::check_arguments(args)?;
+        // The run then ends with the last weights, not the best.
         if !args.load_best_model_at_end {
             tracing::warn!(
                 "Using EarlyStoppingCallback without load_best_model_at_end=True. Once training \

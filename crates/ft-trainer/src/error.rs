@@ -120,6 +120,16 @@ pub enum TrainerError {
     #[error("No valid checkpoint found in output directory ({0})")]
     NoCheckpoint(PathBuf),
 
+    /// `output_dir` is a file, or a folder cannot be made there.
+    #[error("output_dir {path} cannot be a folder")]
+    OutputDir {
+        /// The path.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A file could not be read.
     #[error("reading {path}")]
     Io {

@@ -105,9 +105,7 @@ impl<M: TrainableModel> Trainer<M> {
         for (index, batch) in loader.iter(0, 0, &self.device).enumerate() {
             let batch = batch?;
             let size = batch.batch_size();
-            let output = model
-                .forward_batch(&batch)
-                .map_err(|e| TrainerError::model(format!("{what} batch {index}"), e))?;
+            let output = self.compute_loss(&model, &batch, || format!("{what} batch {index}"))?;
             let read_error = |source| TrainerError::DeviceRead {
                 what: format!("the output of {what} batch {index}"),
                 source,

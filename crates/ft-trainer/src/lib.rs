@@ -30,6 +30,7 @@ mod checkpoint;
 pub mod distributed;
 mod error;
 mod evaluation;
+mod label_smoothing;
 mod metrics;
 mod model;
 mod optimizer;
@@ -37,6 +38,7 @@ mod precision;
 mod saving;
 mod schedule;
 mod state;
+pub mod tensorboard;
 mod trainer;
 
 pub use args::{
@@ -50,6 +52,7 @@ pub use checkpoint::{
     CHECKPOINT_PREFIX, get_last_checkpoint, rotate_checkpoints, sorted_checkpoints,
 };
 pub use error::{ArgumentsFileError, BoxedError, CheckpointProblem, TrainerError};
+pub use label_smoothing::LabelSmoother;
 pub use metrics::{
     ComputeMetrics, EvalPrediction, Metrics, PredictionOutput, TrainOutput, glue_compute_metrics,
     python_dict, python_float, speed_metrics,
@@ -58,5 +61,5 @@ pub use model::{ModelOutput, TrainableModel};
 pub use optimizer::{AdamW, AdamWConfig, MomentValues, OPTIMIZER_FILE, is_no_decay};
 pub use precision::{LossScaler, Precision};
 pub use schedule::Schedule;
-pub use state::{LogEntry, TRAINER_STATE_FILE, TrainerControl, TrainerState};
+pub use state::{LogEntry, StepRecord, TRAINER_STATE_FILE, TrainerControl, TrainerState};
 pub use trainer::{ResumeFrom, Trainer};

@@ -38,6 +38,12 @@ pub trait TrainableModel: Module + Sized + 'static {
     /// Parameters outside embedding tables, for `total_flos` (6 × this × tokens).
     fn non_embedding_parameters(&self) -> usize;
 
+    /// The model's configuration as JSON (`model.config.to_json_string()`), which reporting
+    /// integrations show beside the run; `None` for a model without one.
+    fn config_json(&self) -> Option<String> {
+        None
+    }
+
     /// Writes `config.json` and `model.safetensors` into `dir`.
     fn save_pretrained(&self, dir: &Path) -> Result<(), Self::Error>;
 
@@ -74,6 +80,10 @@ impl TrainableModel for BertForSequenceClassification {
             - embeddings.word_embeddings.num_params()
             - embeddings.position_embeddings.num_params()
             - embeddings.token_type_embeddings.num_params()
+    }
+
+    fn config_json(&self) -> Option<String> {
+        serde_json::to_string_pretty(self.config()).ok()
     }
 
     fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {

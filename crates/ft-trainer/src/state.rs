@@ -100,6 +100,22 @@ impl TrainerState {
     }
 }
 
+/// One optimizer step, recorded at every step for plots. It is kept apart from
+/// `log_history`, which holds the logged steps alone, as transformers writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    /// The step, from 1.
+    pub step: usize,
+    /// Epochs done after it, with the fraction of the current one.
+    pub epoch: f64,
+    /// The step's training loss (the mean over its micro-batches).
+    pub loss: f64,
+    /// The learning rate the step was taken with.
+    pub learning_rate: f64,
+    /// The gradient norm before clipping.
+    pub grad_norm: f64,
+}
+
 /// What the loop should do next; callbacks set these flags.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrainerControl {

@@ -346,3 +346,141 @@ fn early_stopping_and_the_best_model_at_end() {
     .unwrap();
     assert!(common::weights(&model) == common::weights(trainer.model()));
 }
+
+/// transformers' `LabelSmoother` over every row at once, in f64, from the logits the Trainer
+/// predicted.
+fn smoothed_cross_entropy(prediction: &ft_trainer::EvalPrediction, epsilon: f64) -> f64 {
+    let labels = prediction.label_ids.as_ref().unwrap();
+    let rows = prediction.len();
+    let mut total = 0.0;
+    for (row, &label) in labels.iter().enumerate() {
+        let logits: Vec<f64> = prediction.row(row).iter().map(|&v| v as f64).collect();
+        let max = logits.iter().cloned().fold(f64::MIN, f64::max);
+        let log_sum = logits.iter().map(|v| (v - max).exp()).sum::<f64>().ln() + max;
+        let neg_log_probs: Vec<f64> = logits.iter().map(|v| log_sum - v).collect();
+        let uniform = neg_log_probs.iter().sum::<f64>() / logits.len() as f64;
+        total += (1.0 - epsilon) * neg_log_probs[label as usize] + epsilon * uniform;
+    }
+    total / rows as f64
+}
+
+#[test]
+fn label_smoothing_changes_the_training_and_evaluation_loss_as_transformers_does() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = common::args(out.path());
+    // Enough steps for confident predictions, where smoothing weighs most.
+    args.max_steps = 24;
+    args.eval_strategy = IntervalStrategy::No;
+    args.save_strategy = ft_trainer::SaveStrategy::No;
+    args.logging_steps = 1.0;
+    let plain_losses = {
+        let mut trainer = common::trainer(args.clone());
+        trainer.train(None).unwrap();
+        common::losses(&trainer)
+    };
+    args.label_smoothing_factor = 0.2;
+    let mut trainer = common::trainer(args);
+    trainer.train(None).unwrap();
+    let smoothed_losses = common::losses(&trainer);
+    // The first step's weights are the same, so its loss differs by the smoothing alone; a
+    // smoothed loss is larger on a model that is not yet uniform.
+    assert!(
+        smoothed_losses[0] > plain_losses[0],
+        "{smoothed_losses:?} {plain_losses:?}"
+    );
+
+    let eval = common::encoded("validation", 24, 1000);
+    let output = trainer.predict(&eval).unwrap();
+    let expected = smoothed_cross_entropy(&output.prediction, 0.2);
+    let loss = output.metrics["test_loss"];
+    assert!((loss - expected).abs() < 1e-5, "{loss} against {expected}");
+    let unsmoothed = smoothed_cross_entropy(&output.prediction, 0.0);
+    assert!(
+        (loss - unsmoothed).abs() > 1e-3,
+        "the smoothing shows in the loss: {loss} against {unsmoothed} unsmoothed"
+    );
+}
+
+/// What TensorBoard shows for the event files under `dir`, read by TensorBoard's own
+/// `EventAccumulator` (`python/read_tensorboard.py`).
+fn tensorboard_view(dir: &std::path::Path) -> serde_json::Value {
+    let output = std::process::Command::new(test_support::python())
+        .arg(test_support::python_script("read_tensorboard.py"))
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn report_to_tensorboard_writes_every_logged_value_as_tensorboard_reads_it() {
+    let _serial = common::serial();
+    let out = tempfile::tempdir().unwrap();
+    let mut args = common::args(out.path());
+    args.num_train_epochs = 2.0;
+    args.report_to = vec![ft_trainer::Integration::Tensorboard];
+    let mut trainer = common::trainer(args);
+    trainer.train(None).unwrap();
+
+    let runs: Vec<_> = std::fs::read_dir(out.path().join("runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(
+        runs.len(),
+        1,
+        "one run folder, runs/<date>_<host>: {runs:?}"
+    );
+    let view = tensorboard_view(&runs[0]);
+    let scalars = view["scalars"].as_object().unwrap();
+    // Every number of every log_history entry, under transformers' tag, at its step.
+    let mut expected = std::collections::BTreeMap::<String, Vec<(u64, f64)>>::new();
+    for entry in &trainer.state().log_history {
+        let step = entry["step"].as_u64().unwrap();
+        for (key, value) in entry.iter().filter(|(key, _)| key.as_str() != "step") {
+            let tag = ft_trainer::tensorboard::rewrite_tag(key);
+            expected
+                .entry(tag)
+                .or_default()
+                .push((step, value.as_f64().unwrap()));
+        }
+    }
+    assert!(expected.contains_key("train/loss") && expected.contains_key("eval/accuracy"));
+    assert!(expected.contains_key("train/learning_rate") && expected.contains_key("eval/loss"));
+    let tags: Vec<&String> = scalars.keys().collect();
+    assert_eq!(tags, expected.keys().collect::<Vec<_>>());
+    for (tag, points) in &expected {
+        let read: Vec<(u64, f64)> = scalars[tag]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|point| (point[0].as_u64().unwrap(), point[1].as_f64().unwrap()))
+            .collect();
+        assert_eq!(read.len(), points.len(), "{tag}");
+        for ((step, value), (read_step, read_value)) in points.iter().zip(&read) {
+            assert_eq!(step, read_step, "{tag}");
+            // TensorBoard keeps scalars in single precision.
+            let tolerance = 1e-6 * value.abs().max(1.0);
+            assert!(
+                (value - read_value).abs() <= tolerance,
+                "{tag} at {step}: {value} {read_value}"
+            );
+        }
+    }
+    let arguments: serde_json::Value =
+        serde_json::from_str(view["texts"]["args/text_summary"].as_str().unwrap()).unwrap();
+    assert_eq!(arguments["report_to"], serde_json::json!(["tensorboard"]));
+    assert_eq!(arguments["learning_rate"], 2e-2);
+    assert!(
+        view["texts"]["model_config/text_summary"]
+            .as_str()
+            .unwrap()
+            .contains("\"hidden_size\"")
+    );
+}

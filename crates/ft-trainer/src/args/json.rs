@@ -16,7 +16,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     ("optim_args", &["null"]),
     ("optim_target_modules", &["null"]),
     ("average_tokens_across_devices", &["true"]),
-    ("label_smoothing_factor", &["0"]),
     ("bf16_full_eval", &["false"]),
     ("fp16_full_eval", &["false"]),
     ("tf32", &["null"]),
@@ -315,7 +314,7 @@ mod tests {
         for (key, value) in [
             ("deepspeed", serde_json::json!("ds_config.json")),
             ("fsdp", serde_json::json!("full_shard")),
-            ("label_smoothing_factor", serde_json::json!(0.1)),
+            ("torch_compile", serde_json::json!(true)),
             ("push_to_hub", serde_json::json!(true)),
         ] {
             let error = merged(serde_json::json!({ key: value })).unwrap_err();

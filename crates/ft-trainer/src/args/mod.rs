@@ -77,16 +77,19 @@ pub enum OptimizerNames {
     AdamwTorch,
 }
 
-/// An integration that results can be reported to (`report_to`). bert-ft implements none
-/// yet, so `report_to` can only be empty (`[]`, `"none"`, or `"all"`, which means every
-/// integration available); any name is refused rather than ignored.
+/// An integration that results can be reported to (`report_to`). Names bert-ft does not
+/// implement (`wandb`, `mlflow`, …) are refused rather than ignored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Integration {}
+pub enum Integration {
+    /// TensorBoard event files under `output_dir/runs/<date>_<host>` (or
+    /// `$TENSORBOARD_LOGGING_DIR`).
+    Tensorboard,
+}
 
 impl Integration {
     /// Every integration bert-ft implements (what `"all"` means).
-    pub const ALL: [Integration; 0] = [];
+    pub const ALL: [Integration; 1] = [Integration::Tensorboard];
 }
 
 /// `report_to` as transformers takes it: a list of names, or one name, where `"none"` is no
@@ -104,20 +107,26 @@ fn deserialize_report_to<'de, D: Deserializer<'de>>(
         Names::One(name) => vec![name],
         Names::Many(names) => names,
     };
-    let mut integrations = Vec::new();
+    let mut integrations: Vec<Integration> = Vec::new();
+    let mut add = |integration| {
+        // `["tensorboard", "all"]` reports to TensorBoard once.
+        if !integrations.contains(&integration) {
+            integrations.push(integration);
+        }
+    };
     for name in names {
         match name.as_str() {
             "none" => {}
-            "all" => integrations.extend(Integration::ALL),
+            "all" => Integration::ALL.into_iter().for_each(&mut add),
             other => {
                 let parsed =
                     serde_json::from_value(serde_json::Value::from(other)).map_err(|_| {
                         serde::de::Error::custom(format!(
-                            "`{other}` is not an integration bert-ft implements (it implements \
-                         none yet); use \"none\""
+                            "`{other}` is not an integration bert-ft implements; use \
+                             \"tensorboard\" or \"none\""
                         ))
                     })?;
-                integrations.push(parsed);
+                add(parsed);
             }
         }
     }
@@ -207,6 +216,9 @@ pub struct TrainingArguments {
     pub adam_epsilon: f64,
     /// Clip the global gradient norm to this (0 disables clipping; the norm is still logged).
     pub max_grad_norm: f64,
+    /// Label smoothing for class labels: the loss is `(1 - ε)` times the cross-entropy with
+    /// the label plus `ε` times the mean cross-entropy over all classes (0 disables it).
+    pub label_smoothing_factor: f64,
     /// The learning-rate schedule.
     pub lr_scheduler_type: SchedulerType,
     /// Warm-up steps; below 1, a fraction of the total steps.
@@ -232,7 +244,7 @@ pub struct TrainingArguments {
     pub optim: OptimizerNames,
     /// Hide progress bars.
     pub disable_tqdm: bool,
-    /// Integrations to report to (none implemented yet; see [`Integration`]).
+    /// Integrations to report to (see [`Integration`]).
     #[serde(deserialize_with = "deserialize_report_to")]
     pub report_to: Vec<Integration>,
     /// Train with bfloat16 compute (fp32 master weights).
@@ -263,6 +275,7 @@ impl Default for TrainingArguments {
             adam_beta2: 0.999,
             adam_epsilon: 1e-8,
             max_grad_norm: 1.0,
+            label_smoothing_factor: 0.0,
             lr_scheduler_type: SchedulerType::Linear,
             warmup_steps: 0.0,
             gradient_accumulation_steps: 1,
@@ -347,6 +360,16 @@ impl TrainingArguments {
     /// [`TrainingArguments::merge_json_file`] checks a file's. Not yet validated.
     pub fn merge_json(&self, json: serde_json::Value) -> Result<Self, ArgumentsFileError> {
         json::merge(self, json)
+    }
+
+    /// Creates `output_dir` and its parents. The Trainer calls it before training, and so can
+    /// a program before its own work: a path that is a file, or where no folder can be made, is
+    /// refused then rather than at the first checkpoint.
+    pub fn create_output_dir(&self) -> Result<(), TrainerError> {
+        std::fs::create_dir_all(&self.output_dir).map_err(|source| TrainerError::OutputDir {
+            path: self.output_dir.clone(),
+            source,
+        })
     }
 
     /// The arguments as JSON, which transformers 5.24 loads as `TrainingArguments(**json)`.
@@ -450,6 +473,14 @@ impl TrainingArguments {
                 self.warmup_steps
             ));
         }
+        // transformers takes any value; outside [0, 1] the "smoothed" target has negative
+        // probabilities and the loss has no minimum.
+        if !(0.0..=1.0).contains(&self.label_smoothing_factor) {
+            return fail(format!(
+                "--label_smoothing_factor must be between 0 and 1, got {}",
+                self.label_smoothing_factor
+            ));
+        }
         if self.per_device_train_batch_size == 0 || self.per_device_eval_batch_size == 0 {
             return fail("batch sizes must be at least 1".into());
         }
@@ -490,6 +521,7 @@ impl TrainingArguments {
             ("adam_beta2", self.adam_beta2),
             ("adam_epsilon", self.adam_epsilon),
             ("max_grad_norm", self.max_grad_norm),
+            ("label_smoothing_factor", self.label_smoothing_factor),
             ("warmup_steps", self.warmup_steps),
         ];
         match numbers.into_iter().find(|(_, value)| !value.is_finite()) {
@@ -566,10 +598,15 @@ mod tests {
 
     #[test]
     fn report_to_is_a_list_and_refuses_names_it_does_not_implement() {
-        for json in [r#"[]"#, r#""none""#, r#"["none"]"#, r#""all""#] {
+        for json in [r#"[]"#, r#""none""#, r#"["none"]"#] {
             let args: TrainingArguments =
                 serde_json::from_str(&format!(r#"{{"report_to": {json}}}"#)).unwrap();
             assert!(args.report_to.is_empty(), "{json}");
+        }
+        for json in [r#""all""#, r#""tensorboard""#, r#"["tensorboard", "all"]"#] {
+            let args: TrainingArguments =
+                serde_json::from_str(&format!(r#"{{"report_to": {json}}}"#)).unwrap();
+            assert_eq!(args.report_to, [Integration::Tensorboard], "{json}");
         }
         let written: serde_json::Value =
             serde_json::from_str(&TrainingArguments::default().to_json().unwrap()).unwrap();

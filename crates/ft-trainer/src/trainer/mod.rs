@@ -22,7 +22,7 @@ use ft_collate::{
 use glue_data::LabelColumn;
 use serde_json::Value;
 
-use crate::args::{TrainSamplingStrategy, TrainingArguments};
+use crate::args::{Integration, TrainSamplingStrategy, TrainingArguments};
 use crate::callbacks::{ConsoleCallback, TrainerCallback};
 use crate::distributed::ProcessGroup;
 use crate::error::TrainerError;
@@ -30,7 +30,8 @@ use crate::metrics::{ComputeMetrics, Metrics};
 use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig};
 use crate::precision::{LossScaler, Precision};
-use crate::state::{LogEntry, TrainerControl, TrainerState};
+use crate::state::{LogEntry, StepRecord, TrainerControl, TrainerState};
+use crate::tensorboard::TensorBoardCallback;
 
 /// Where `train` resumes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +68,8 @@ pub struct Trainer<M: TrainableModel> {
     pub(crate) tokenizer: Option<AutoTokenizer>,
     pub(crate) compute_metrics: Option<ComputeMetrics>,
     pub(crate) callbacks: Vec<Box<dyn TrainerCallback>>,
+    /// Every optimizer step of the last `train()` call.
+    pub(crate) step_history: Vec<StepRecord>,
     pub(crate) state: TrainerState,
     pub(crate) control: TrainerControl,
     pub(crate) optimizer: AdamW,
@@ -99,6 +102,7 @@ impl<M: TrainableModel> Trainer<M> {
             tokenizer: None,
             compute_metrics: None,
             callbacks: Vec::new(),
+            step_history: Vec::new(),
             state: TrainerState::default(),
             control: TrainerControl::default(),
             optimizer,
@@ -112,7 +116,23 @@ impl<M: TrainableModel> Trainer<M> {
         trainer
             .callbacks
             .push(Box::new(ConsoleCallback::for_args(&trainer.args)));
+        trainer.add_report_to_callbacks();
         Ok(trainer)
+    }
+
+    /// The callbacks `report_to` names, as transformers adds them when the Trainer is made.
+    fn add_report_to_callbacks(&mut self) {
+        for integration in self.args.report_to.clone() {
+            match integration {
+                Integration::Tensorboard => {
+                    let mut callback = TensorBoardCallback::new();
+                    if let Some(config) = self.model.config_json() {
+                        callback = callback.with_model_config(config);
+                    }
+                    self.callbacks.push(Box::new(callback));
+                }
+            }
+        }
     }
 
     /// `train_dataset=`.
@@ -197,6 +217,12 @@ impl<M: TrainableModel> Trainer<M> {
     /// The arguments, after validation.
     pub fn args(&self) -> &TrainingArguments {
         &self.args
+    }
+
+    /// Every optimizer step of the last `train()` call, for plots; steps before a resume
+    /// are in `state().log_history` alone.
+    pub fn step_history(&self) -> &[StepRecord] {
+        &self.step_history
     }
 
     /// The state (`trainer.state`).

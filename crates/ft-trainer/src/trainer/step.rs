@@ -4,10 +4,11 @@
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Tensor, TensorData, TensorReadError};
-use ft_collate::{Batch, CollateError};
+use ft_collate::{Batch, CollateError, Labels};
 
 use crate::error::TrainerError;
-use crate::model::TrainableModel;
+use crate::label_smoothing::LabelSmoother;
+use crate::model::{ModelOutput, TrainableModel};
 use crate::optimizer::AdamW;
 use crate::precision::Precision;
 use crate::trainer::{Trainer, mix_seed};
@@ -67,9 +68,7 @@ impl<M: TrainableModel> Trainer<M> {
         loss_scale: f64,
     ) -> Result<(Tensor<1>, GradientsParams), TrainerError> {
         let context = || format!("training step {}", self.state.global_step + 1);
-        let output = model
-            .forward_batch(batch)
-            .map_err(|e| TrainerError::model(context(), e))?;
+        let output = self.compute_loss(model, batch, context)?;
         let loss = output.loss.ok_or_else(|| {
             TrainerError::Setup(format!(
                 "{}: the model returned no loss for a labelled batch",
@@ -83,6 +82,45 @@ impl<M: TrainableModel> Trainer<M> {
         };
         let grads = GradientsParams::from_grads(backward_loss.backward(), model);
         Ok((loss.detach().inner(), grads))
+    }
+
+    /// `compute_loss`: the model's outputs on `batch`, with its loss, or with transformers'
+    /// label-smoothed loss when `label_smoothing_factor` asks for it. Evaluation takes the
+    /// same loss, as transformers' `prediction_step` does.
+    pub(crate) fn compute_loss(
+        &self,
+        model: &M,
+        batch: &Batch,
+        context: impl Fn() -> String,
+    ) -> Result<ModelOutput, TrainerError> {
+        let smoother = LabelSmoother::from_factor(self.args.label_smoothing_factor);
+        let forward = |batch: &Batch| {
+            model
+                .forward_batch(batch)
+                .map_err(|e| TrainerError::model(context(), e))
+        };
+        match (smoother, &batch.labels) {
+            (Some(smoother), Some(Labels::Class(labels))) => {
+                // The labels are kept from the model, as transformers pops them, so that it
+                // does not compute a loss of its own.
+                let unlabelled = Batch {
+                    labels: None,
+                    ..batch.clone()
+                };
+                let output = forward(&unlabelled)?;
+                let loss = smoother.loss(output.logits.clone(), labels.clone());
+                Ok(ModelOutput {
+                    logits: output.logits,
+                    loss: Some(loss),
+                })
+            }
+            (Some(_), Some(Labels::Score(_))) => Err(TrainerError::Setup(format!(
+                "{}: label_smoothing_factor applies to class labels, and this task's labels are \
+                 scores (regression)",
+                context()
+            ))),
+            _ => forward(batch),
+        }
     }
 
     /// Runs up to `window` micro-batches through `training_step` and sums their losses and

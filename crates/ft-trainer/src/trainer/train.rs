@@ -14,7 +14,7 @@ use crate::metrics::{TrainOutput, speed_metrics};
 use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig};
 use crate::schedule::Schedule;
-use crate::state::{TrainerControl, TrainerState};
+use crate::state::{StepRecord, TrainerControl, TrainerState};
 use crate::trainer::flow::LossTracker;
 use crate::trainer::position::{Position, StepShape};
 use crate::trainer::step::{StepOutcome, StepReport};
@@ -93,10 +93,14 @@ impl<M: TrainableModel> Trainer<M> {
         &mut self,
         resume_from_checkpoint: Option<ResumeFrom>,
     ) -> Result<TrainOutput, TrainerError> {
+        if self.is_world_process_zero() {
+            self.args.create_output_dir()?;
+        }
         let (dataset, loader) = self.training_data()?;
         let world_size = self.group.world_size();
         let plan = TrainPlan::new(&self.args, loader.len(), dataset.len(), world_size);
         self.state = plan.initial_state(&self.args);
+        self.step_history.clear();
         self.optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
         let start_at = match resume_from_checkpoint {
             Some(resume) => self.resume(resume, dataset.len())?,
@@ -307,6 +311,13 @@ impl<M: TrainableModel> Trainer<M> {
         }
         self.state.global_step = step;
         self.state.epoch = epoch_position;
+        self.step_history.push(StepRecord {
+            step,
+            epoch: epoch_position,
+            loss: report.loss,
+            learning_rate,
+            grad_norm: report.grad_norm,
+        });
         if report.loss.is_finite() {
             tracker.since_log += report.loss;
         }

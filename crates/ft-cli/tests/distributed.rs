@@ -329,3 +329,44 @@ fn a_killed_rank_ends_the_whole_job_naming_it() {
     assert!(!status.success(), "{log}");
     assert!(log.contains("rank 1"), "{log}");
 }
+
+#[test]
+fn rank_zero_alone_writes_tensorboard_and_every_rank_stops_early_together() {
+    let data = tempfile::tempdir().unwrap();
+    write_task(data.path());
+    let out = tempfile::tempdir().unwrap();
+    let mut command = mpirun(2);
+    common::tiny_finetune(&mut command, data.path(), out.path());
+    command.args(["--disable-tqdm", "true"]);
+    // Accuracy cannot improve by more than 1: the second evaluation, at step 4, stops the run
+    // on both ranks, which see the same gathered accuracy.
+    let flags = [
+        "--max-steps 40 --per-device-train-batch-size 4 --eval-strategy steps --eval-steps 2",
+        "--save-strategy steps --save-steps 2 --metric-for-best-model accuracy",
+        "--load-best-model-at-end true --early-stopping-patience 1",
+        "--early-stopping-threshold 1.0 --report-to tensorboard",
+    ];
+    command.args(flags.join(" ").split(' '));
+    run(command);
+    assert_eq!(global_step(out.path()), 4);
+    let runs: Vec<_> = std::fs::read_dir(out.path().join("runs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    // `events.out.tfevents.<time>.<host>.<pid>.<n>`: one for training, one for the final
+    // evaluation (as transformers reopens its writer), both from one process.
+    let pids: std::collections::BTreeSet<String> = std::fs::read_dir(&runs[0])
+        .unwrap()
+        .map(|entry| {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            assert!(name.starts_with("events.out.tfevents."), "{name}");
+            name.rsplit('.').nth(1).unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(
+        pids.len(),
+        1,
+        "event files from one process, rank 0: {pids:?}"
+    );
+}

@@ -105,16 +105,21 @@ impl BertForSequenceClassification {
         let output = self
             .bert
             .forward_rows(input_ids, token_type_ids, attention_mask, rows)?;
-        let [batch, width] = output.pooler_output.dims();
-        let pooled = crate::ops::dropout(&self.dropout, output.pooler_output, || {
-            ElementKeys::rows(rows, batch, width)
-        });
-        // Logits and loss are fp32 whatever the compute precision, as under autocast.
-        let logits = self.classifier.forward(pooled).cast(FloatDType::F32);
+        let logits = self.head(output.pooler_output, rows);
         let loss = labels
             .map(|labels| self.loss(logits.clone(), labels))
             .transpose()?;
         Ok(SequenceClassifierOutput { logits, loss })
+    }
+
+    /// Dropout and the classifier on the pooled `[CLS]` states, `[batch, num_labels]`.
+    pub(crate) fn head(&self, pooler_output: Tensor<2>, rows: GlobalRows) -> Tensor<2> {
+        let [batch, width] = pooler_output.dims();
+        let pooled = crate::ops::dropout(&self.dropout, pooler_output, || {
+            ElementKeys::rows(rows, batch, width)
+        });
+        // Logits and loss are fp32 whatever the compute precision, as under autocast.
+        self.classifier.forward(pooled).cast(FloatDType::F32)
     }
 
     /// [`BertForSequenceClassification::forward`] on a collated batch, its dropout keyed by
@@ -139,7 +144,9 @@ impl BertForSequenceClassification {
         }
     }
 
-    fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, BertError> {
+    /// The loss of `[batch, num_labels]` logits against `labels`, for the problem type:
+    /// cross-entropy for classes, mean squared error for a single regression output.
+    pub fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, BertError> {
         let [batch, num_labels] = logits.dims();
         match (self.problem_type(labels), labels) {
             (ProblemType::Regression, labels) => {

@@ -38,6 +38,7 @@
 
 mod attention;
 mod checkpoint;
+mod checkpointing;
 mod classification;
 mod config;
 mod embeddings;

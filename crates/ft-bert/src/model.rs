@@ -91,6 +91,20 @@ impl BertModel {
         attention_mask: Tensor<2, Int>,
         rows: GlobalRows,
     ) -> Result<BertModelOutput, BertError> {
+        let (packed, mask) = self.embed(input_ids, token_type_ids, attention_mask, rows)?;
+        let packed = self.encoder.forward(packed, &mask);
+        Ok(self.pool(packed, &mask))
+    }
+
+    /// The checked inputs' embeddings on the packed tokens, `[tokens, hidden]`, after dropout,
+    /// and the mask every layer takes.
+    pub(crate) fn embed(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Tensor<2, Int>,
+        attention_mask: Tensor<2, Int>,
+        rows: GlobalRows,
+    ) -> Result<(Tensor<2>, AttentionMask), BertError> {
         let [batch, seq] = input_ids.dims();
         if token_type_ids.dims() != [batch, seq] || attention_mask.dims() != [batch, seq] {
             return Err(BertError::Input(format!(
@@ -117,13 +131,17 @@ impl BertModel {
         let packed = dropout(&self.embeddings.dropout, mask.layout.pack(hidden), || {
             mask.positions.tokens(width)
         });
-        let packed = self.encoder.forward(packed, &mask);
+        Ok((packed, mask))
+    }
+
+    /// The last layer's packed tokens back in the padded layout, and the pooler on them.
+    pub(crate) fn pool(&self, packed: Tensor<2>, mask: &AttentionMask) -> BertModelOutput {
         let last_hidden_state = mask.layout.unpack(packed);
         let pooler_output = self.pooler.forward(last_hidden_state.clone());
-        Ok(BertModelOutput {
+        BertModelOutput {
             last_hidden_state,
             pooler_output,
-        })
+        }
     }
 }
 

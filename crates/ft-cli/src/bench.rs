@@ -337,6 +337,13 @@ pub struct TrainArgs {
     /// Train with bfloat16 compute.
     #[arg(long)]
     bf16: bool,
+    /// Recompute each encoder layer in the backward pass (`gradient_checkpointing`).
+    #[arg(long)]
+    gradient_checkpointing: bool,
+    /// Train on burn's own checkpointing instead (`Device::gradient_checkpointing`, the
+    /// Balanced strategy: memory-bound operations recomputed, matrix products kept).
+    #[arg(long)]
+    burn_checkpointing: bool,
 }
 
 /// Records when training starts (as step 0) and when each optimizer step ends.
@@ -395,8 +402,15 @@ fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
     training.disable_tqdm = true;
     training.bf16 = args.bf16;
     training.per_device_train_batch_size = args.per_device_train_batch_size;
+    training.gradient_checkpointing = args.gradient_checkpointing;
+    // The Trainer keeps the strategy of a device that already has autodiff.
+    let train_device = if args.burn_checkpointing {
+        device.clone().autodiff().gradient_checkpointing()
+    } else {
+        device.clone()
+    };
     let times = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut trainer = ft_trainer::Trainer::new(model, training, &device)?
+    let mut trainer = ft_trainer::Trainer::new(model, training, &train_device)?
         .without_console()
         .with_train_dataset(train)
         .with_eval_dataset(validation)

@@ -95,6 +95,9 @@ pub struct TrainingFlags {
     /// Micro-batches per optimizer step.
     #[arg(long)]
     pub gradient_accumulation_steps: Option<usize>,
+    /// Recompute each encoder layer's activations in the backward pass (less memory).
+    #[arg(long)]
+    pub gradient_checkpointing: Option<bool>,
     /// Seed of the head, data order and dropout.
     #[arg(long)]
     pub seed: Option<u64>,

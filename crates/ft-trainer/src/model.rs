@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use burn::module::Module;
+use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use ft_bert::{BertError, BertForSequenceClassification};
-use ft_collate::Batch;
+use ft_collate::{Batch, Labels};
 
 /// A forward pass's result.
 #[derive(Debug, Clone)]
@@ -25,6 +26,21 @@ pub trait TrainableModel: Module + Sized + 'static {
     /// Logits, and the loss when the batch has labels. Dropout is active when the model is on
     /// an autodiff device (training) and off after `Module::valid` (evaluation).
     fn forward_batch(&self, batch: &Batch) -> Result<ModelOutput, Self::Error>;
+
+    /// The loss of `[batch, num_labels]` logits against `labels`, as the model computes it
+    /// in [`TrainableModel::forward_batch`].
+    fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, Self::Error>;
+
+    /// A training micro-batch's forward and backward pass under `gradient_checkpointing`:
+    /// activations inside the encoder layers are recomputed in the backward pass rather than
+    /// kept. `loss` maps the logits to the loss, whose backward pass is scaled by
+    /// `loss_scale`. Returns the outputs, detached, and every parameter's gradient.
+    fn forward_backward_checkpointed(
+        &self,
+        batch: &Batch,
+        loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, Self::Error>,
+        loss_scale: f64,
+    ) -> Result<(ModelOutput, GradientsParams), Self::Error>;
 
     /// Outputs per example.
     fn num_labels(&self) -> usize;
@@ -60,6 +76,26 @@ impl TrainableModel for BertForSequenceClassification {
             logits: output.logits,
             loss: output.loss,
         })
+    }
+
+    fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, BertError> {
+        BertForSequenceClassification::loss(self, logits, labels)
+    }
+
+    fn forward_backward_checkpointed(
+        &self,
+        batch: &Batch,
+        loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, BertError>,
+        loss_scale: f64,
+    ) -> Result<(ModelOutput, GradientsParams), BertError> {
+        let (output, grads) = BertForSequenceClassification::forward_backward_checkpointed(
+            self, batch, loss, loss_scale,
+        )?;
+        let output = ModelOutput {
+            logits: output.logits,
+            loss: output.loss,
+        };
+        Ok((output, grads))
     }
 
     fn num_labels(&self) -> usize {

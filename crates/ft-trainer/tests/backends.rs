@@ -155,3 +155,32 @@ fn the_master_model_is_not_touched_by_the_half_copy() {
     assert!(common::weights(&model) == before);
     assert_eq!(half.num_params(), model.num_params());
 }
+
+#[test]
+fn gradient_checkpointing_trains_as_the_plain_pass_on_every_backend() {
+    let _serial = common::serial();
+    let config = no_dropout();
+    for (name, device) in test_support::devices!() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain_losses, plain_logits, _) = run(&device, &config, short_run(dir.path())).unwrap();
+        let mut args = short_run(dir.path());
+        args.gradient_checkpointing = true;
+        let (losses, logits, _) = run(&device, &config, args).unwrap();
+        for (step, (a, b)) in plain_losses.iter().zip(&losses).enumerate() {
+            assert!(
+                (a - b).abs() < 1e-4,
+                "{name}, step {}: {a} against {b}",
+                step + 1
+            );
+        }
+        let difference = plain_logits
+            .iter()
+            .zip(&logits)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            difference < LOGIT_TOLERANCE,
+            "{name}: logits differ by {difference}"
+        );
+    }
+}

@@ -19,7 +19,7 @@ use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, Ops, unary};
-use burn::tensor::{DType, Device, Distribution, Int, Tensor};
+use burn::tensor::{DType, Device, Tensor};
 
 use super::tensor;
 use crate::positions::ElementKeys;
@@ -52,7 +52,7 @@ pub(crate) fn dropout<const D: usize>(
     } else {
         ElementKeys::flat(len)
     };
-    let mask = Mask::new(draw_key(&device), prob, keys);
+    let mask = Mask::new(crate::ops::random_key(&device), prob, keys);
     let backward = mask.clone();
     tensor::unary(
         x,
@@ -64,16 +64,6 @@ pub(crate) fn dropout<const D: usize>(
         },
         move |_, _| backward,
     )
-}
-
-/// A fresh 64-bit key from the device's random stream, as four 16-bit draws (the bound of an
-/// integer draw must fit the integer type, which may be 32-bit).
-fn draw_key(device: &Device) -> u64 {
-    let draws =
-        Tensor::<1, Int>::random([4], Distribution::Uniform(0.0, 65_536.0), device).into_data();
-    draws
-        .iter::<i64>()
-        .fold(0u64, |key, draw| (key << 16) | (draw as u64 & 0xffff))
 }
 
 /// Which elements one dropout call keeps, and their scale.

@@ -21,7 +21,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     ("tf32", &["null"]),
     ("activation_checkpointing", &["false", "null"]),
     ("activation_checkpointing_kwargs", &["null"]),
-    ("gradient_checkpointing", &["false", "null"]),
     ("gradient_checkpointing_kwargs", &["null"]),
     ("torch_compile", &["false"]),
     ("torch_compile_backend", &["null"]),

@@ -133,6 +133,11 @@ fn deserialize_report_to<'de, D: Deserializer<'de>>(
     Ok(integrations)
 }
 
+/// A boolean that transformers may write as `null` for "off".
+fn null_as_false<'de, D: Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(deserializer)?.unwrap_or(false))
+}
+
 macro_rules! display_as_serde {
     ($($ty:ty),*) => {$(
         impl fmt::Display for $ty {
@@ -225,6 +230,11 @@ pub struct TrainingArguments {
     pub warmup_steps: f64,
     /// Micro-batches per optimizer step.
     pub gradient_accumulation_steps: usize,
+    /// Recompute each encoder layer's activations in the backward pass instead of keeping
+    /// them: less memory, about one more forward pass of time. transformers' dataclass
+    /// default is `null`, which means off.
+    #[serde(deserialize_with = "null_as_false")]
+    pub gradient_checkpointing: bool,
     /// Seed of the head initialisation, the data order and dropout.
     pub seed: u64,
     /// Seed of the data order alone; `None` uses `seed`.
@@ -279,6 +289,7 @@ impl Default for TrainingArguments {
             lr_scheduler_type: SchedulerType::Linear,
             warmup_steps: 0.0,
             gradient_accumulation_steps: 1,
+            gradient_checkpointing: false,
             seed: 42,
             data_seed: None,
             load_best_model_at_end: false,

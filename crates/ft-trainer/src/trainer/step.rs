@@ -3,7 +3,7 @@
 //! unless something is not finite, applies AdamW at the schedule's learning rate.
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
-use burn::tensor::{Tensor, TensorData, TensorReadError};
+use burn::tensor::{Int, Tensor, TensorData, TensorReadError};
 use ft_collate::{Batch, CollateError, Labels};
 
 use crate::error::TrainerError;
@@ -48,6 +48,13 @@ pub(crate) struct Accumulated {
     flos: f64,
 }
 
+fn no_loss(context: impl Fn() -> String) -> TrainerError {
+    TrainerError::Setup(format!(
+        "{}: the model returned no loss for a labelled batch",
+        context()
+    ))
+}
+
 /// What `optimizer_step` reports: the outcome, with the step's loss and unscaled gradient
 /// norm (read from the device together).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,13 +75,11 @@ impl<M: TrainableModel> Trainer<M> {
         loss_scale: f64,
     ) -> Result<(Tensor<1>, GradientsParams), TrainerError> {
         let context = || format!("training step {}", self.state.global_step + 1);
+        if self.args.gradient_checkpointing {
+            return self.training_step_checkpointed(model, batch, loss_scale, context);
+        }
         let output = self.compute_loss(model, batch, context)?;
-        let loss = output.loss.ok_or_else(|| {
-            TrainerError::Setup(format!(
-                "{}: the model returned no loss for a labelled batch",
-                context()
-            ))
-        })?;
+        let loss = output.loss.ok_or_else(|| no_loss(context))?;
         let backward_loss = if loss_scale == 1.0 {
             loss.clone()
         } else {
@@ -82,6 +87,28 @@ impl<M: TrainableModel> Trainer<M> {
         };
         let grads = GradientsParams::from_grads(backward_loss.backward(), model);
         Ok((loss.detach().inner(), grads))
+    }
+
+    /// [`Trainer::training_step`] under `gradient_checkpointing`: the model recomputes its
+    /// layers' activations in its own backward pass, from the same loss as `compute_loss`.
+    fn training_step_checkpointed(
+        &self,
+        model: &M,
+        batch: &Batch,
+        loss_scale: f64,
+        context: impl Fn() -> String,
+    ) -> Result<(Tensor<1>, GradientsParams), TrainerError> {
+        let labels = batch.labels.as_ref().ok_or_else(|| no_loss(&context))?;
+        let smoothing = self.label_smoothing(labels, &context)?;
+        let loss = |logits| match smoothing {
+            Some((smoother, classes)) => Ok(smoother.loss(logits, classes.clone())),
+            None => model.loss(logits, labels),
+        };
+        let (output, grads) = model
+            .forward_backward_checkpointed(batch, loss, loss_scale)
+            .map_err(|e| TrainerError::model(context(), e))?;
+        let loss = output.loss.ok_or_else(|| no_loss(&context))?;
+        Ok((loss.inner(), grads))
     }
 
     /// `compute_loss`: the model's outputs on `batch`, with its loss, or with transformers'
@@ -93,14 +120,16 @@ impl<M: TrainableModel> Trainer<M> {
         batch: &Batch,
         context: impl Fn() -> String,
     ) -> Result<ModelOutput, TrainerError> {
-        let smoother = LabelSmoother::from_factor(self.args.label_smoothing_factor);
         let forward = |batch: &Batch| {
             model
                 .forward_batch(batch)
                 .map_err(|e| TrainerError::model(context(), e))
         };
-        match (smoother, &batch.labels) {
-            (Some(smoother), Some(Labels::Class(labels))) => {
+        let Some(labels) = &batch.labels else {
+            return forward(batch);
+        };
+        match self.label_smoothing(labels, &context)? {
+            Some((smoother, classes)) => {
                 // The labels are kept from the model, as transformers pops them, so that it
                 // does not compute a loss of its own.
                 let unlabelled = Batch {
@@ -108,18 +137,33 @@ impl<M: TrainableModel> Trainer<M> {
                     ..batch.clone()
                 };
                 let output = forward(&unlabelled)?;
-                let loss = smoother.loss(output.logits.clone(), labels.clone());
+                let loss = smoother.loss(output.logits.clone(), classes.clone());
                 Ok(ModelOutput {
                     logits: output.logits,
                     loss: Some(loss),
                 })
             }
-            (Some(_), Some(Labels::Score(_))) => Err(TrainerError::Setup(format!(
+            None => forward(batch),
+        }
+    }
+
+    /// The smoother and the class ids when `label_smoothing_factor` asks for smoothing;
+    /// refused for regression scores, which have no classes to smooth over.
+    fn label_smoothing<'a>(
+        &self,
+        labels: &'a Labels,
+        context: impl Fn() -> String,
+    ) -> Result<Option<(LabelSmoother, &'a Tensor<1, Int>)>, TrainerError> {
+        let Some(smoother) = LabelSmoother::from_factor(self.args.label_smoothing_factor) else {
+            return Ok(None);
+        };
+        match labels {
+            Labels::Class(classes) => Ok(Some((smoother, classes))),
+            Labels::Score(_) => Err(TrainerError::Setup(format!(
                 "{}: label_smoothing_factor applies to class labels, and this task's labels are \
                  scores (regression)",
                 context()
             ))),
-            _ => forward(batch),
         }
     }
 

@@ -340,6 +340,10 @@ pub struct TrainArgs {
     /// Recompute each encoder layer in the backward pass (`gradient_checkpointing`).
     #[arg(long)]
     gradient_checkpointing: bool,
+    /// Each pair's sentences this many times over (a long-sequence shape: MRPC's pairs
+    /// are about 50 tokens, 5 times about 250 and up to 500).
+    #[arg(long, default_value_t = 1)]
+    repeat_text: usize,
     /// Train on burn's own checkpointing instead (`Device::gradient_checkpointing`, the
     /// Balanced strategy: memory-bound operations recomputed, matrix products kept).
     #[arg(long)]
@@ -390,8 +394,10 @@ impl ft_trainer::TrainerCallback for StepClock {
 fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
     let device = process_backend(args.workload.backend, group).device()?;
     let (tokenizer, mut raw) = args.workload.data()?;
-    let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
-    let validation = EncodedDataset::map(&raw.take("validation")?, &tokenizer)?;
+    let train = repeated(&raw.take("train")?, args.repeat_text)?;
+    let validation = repeated(&raw.take("validation")?, args.repeat_text)?;
+    let train = EncodedDataset::map(&train, &tokenizer)?;
+    let validation = EncodedDataset::map(&validation, &tokenizer)?;
     let tokens_per_row = train.num_tokens() as f64 / train.len() as f64;
     let model = args.workload.model(&device)?;
     let mut training =
@@ -457,6 +463,25 @@ fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
         backend: Some(args.workload.backend.to_string()),
         processes: group.world_size(),
     })
+}
+
+/// `split` with each row's texts `times` times over, joined by spaces.
+fn repeated(split: &glue_data::Split, times: usize) -> Result<glue_data::Split> {
+    if times <= 1 {
+        return Ok(split.clone());
+    }
+    let repeat = |text: &str| vec![text; times].join(" ");
+    let examples = split.rows().map(|row| {
+        let mut example = row.to_example();
+        example.text_a = repeat(&example.text_a);
+        example.text_b = example.text_b.as_deref().map(repeat);
+        example
+    });
+    Ok(glue_data::Split::from_examples(
+        split.name(),
+        split.features().clone(),
+        examples,
+    )?)
 }
 
 /// Arguments of `bench allreduce`.

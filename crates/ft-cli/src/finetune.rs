@@ -46,7 +46,7 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub early_stopping_patience: Option<usize>,
     /// How much the metric must improve to count, with `--early-stopping-patience`.
-    #[arg(long, requires = "early_stopping_patience")]
+    #[arg(long, requires = "early_stopping_patience", value_parser = crate::training_flags::finite)]
     pub early_stopping_threshold: Option<f64>,
     /// TrainingArguments.
     #[command(flatten)]
@@ -64,10 +64,8 @@ impl FinetuneArgs {
             return Ok(None);
         };
         let threshold = self.early_stopping_threshold.unwrap_or(0.0);
-        if !threshold.is_finite() || threshold < 0.0 {
-            anyhow::bail!(
-                "--early-stopping-threshold must be a finite number >= 0, got {threshold}"
-            );
+        if threshold < 0.0 {
+            anyhow::bail!("--early-stopping-threshold must be >= 0, got {threshold}");
         }
         EarlyStoppingCallback::check_arguments(training).map_err(|message| {
             anyhow::anyhow!(

@@ -141,7 +141,7 @@ pub struct TrainingFlags {
 
 /// A finite number: NaN and infinities cannot be written to JSON, and would pass the range
 /// checks unnoticed.
-fn finite(text: &str) -> Result<f64, String> {
+pub(crate) fn finite(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value.is_finite() => Ok(value),
         Ok(value) => Err(format!("{value} is not a finite number")),

@@ -26,6 +26,11 @@ fn mpirun(processes: usize) -> Command {
         .args(["--mca", "btl_tcp_if_include", "lo"])
         .args(["--mca", "oob_tcp_if_include", "lo"])
         .args(["-x", "RAYON_NUM_THREADS=1", "-x", "HF_HUB_OFFLINE=1"]);
+    // The tests' launchers start at the same moment and race to create Open MPI's session
+    // folder under one temporary directory (`orte_session_dir`: "File exists"): each gets a
+    // base of its own, kept, as mpirun's daemons outlive this function.
+    let session = tempfile::tempdir().expect("a temporary folder").keep();
+    command.args(["--mca", "orte_tmpdir_base"]).arg(session);
     // Open MPI refuses to run as root unless told twice (CI's containers run as root); the
     // variables change nothing for other users.
     command

@@ -3,7 +3,7 @@
 //! outside that list is refused with the list.
 //! Fixtures: fixtures/make_activation_fixture.py.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

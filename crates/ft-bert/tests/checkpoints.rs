@@ -1,7 +1,7 @@
 //! Loading and saving Hugging Face checkpoints: both file formats, both naming forms, the load
 //! report, bad checkpoints, the Hub, and a round trip. Fixtures: fixtures/make_tiny_bert.py.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -2,7 +2,7 @@
 //! each row the outputs and the gradients that the row gives alone, without padding, on every
 //! compiled backend.
 
-mod common;
+use crate::common;
 
 use burn::tensor::{Device, Tensor};
 use ft_bert::{BertConfig, BertForSequenceClassification};

@@ -2,7 +2,7 @@
 //! 64 MRPC dev pairs in padded batches, on every compiled backend.
 //! Fixtures: fixtures/make_logits_fixture.py.
 
-mod common;
+use crate::common;
 
 use burn::module::Module;
 use ft_bert::{BertForSequenceClassification, PretrainedOptions};

@@ -2,7 +2,7 @@
 //! logits there. Runs python/check_transformers_load.py with the project's Python
 //! environment (`.venv`, or `$FT_PYTHON`), which CI installs.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -7,7 +7,7 @@
 //! - A checkpoint resumes on another number of processes, in both directions.
 #![cfg(feature = "mpi")]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

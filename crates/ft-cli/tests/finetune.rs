@@ -1,7 +1,7 @@
 //! `bert-ft finetune-mrpc` and `bert-ft predict` end to end, on a small MRPC sample and the
 //! real MiniLM checkpoint.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -4,7 +4,7 @@
 //! The job is a tiny BERT (random weights from a config) on a small learnable task in the
 //! GLUE MRPC layout, with a checkpoint every 7 steps and only the last 3 kept.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

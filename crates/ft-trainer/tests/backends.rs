@@ -6,7 +6,7 @@
 //! steps (the backends' matmul and reduction orders differ in the last bits, and AdamW's
 //! normalised steps carry that into every weight).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

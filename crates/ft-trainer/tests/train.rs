@@ -1,6 +1,6 @@
 //! The Trainer on a tiny BERT: the loop, logs, evaluation, checkpoints, determinism, resume.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,0 +1,11 @@
+//! ft-bert's integration tests, one module per file, in one test binary: every binary links
+//! all of burn's backends (about 170 MB each), so a binary per file cost CI gigabytes of disk
+//! and minutes of linking.
+
+mod common;
+
+mod activations;
+mod checkpoints;
+mod packing;
+mod parity;
+mod transformers_loads;

@@ -5,7 +5,8 @@ for a fixed number of steps. Prints one JSON object with:
 - train_samples_per_second: from the start of training (after `--warmup` steps, none by
   default) to the end of the last step, timed by callbacks;
 - first_step_seconds: from process start (before `import torch`) to the end of step 1;
-- eval_samples_per_second: `trainer.evaluate()` on the 408 validation pairs;
+- eval_samples_per_second: `trainer.evaluate()` on the 408 validation pairs (absent with
+  `--skip-evaluation`);
 - peak_rss_mb: the process's peak resident memory.
 """
 
@@ -52,10 +53,15 @@ class Rows(torch.utils.data.Dataset):
         return self.features[i]
 
 
-def load(path, tokenizer):
+def load(path, tokenizer, repeat_text=1):
+    """The split, each pair's sentences `repeat_text` times over joined by spaces (as
+    `bert-ft bench train --repeat-text` makes long rows), truncated to the model's length."""
     with open(path, encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE))
-    enc = tokenizer([r["#1 String"] for r in rows], [r["#2 String"] for r in rows], truncation=True)
+    repeat = lambda text: " ".join([text] * repeat_text)  # noqa: E731
+    enc = tokenizer(
+        [repeat(r["#1 String"]) for r in rows], [repeat(r["#2 String"]) for r in rows], truncation=True
+    )
     return Rows([{**{k: enc[k][i] for k in enc}, "label": int(rows[i]["Quality"])} for i in range(len(rows))])
 
 
@@ -80,12 +86,15 @@ def main():
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--bf16", action="store_true")
+    parser.add_argument("--gradient-checkpointing", action="store_true")
+    parser.add_argument("--repeat-text", type=int, default=1)
+    parser.add_argument("--skip-evaluation", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
-    train = load(os.path.join(args.dataset, "train.tsv"), tokenizer)
-    validation = load(os.path.join(args.dataset, "dev.tsv"), tokenizer)
+    train = load(os.path.join(args.dataset, "train.tsv"), tokenizer, args.repeat_text)
+    validation = load(os.path.join(args.dataset, "dev.tsv"), tokenizer, args.repeat_text)
     if args.model == "bert-base":
         torch.manual_seed(42)
         model = BertForSequenceClassification(BertConfig())
@@ -104,6 +113,7 @@ def main():
         seed=42,
         use_cpu=args.device == "cpu",
         bf16=args.bf16,
+        gradient_checkpointing=args.gradient_checkpointing,
     )
     trainer = Trainer(
         model,
@@ -115,7 +125,7 @@ def main():
     )
     trainer.train()
     timed = clock.times[args.warmup + args.steps] - clock.times[args.warmup]
-    evaluation = trainer.evaluate()
+    evaluation = {} if args.skip_evaluation else trainer.evaluate()
     tokens = sum(len(f["input_ids"]) for f in train.features) / len(train)
     samples_per_second = args.steps * 8 / timed
     print(
@@ -124,7 +134,7 @@ def main():
                 "train_samples_per_second": samples_per_second,
                 "train_tokens_per_second": samples_per_second * tokens,
                 "first_step_seconds": clock.times[1] - START,
-                "eval_samples_per_second": evaluation["eval_samples_per_second"],
+                "eval_samples_per_second": evaluation.get("eval_samples_per_second"),
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "steps": args.steps,
                 "threads": args.threads,

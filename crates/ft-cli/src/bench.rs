@@ -348,6 +348,9 @@ pub struct TrainArgs {
     /// Balanced strategy: memory-bound operations recomputed, matrix products kept).
     #[arg(long)]
     burn_checkpointing: bool,
+    /// Skip the closing evaluation (on long rows it would take longer than the steps).
+    #[arg(long)]
+    skip_evaluation: bool,
 }
 
 /// Records when training starts (as step 0) and when each optimizer step ends.
@@ -424,7 +427,11 @@ fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
         .with_callback(StepClock(times.clone()))
         .with_process_group(group.clone());
     trainer.train(None)?;
-    let evaluation = trainer.evaluate()?;
+    let eval_samples_per_second = if args.skip_evaluation {
+        None
+    } else {
+        trainer.evaluate()?.get("eval_samples_per_second").copied()
+    };
     let times = times
         .lock()
         .map_err(|_| anyhow::anyhow!("step clock poisoned"))?
@@ -455,7 +462,7 @@ fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
         train_samples_per_second: samples_per_second,
         train_tokens_per_second: samples_per_second * tokens_per_row,
         first_step_seconds,
-        eval_samples_per_second: evaluation.get("eval_samples_per_second").copied(),
+        eval_samples_per_second,
         peak_rss_mb: crate::process::peak_rss_mb(),
         steps: args.steps,
         threads: rayon_threads(),

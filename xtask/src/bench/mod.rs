@@ -17,8 +17,9 @@ use serde::de::DeserializeOwned;
 use crate::cargo::{build_cli, build_cli_in, cli_features, workspace_root};
 use crate::python;
 use report::{
-    AllReduceShape, CpuReport, DistributedSection, Report, Section, StepSection, StepShape,
-    TokenizeSection, TrainSection, TrainShape,
+    AllReduceShape, CheckpointingSection, CheckpointingShape, CpuReport, DistributedSection,
+    NamedTrainResult, Report, Section, StepSection, StepShape, TokenizeSection, TrainSection,
+    TrainShape,
 };
 
 /// Arguments of `bench`.
@@ -35,7 +36,7 @@ pub struct BenchArgs {
     #[arg(long)]
     render_only: bool,
     /// Sections to run (default: all): tokenize, step, train, distributed (skipped without
-    /// `mpirun`).
+    /// `mpirun`), checkpointing.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Backends the training section measures (default: every CPU backend built: flex,
@@ -62,7 +63,7 @@ pub struct BenchArgs {
     dataset: String,
 }
 
-const SECTIONS: [&str; 4] = ["tokenize", "step", "train", "distributed"];
+const SECTIONS: [&str; 5] = ["tokenize", "step", "train", "distributed", "checkpointing"];
 
 /// The two model shapes the step and training benchmarks use, with the Trainer's default
 /// step count for each.
@@ -108,8 +109,12 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         Vec::new()
     };
-    // Tokenization and the step run on flex; the distributed section builds its own binary.
-    let flex = (selected("tokenize") || selected("step")).then_some("flex");
+    // Tokenization, the step and checkpointing run on flex; the distributed section builds
+    // its own binary.
+    let flex = ["tokenize", "step", "checkpointing"]
+        .into_iter()
+        .any(selected)
+        .then_some("flex");
     let binaries = Binaries::build(flex.into_iter().chain(trained))?;
     let mut report: Report = match std::fs::read_to_string(&json_path) {
         Ok(text) => serde_json::from_str(&text).context("reading docs/benchmarks.json")?,
@@ -143,6 +148,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
                  keeps its previous figures"
             ),
             "distributed" => entry.distributed = Some(bench.section(distributed(&bench)?)),
+            "checkpointing" => {
+                entry.checkpointing = Some(bench.section(checkpointing(&bench)?));
+            }
             other => bail!("no benchmark section is named {other}"),
         }
     }
@@ -614,4 +622,105 @@ fn distributed(cx: &Bench<'_>) -> Result<DistributedSection> {
         parallel,
         all_reduce,
     })
+}
+
+/// Timed steps of each checkpointing run unless `--train-steps` says otherwise: a 512-token
+/// step of bert-base takes tens of seconds on a small CPU, and memory peaks in the first.
+const CHECKPOINTING_STEPS: usize = 4;
+
+/// The row lengths of the checkpointing section: MRPC's pairs, and each pair's sentences 11
+/// times over, which the tokenizer truncates to bert-base's 512 positions.
+const CHECKPOINTING_SHAPES: [(&str, usize); 2] = [
+    ("MRPC rows", 1),
+    (
+        "long rows (each sentence 11 times, truncated at 512 tokens)",
+        11,
+    ),
+];
+
+/// bert-base's shape on flex, plain, with per-layer recompute (`gradient_checkpointing`) and
+/// with burn's Balanced strategy, beside the Hugging Face Trainer plain and with
+/// `gradient_checkpointing=True`, in rounds; no closing evaluation.
+fn checkpointing(cx: &Bench<'_>) -> Result<CheckpointingSection> {
+    let steps = cx.args.train_steps.unwrap_or(CHECKPOINTING_STEPS);
+    let shapes = CHECKPOINTING_SHAPES
+        .into_iter()
+        .map(|(label, repeat_text)| checkpointing_shape(cx, label, repeat_text, steps))
+        .collect::<Result<_>>()?;
+    Ok(CheckpointingSection {
+        model: "bert-base shape (random weights)".to_string(),
+        backend: "flex".to_string(),
+        steps,
+        shapes,
+    })
+}
+
+/// One row length of the checkpointing section: every run, alternated in rounds.
+fn checkpointing_shape(
+    cx: &Bench<'_>,
+    label: &str,
+    repeat_text: usize,
+    steps: usize,
+) -> Result<CheckpointingShape> {
+    let args = cx.args;
+    eprintln!("bench: gradient checkpointing, bert-base shape, {label}");
+    let common = |command: &mut Command| {
+        command
+            .args(["--model", "bert-base", "--tokenizer", &args.model])
+            .args(["--dataset", &args.dataset])
+            .args(["--steps", &steps.to_string(), "--warmup", "0"])
+            .args(["--repeat-text", &repeat_text.to_string()])
+            .arg("--skip-evaluation");
+    };
+    let mut jobs: Vec<Job<'_, TrainResult>> = Vec::new();
+    let mut names = Vec::new();
+    for (name, flag) in [
+        ("no checkpointing", None),
+        ("gradient_checkpointing", Some("--gradient-checkpointing")),
+        (
+            "burn's Balanced checkpointing",
+            Some("--burn-checkpointing"),
+        ),
+    ] {
+        let mut command = cx.ours("flex")?;
+        command.args(["bench", "train", "--backend", "flex"]);
+        common(&mut command);
+        command.args(flag);
+        jobs.push((format!("bert-ft, {name}"), replay(command)));
+        names.push((true, name));
+    }
+    for (name, flag) in [
+        ("no checkpointing", None),
+        ("gradient_checkpointing", Some("--gradient-checkpointing")),
+    ] {
+        let Some(mut command) = cx.python("python/bench_train.py") else {
+            break;
+        };
+        command.args(["--threads", &cpu_threads().to_string()]);
+        common(&mut command);
+        command.args(flag);
+        jobs.push((format!("Hugging Face Trainer, {name}"), replay(command)));
+        names.push((false, name));
+    }
+    let mut shape = CheckpointingShape {
+        shape: label.to_string(),
+        repeat_text,
+        ours: Vec::new(),
+        pytorch: Vec::new(),
+    };
+    for ((ours, name), runs) in names.into_iter().zip(round_robin(args.runs, &mut jobs)?) {
+        let Some(result) = report::median_train(&runs) else {
+            continue;
+        };
+        let named = NamedTrainResult {
+            name: name.to_string(),
+            result,
+        };
+        if ours {
+            shape.ours.push(named);
+        } else {
+            shape.pytorch.push(named);
+        }
+    }
+    Ok(shape)
 }

@@ -6,7 +6,8 @@ use std::fmt::Write;
 use bench_report::TrainResult;
 
 use super::report::{
-    CpuReport, DistributedSection, Report, Section, StepSection, TokenizeSection, TrainSection,
+    CheckpointingSection, CpuReport, DistributedSection, NamedTrainResult, Report, Section,
+    StepSection, TokenizeSection, TrainSection,
 };
 use crate::cargo::workspace_root;
 
@@ -57,6 +58,9 @@ fn render_cpu(out: &mut String, entry: &CpuReport) {
     }
     if let Some(section) = &entry.distributed {
         render_distributed(out, section);
+    }
+    if let Some(section) = &entry.checkpointing {
+        render_checkpointing(out, section);
     }
 }
 
@@ -387,6 +391,60 @@ fn render_distributed(out: &mut String, section: &Section<DistributedSection>) {
     out.push('\n');
 }
 
+fn render_checkpointing(out: &mut String, section: &Section<CheckpointingSection>) {
+    let c = &section.results;
+    out.push_str("### Gradient checkpointing\n\n");
+    provenance(out, section);
+    let _ = writeln!(
+        out,
+        "The Trainer on the {}, MRPC train at batch 8, {} steps timed from the start of \
+         training, no evaluation; bert-ft on {} beside the Hugging Face Trainer, alternated in \
+         {}; medians. `gradient_checkpointing` keeps each encoder layer's input alone and runs \
+         the layer again in the backward pass (transformers' semantics); burn's Balanced \
+         strategy recomputes memory-bound operations and keeps matrix products. Peak memory \
+         is the process's peak resident size, weights, moments and data included. Each ratio \
+         is against the same stack without checkpointing.\n",
+        c.model,
+        c.steps,
+        c.backend,
+        plural(section.runs, "round", "rounds")
+    );
+    out.push_str(
+        "| rows | tokens/row | run | train samples/s | peak memory (MB) |\n|---|---|---|---|---|\n",
+    );
+    for shape in &c.shapes {
+        for (stack, runs) in [("bert-ft", &shape.ours), ("Hugging Face", &shape.pytorch)] {
+            checkpointing_rows(out, &shape.shape, stack, runs);
+        }
+    }
+    out.push('\n');
+}
+
+/// One stack's runs on one row length, each against the stack's first (plain) run.
+fn checkpointing_rows(out: &mut String, shape: &str, stack: &str, runs: &[NamedTrainResult]) {
+    let Some(plain) = runs.first() else {
+        return;
+    };
+    for (i, run) in runs.iter().enumerate() {
+        let r = &run.result;
+        let ratio = |value: fn(&TrainResult) -> Option<f64>, digits: usize| {
+            let text = number(value(r), digits);
+            match (value(r), value(&plain.result)) {
+                (Some(v), Some(p)) if i > 0 => format!("{text} ({:.2}×)", v / p),
+                _ => text,
+            }
+        };
+        let _ = writeln!(
+            out,
+            "| {shape} | {:.0} | {stack}, {} | {} | {} |",
+            r.train_tokens_per_second / r.train_samples_per_second,
+            run.name,
+            ratio(|r| Some(r.train_samples_per_second), 2),
+            ratio(|r| r.peak_rss_mb, 0),
+        );
+    }
+}
+
 /// `count` followed by the noun in its number.
 fn plural(count: usize, one: &str, many: &str) -> String {
     format!("{count} {}", if count == 1 { one } else { many })
@@ -532,6 +590,51 @@ mod tests {
             "| 2 processes × 8 threads | 4 | 30.0 (1.50×) | 150.0 (1.50×) |",
             "| MiniLM | 2 | 12.5 | 22713984 | 90.9 |",
             "| bert-base | 2 | 61.0 | 109483778 | 437.9 |",
+        ] {
+            assert!(out.contains(row), "{row} not in\n{out}");
+        }
+    }
+
+    #[test]
+    fn checkpointed_runs_compare_with_their_own_stack_unchecked() {
+        use super::super::report::CheckpointingShape;
+
+        let named = |name: &str, samples, rss| NamedTrainResult {
+            name: name.into(),
+            result: TrainResult {
+                train_tokens_per_second: samples * 512.0,
+                ..result(samples, 0.0, rss, 1.0, false)
+            },
+        };
+        let section = Section {
+            command: "bench --only checkpointing".into(),
+            date: "2026-12-02".into(),
+            runs: 2,
+            results: CheckpointingSection {
+                model: "bert-base shape".into(),
+                backend: "flex".into(),
+                steps: 4,
+                shapes: vec![CheckpointingShape {
+                    shape: "long rows".into(),
+                    repeat_text: 11,
+                    ours: vec![
+                        named("no checkpointing", 0.4, 8000.0),
+                        named("gradient_checkpointing", 0.3, 4000.0),
+                    ],
+                    pytorch: vec![
+                        named("no checkpointing", 0.5, 6000.0),
+                        named("gradient_checkpointing", 0.25, 4500.0),
+                    ],
+                }],
+            },
+        };
+        let mut out = String::new();
+        render_checkpointing(&mut out, &section);
+        for row in [
+            "### Gradient checkpointing",
+            "| long rows | 512 | bert-ft, no checkpointing | 0.40 | 8000 |",
+            "| long rows | 512 | bert-ft, gradient_checkpointing | 0.30 (0.75×) | 4000 (0.50×) |",
+            "| long rows | 512 | Hugging Face, gradient_checkpointing | 0.25 (0.50×) | 4500 (0.75×) |",
         ] {
             assert!(out.contains(row), "{row} not in\n{out}");
         }

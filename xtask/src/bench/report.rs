@@ -37,6 +37,9 @@ pub struct CpuReport {
     /// Data-parallel training over MPI, and its gradient all-reduce.
     #[serde(default)]
     pub distributed: Option<Section<DistributedSection>>,
+    /// Gradient checkpointing against the plain pass: speed and peak memory.
+    #[serde(default)]
+    pub checkpointing: Option<Section<CheckpointingSection>>,
 }
 
 impl CpuReport {
@@ -48,6 +51,7 @@ impl CpuReport {
             step: None,
             train: None,
             distributed: None,
+            checkpointing: None,
         }
     }
 
@@ -58,6 +62,7 @@ impl CpuReport {
             self.step.as_ref().map(|s| s.date.as_str()),
             self.train.as_ref().map(|s| s.date.as_str()),
             self.distributed.as_ref().map(|s| s.date.as_str()),
+            self.checkpointing.as_ref().map(|s| s.date.as_str()),
         ]
         .into_iter()
         .flatten()
@@ -169,6 +174,44 @@ pub struct AllReduceShape {
     pub shape: String,
     /// The medians.
     pub result: AllReduceResult,
+}
+
+/// The Trainer with and without gradient checkpointing, on one model at several row lengths.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointingSection {
+    /// The model shape trained.
+    pub model: String,
+    /// The backend ours ran on.
+    pub backend: String,
+    /// Timed steps of each run, from the start of training.
+    pub steps: usize,
+    /// One entry per row length.
+    pub shapes: Vec<CheckpointingShape>,
+}
+
+/// The runs of one row length: each stack plain first, then its checkpointed runs.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointingShape {
+    /// The rows' label.
+    pub shape: String,
+    /// Each pair's sentences this many times over (`--repeat-text`).
+    pub repeat_text: usize,
+    /// `bert-ft bench train`: no checkpointing, per-layer recompute, burn's Balanced.
+    pub ours: Vec<NamedTrainResult>,
+    /// `python/bench_train.py`: no checkpointing, `gradient_checkpointing=True`.
+    pub pytorch: Vec<NamedTrainResult>,
+}
+
+/// A run's medians under the name of its configuration.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedTrainResult {
+    /// How it trained (`no checkpointing`, `gradient_checkpointing`, …).
+    pub name: String,
+    /// The medians.
+    pub result: TrainResult,
 }
 
 /// The median of one field over `runs`; `None` when no run has it.

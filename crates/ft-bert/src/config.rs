@@ -132,6 +132,17 @@ fn default_initializer_range() -> f64 {
     0.02
 }
 
+/// The `model_type`s of `config.json` this crate builds a model for.
+pub const SUPPORTED_MODEL_TYPES: [&str; 1] = ["bert"];
+
+/// The one key of `config.json` that says which architecture the rest describes. A config
+/// without it (written before transformers recorded it) is taken as BERT's.
+#[derive(Deserialize)]
+struct ModelType {
+    #[serde(default)]
+    model_type: Option<String>,
+}
+
 /// A BERT configuration, with transformers' field names and defaults. Fields this crate does
 /// not use are kept in [`BertConfig::extra`] and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -212,10 +223,22 @@ impl BertConfig {
     /// Parses and validates the contents of a `config.json`; `path` only names the file in
     /// errors.
     pub fn from_json_bytes(path: &Path, bytes: &[u8]) -> Result<Self, BertError> {
-        let config: Self = serde_json::from_slice(bytes).map_err(|source| BertError::Config {
+        let parse_error = |source| BertError::Config {
             path: path.to_path_buf(),
             source,
-        })?;
+        };
+        // The architecture is read first: another family's config would otherwise parse as
+        // BERT's (most keys have defaults) and fail later, on weights it cannot name.
+        let ModelType { model_type } = serde_json::from_slice(bytes).map_err(parse_error)?;
+        if let Some(model_type) =
+            model_type.filter(|name| !SUPPORTED_MODEL_TYPES.contains(&name.as_str()))
+        {
+            return Err(BertError::UnsupportedModelType {
+                path: path.to_path_buf(),
+                model_type,
+            });
+        }
+        let config: Self = serde_json::from_slice(bytes).map_err(parse_error)?;
         config
             .validate()
             .map_err(|reason| BertError::InvalidConfig {
@@ -529,6 +552,25 @@ mod tests {
             "{err:?}"
         );
         assert_eq!(err.to_string(), "reading /nonexistent/config.json");
+
+        // Another architecture's config is refused by name, before its keys are read as BERT's.
+        let err = BertConfig::from_json_bytes(
+            path,
+            br#"{"model_type": "distilbert", "dim": 768, "n_layers": 6}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, BertError::UnsupportedModelType { .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "/models/tiny/config.json: model_type \"distilbert\" is not supported; supported: bert"
+        );
+        let config =
+            BertConfig::from_json_bytes(path, br#"{"model_type": "bert", "hidden_size": 96}"#)
+                .unwrap();
+        assert_eq!(config.hidden_size, 96);
 
         // Our own checks have no underlying error: their text is the message.
         let err = BertConfig::from_json_bytes(path, br#"{"num_attention_heads": 5}"#).unwrap_err();

@@ -28,6 +28,15 @@ pub enum BertError {
         reason: String,
     },
 
+    /// `config.json` names an architecture (`model_type`) this crate does not build.
+    #[error("{path}: model_type {model_type:?} is not supported; supported: {}", crate::SUPPORTED_MODEL_TYPES.join(", "))]
+    UnsupportedModelType {
+        /// The file.
+        path: PathBuf,
+        /// The config's `model_type`.
+        model_type: String,
+    },
+
     /// The config could not be written as JSON.
     #[error("serialising the BERT config to {path}")]
     SerializeConfig {

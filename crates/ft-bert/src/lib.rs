@@ -58,7 +58,7 @@ pub use attention::{
 };
 pub use checkpoint::{ARCHITECTURE, CheckpointFiles, LoadingInfo, PretrainedOptions};
 pub use classification::{BertForSequenceClassification, SequenceClassifierOutput};
-pub use config::{BertConfig, HiddenAct, ProblemType};
+pub use config::{BertConfig, HiddenAct, ProblemType, SUPPORTED_MODEL_TYPES};
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, BertIntermediate, BertLayer, BertOutput};
 pub use error::BertError;

@@ -78,6 +78,15 @@ fn number(value: Option<f64>, digits: usize) -> String {
         .map_or("not measured".to_string(), |v| format!("{v:.digits$}"))
 }
 
+/// [`number`], followed by its ratio to `baseline` where both were measured.
+fn number_against(value: Option<f64>, baseline: Option<f64>, digits: usize) -> String {
+    let text = number(value, digits);
+    match (value, baseline) {
+        (Some(v), Some(b)) => format!("{text} ({:.2}×)", v / b),
+        _ => text,
+    }
+}
+
 fn render_tokenize(out: &mut String, section: &Section<TokenizeSection>) {
     let t = &section.results;
     out.push_str("### Tokenization (the `dataset.map` step)\n\n");
@@ -357,11 +366,7 @@ fn render_distributed(out: &mut String, section: &Section<DistributedSection>) {
     );
     for (r, baseline) in [(&d.single, None), (&d.parallel, Some(&d.single))] {
         let cell = |value: fn(&TrainResult) -> Option<f64>| {
-            let text = number(value(r), 1);
-            match (value(r), baseline.and_then(value)) {
-                (Some(o), Some(b)) => format!("{text} ({:.2}×)", o / b),
-                _ => text,
-            }
+            number_against(value(r), baseline.and_then(value), 1)
         };
         let _ = writeln!(
             out,
@@ -427,12 +432,10 @@ fn checkpointing_rows(out: &mut String, shape: &str, stack: &str, runs: &[NamedT
     };
     for (i, run) in runs.iter().enumerate() {
         let r = &run.result;
+        // The plain run is the baseline, so it gets no ratio of its own.
+        let baseline = (i > 0).then_some(&plain.result);
         let ratio = |value: fn(&TrainResult) -> Option<f64>, digits: usize| {
-            let text = number(value(r), digits);
-            match (value(r), value(&plain.result)) {
-                (Some(v), Some(p)) if i > 0 => format!("{text} ({:.2}×)", v / p),
-                _ => text,
-            }
+            number_against(value(r), baseline.and_then(value), digits)
         };
         let _ = writeln!(
             out,
@@ -459,11 +462,7 @@ fn train_row(
     theirs: Option<&TrainResult>,
 ) {
     let cell = |value: fn(&TrainResult) -> Option<f64>, digits: usize| {
-        let text = number(value(r), digits);
-        match (value(r), theirs.and_then(value)) {
-            (Some(o), Some(t)) => format!("{text} ({:.2}×)", o / t),
-            _ => text,
-        }
+        number_against(value(r), theirs.and_then(value), digits)
     };
     let _ = writeln!(
         out,

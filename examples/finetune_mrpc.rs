@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use ft_bert::BertForSequenceClassification;
+use ft_bert::AutoModelForSequenceClassification;
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDatasetDict};
 use ft_trainer::{EvalPrediction, IntervalStrategy, Metrics, Trainer, TrainingArguments};
 
@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let training_args =
         TrainingArguments::new("test-trainer").with_eval_strategy(IntervalStrategy::Epoch);
     // model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
-    let model = BertForSequenceClassification::from_pretrained(&checkpoint, 2, &device)?;
+    let model = AutoModelForSequenceClassification::from_pretrained(&checkpoint, 2, &device)?;
 
     // trainer = Trainer(model, training_args, train_dataset=..., eval_dataset=..., ...)
     let validation = Arc::new(tokenized_datasets.split("validation")?.clone());

@@ -3,6 +3,8 @@
 mismatched keys, and, given an inputs/logits JSON written by the Rust side, the same logits.
 
 Usage: python check_transformers_load.py DIR [EXPECTED.json]
+EXPECTED.json may name the class transformers must build ("architecture"); it defaults to
+BertForSequenceClassification.
 Exits non-zero with a message on any difference.
 """
 
@@ -19,13 +21,16 @@ def main():
     problems = {key: value for key, value in info.items() if value}
     if problems:
         sys.exit(f"transformers reported loading problems for {directory}: {problems}")
-    if type(model).__name__ != "BertForSequenceClassification":
-        sys.exit(f"loaded as {type(model).__name__}")
-    print(f"loaded {directory}: {type(model).__name__}, num_labels={model.config.num_labels}, no missing or unexpected keys")
-
+    expected = {}
     if len(sys.argv) > 2:
         with open(sys.argv[2]) as f:
             expected = json.load(f)
+    architecture = expected.get("architecture", "BertForSequenceClassification")
+    if type(model).__name__ != architecture:
+        sys.exit(f"loaded as {type(model).__name__}, not {architecture}")
+    print(f"loaded {directory}: {type(model).__name__}, num_labels={model.config.num_labels}, no missing or unexpected keys")
+
+    if expected:
         tokenizer = AutoTokenizer.from_pretrained(directory)
         batch = tokenizer(expected["text_a"], expected["text_b"], truncation=True, padding=True, return_tensors="pt")
         model.eval()

@@ -2,9 +2,10 @@
 //!
 //! Tensors are read and written by burn-store, whose adapters transpose `Linear` weights
 //! (PyTorch keeps them `[out, in]`) and rename LayerNorm's `weight`/`bias` to burn's
-//! `gamma`/`beta`. The regexes below map the two spellings this crate's Rust field names
-//! cannot take (`LayerNorm`, and the keyword `self`), and the `bert.` prefix that bare
-//! `BertModel` checkpoints lack.
+//! `gamma`/`beta`. Each architecture's regex tables ([`Architecture::load_remap`]) map the
+//! spellings this crate's Rust field names cannot take (`LayerNorm`, the keyword `self`) and
+//! another architecture's module names onto the shared encoder, and the prefix
+//! (`bert.`, `roberta.`, `distilbert.`) that bare `...Model` checkpoints lack.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,29 +18,15 @@ use burn::store::{
 use burn::tensor::{DType, Device};
 use glue_data::hub::{HubOptions, HubRepo};
 
-use crate::classification::BertForSequenceClassification;
+use crate::architecture::Architecture;
 use crate::config::BertConfig;
 use crate::error::BertError;
-
-/// The class name transformers writes in `architectures` and prints in its load report.
-pub const ARCHITECTURE: &str = "BertForSequenceClassification";
+use crate::pretrained::PreTrainedModel;
 
 /// Weight files, in the order transformers prefers them.
 const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
-/// Checkpoint names to this crate's parameter paths, applied in order.
-const LOAD_REMAP: [(&str, &str); 2] = [
-    (r"(^|\.)LayerNorm\.", "${1}layer_norm."),
-    (r"\.attention\.self\.", ".attention.self_attention."),
-];
-
-/// This crate's parameter paths to transformers' names, applied in order.
-const SAVE_REMAP: [(&str, &str); 2] = [
-    (r"(^|\.)layer_norm\.", "${1}LayerNorm."),
-    (r"\.attention\.self_attention\.", ".attention.self."),
-];
-
-/// Options of [`BertForSequenceClassification::from_pretrained_with_info`].
+/// Options of [`PreTrainedModel::from_pretrained_with_info`].
 #[derive(Debug, Clone)]
 pub struct PretrainedOptions {
     /// Number of labels of the head; `None` keeps the checkpoint's.
@@ -65,6 +52,8 @@ impl Default for PretrainedOptions {
 pub struct LoadingInfo {
     /// The checkpoint, as given.
     pub source: String,
+    /// The architecture it was loaded as, whose class name heads the report.
+    pub architecture: Architecture,
     /// Checkpoint tensors the model does not use (`cls.predictions.*`), by checkpoint name.
     pub unexpected_keys: Vec<String>,
     /// Model weights the checkpoint lacks, newly initialised (`classifier.weight`).
@@ -95,7 +84,8 @@ impl fmt::Display for LoadingInfo {
             .unwrap_or(0)
             .max(3);
         let status_width = rows.iter().map(|(_, s)| s.len()).max().unwrap_or(0).max(6);
-        writeln!(f, "{ARCHITECTURE} LOAD REPORT from: {}", self.source)?;
+        let class = self.architecture.class_name();
+        writeln!(f, "{class} LOAD REPORT from: {}", self.source)?;
         writeln!(f, "{:<width$} | {:<status_width$} | ", "Key", "Status")?;
         writeln!(f, "{}-+-{}-+-", "-".repeat(width), "-".repeat(status_width))?;
         for (key, status) in &rows {
@@ -117,6 +107,15 @@ impl fmt::Display for LoadingInfo {
             )?;
         }
         Ok(())
+    }
+}
+
+impl LoadingInfo {
+    /// Logs the report as transformers' warning, when there is anything to report.
+    pub fn warn(&self) {
+        if !self.unexpected_keys.is_empty() || !self.missing_keys.is_empty() {
+            tracing::warn!("{self}");
+        }
     }
 }
 
@@ -167,125 +166,132 @@ impl CheckpointFiles {
     }
 }
 
-impl BertForSequenceClassification {
-    /// `AutoModelForSequenceClassification.from_pretrained(name_or_path, num_labels=...)`:
-    /// loads a local folder or Hub model, with a newly initialised head where the checkpoint
-    /// has none. The load report goes to the log, as transformers' warning does.
-    pub fn from_pretrained(
-        name_or_path: &str,
-        num_labels: usize,
-        device: &Device,
-    ) -> Result<Self, BertError> {
-        let options = PretrainedOptions {
-            num_labels: Some(num_labels),
-            ..PretrainedOptions::default()
-        };
-        let (model, info) = Self::from_pretrained_with_info(name_or_path, &options, device)?;
-        if !info.unexpected_keys.is_empty() || !info.missing_keys.is_empty() {
-            tracing::warn!("{info}");
-        }
-        Ok(model)
+/// [`PreTrainedModel::from_pretrained_with_info`]: finds the checkpoint's files, then loads
+/// them.
+pub(crate) fn from_pretrained<M: PreTrainedModel>(
+    name_or_path: &str,
+    options: &PretrainedOptions,
+    device: &Device,
+) -> Result<(M, LoadingInfo), BertError> {
+    let files = CheckpointFiles::resolve(name_or_path, options.hub.as_ref())?;
+    from_files(name_or_path, &files, options, device)
+}
+
+/// Builds `M` from a checkpoint's config and loads its weights, with a newly initialised
+/// head where the checkpoint has none.
+pub(crate) fn from_files<M: PreTrainedModel>(
+    source: &str,
+    files: &CheckpointFiles,
+    options: &PretrainedOptions,
+    device: &Device,
+) -> Result<(M, LoadingInfo), BertError> {
+    let architecture = M::ARCHITECTURE;
+    let mut config = BertConfig::from_file(&files.config)?;
+    if config.architecture != architecture {
+        return Err(BertError::InvalidConfig {
+            path: files.config.clone(),
+            reason: format!(
+                "model_type {:?} is not {:?}: load it as {} or with \
+                 AutoModelForSequenceClassification",
+                config.architecture.model_type(),
+                architecture.model_type(),
+                config.architecture.class_name()
+            ),
+        });
     }
-
-    /// `from_pretrained(..., output_loading_info=True)`: the model and what loading found.
-    pub fn from_pretrained_with_info(
-        name_or_path: &str,
-        options: &PretrainedOptions,
-        device: &Device,
-    ) -> Result<(Self, LoadingInfo), BertError> {
-        let files = CheckpointFiles::resolve(name_or_path, options.hub.as_ref())?;
-        let mut config = BertConfig::from_file(&files.config)?;
-        let names = tensor_shapes(&files.weights)?;
-        let prefixed = names.keys().any(|name| name.starts_with("bert."));
-
-        if let Some(num_labels) = options.num_labels {
-            if let Some(shape) = names.get("classifier.weight")
-                && shape.first() != Some(&num_labels)
-            {
-                return Err(BertError::NumLabels {
-                    path: files.weights.clone(),
-                    expected: num_labels,
-                    found: shape.first().copied().unwrap_or(0),
-                });
-            }
-            config.set_num_labels(num_labels);
+    let names = tensor_shapes(&files.weights)?;
+    let prefixed = is_prefixed(architecture, names.keys());
+    if let Some(num_labels) = options.num_labels {
+        if let Some(shape) = names.get(architecture.head_output_weight())
+            && shape.first() != Some(&num_labels)
+        {
+            return Err(BertError::NumLabels {
+                path: files.weights.clone(),
+                expected: num_labels,
+                found: shape.first().copied().unwrap_or(0),
+            });
         }
-        let mut model = Self::new(&config, options.seed, device).map_err(|e| match e {
-            BertError::Input(reason) => BertError::InvalidConfig {
-                path: files.config.clone(),
-                reason,
-            },
-            other => other,
-        })?;
-        let result = apply_weights(&mut model, &files.weights, prefixed)?;
-        let info = loading_info(name_or_path, &files.weights, &result, prefixed)?;
-        Ok((model, info))
-    }
-
-    /// `save_pretrained(dir)`: `config.json` and `model.safetensors` with transformers' names,
-    /// which `AutoModelForSequenceClassification.from_pretrained(dir)` loads as they are.
-    pub fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
-        std::fs::create_dir_all(dir).map_err(|e| BertError::io("creating", dir, e))?;
-        let mut config = self.config().clone();
-        let num_labels = config.num_labels();
         config.set_num_labels(num_labels);
-        let config_path = dir.join("config.json");
-        let json =
-            config
-                .to_json_for(ARCHITECTURE)
-                .map_err(|source| BertError::SerializeConfig {
-                    path: config_path.clone(),
-                    source,
-                })?;
-        std::fs::write(&config_path, json)
-            .map_err(|e| BertError::io("writing", &config_path, e))?;
-
-        let weights = dir.join("model.safetensors");
-        let mut store = SafetensorsStore::from_file(&weights)
-            .with_to_adapter(BurnToPyTorchAdapter.chain(FloatCastAdapter::to(DType::F32)))
-            .metadata("format", "pt")
-            .overwrite(true);
-        for (from, to) in SAVE_REMAP {
-            store = store.with_key_remapping(from, to);
-        }
-        self.save_into(&mut store)
-            .map_err(|source| BertError::SaveWeights {
-                path: weights.clone(),
-                source,
-            })
     }
+    let mut model = M::new(&config, options.seed, device).map_err(|e| match e {
+        BertError::Input(reason) => BertError::InvalidConfig {
+            path: files.config.clone(),
+            reason,
+        },
+        other => other,
+    })?;
+    let result = apply_weights(&mut model, &files.weights, prefixed)?;
+    let info = loading_info::<M>(source, &files.weights, &result, prefixed)?;
+    Ok((model, info))
+}
 
-    /// Loads tensors named as transformers names them from a safetensors or PyTorch file into
-    /// this model, such as a head or a whole checkpoint's `model.safetensors`. Tensors the file
-    /// lacks keep their values and are listed as missing; a shape mismatch is an error.
-    pub fn load_weights(&mut self, path: &Path) -> Result<LoadingInfo, BertError> {
-        let prefixed = tensor_shapes(path)?
-            .keys()
-            .any(|name| name.starts_with("bert."));
-        let result = apply_weights(self, path, prefixed)?;
-        let mut missing_keys: Vec<String> = result
-            .missing
-            .iter()
-            .map(|(name, _)| to_transformers_name(name))
-            .collect();
-        missing_keys.sort();
-        let mut unexpected_keys: Vec<String> = result
-            .unused
-            .iter()
-            .map(|name| to_checkpoint_name(name, prefixed))
-            .collect();
-        unexpected_keys.sort();
-        Ok(LoadingInfo {
-            source: path.display().to_string(),
-            unexpected_keys,
-            missing_keys,
+/// Whether a checkpoint's names carry the encoder's prefix (a classifier's checkpoint) or
+/// not (a bare `...Model`'s).
+fn is_prefixed<'a>(
+    architecture: Architecture,
+    mut names: impl Iterator<Item = &'a String>,
+) -> bool {
+    let prefix = format!("{}.", architecture.base_model_prefix());
+    names.any(|name| name.starts_with(&prefix))
+}
+
+/// [`PreTrainedModel::save_pretrained`].
+pub(crate) fn save_pretrained<M: PreTrainedModel>(model: &M, dir: &Path) -> Result<(), BertError> {
+    std::fs::create_dir_all(dir).map_err(|e| BertError::io("creating", dir, e))?;
+    let mut config = model.config().clone();
+    let num_labels = config.num_labels();
+    config.set_num_labels(num_labels);
+    let config_path = dir.join("config.json");
+    let json = config
+        .to_json()
+        .map_err(|source| BertError::SerializeConfig {
+            path: config_path.clone(),
+            source,
+        })?;
+    std::fs::write(&config_path, json).map_err(|e| BertError::io("writing", &config_path, e))?;
+
+    let weights = dir.join("model.safetensors");
+    let mut store = SafetensorsStore::from_file(&weights)
+        .with_to_adapter(BurnToPyTorchAdapter.chain(FloatCastAdapter::to(DType::F32)))
+        .metadata("format", "pt")
+        .overwrite(true);
+    for (from, to) in M::ARCHITECTURE.save_remap() {
+        store = store.with_key_remapping(*from, *to);
+    }
+    model
+        .save_into(&mut store)
+        .map_err(|source| BertError::SaveWeights {
+            path: weights.clone(),
+            source,
         })
-    }
+}
 
-    /// Copies the config's label names into the model, so that `save_pretrained` writes them.
-    pub fn set_label_names(&mut self, names: &[String]) {
-        self.config_mut().set_label_names(names);
-    }
+/// [`PreTrainedModel::load_weights`].
+pub(crate) fn load_weights<M: PreTrainedModel>(
+    model: &mut M,
+    path: &Path,
+) -> Result<LoadingInfo, BertError> {
+    let architecture = M::ARCHITECTURE;
+    let prefixed = is_prefixed(architecture, tensor_shapes(path)?.keys());
+    let result = apply_weights(model, path, prefixed)?;
+    let mut missing_keys: Vec<String> = result
+        .missing
+        .iter()
+        .map(|(name, _)| to_transformers_name(architecture, name))
+        .collect();
+    missing_keys.sort();
+    let mut unexpected_keys: Vec<String> = result
+        .unused
+        .iter()
+        .map(|name| to_checkpoint_name(architecture, name, prefixed))
+        .collect();
+    unexpected_keys.sort();
+    Ok(LoadingInfo {
+        source: path.display().to_string(),
+        architecture,
+        unexpected_keys,
+        missing_keys,
+    })
 }
 
 /// Tensor names and shapes in a weights file, without reading the data.
@@ -320,20 +326,21 @@ fn is_pickle(path: &Path) -> bool {
 
 /// Loads the file's tensors into the model; a tensor of the wrong shape is an error, never
 /// a silent fallback to the random initialisation.
-fn apply_weights(
-    model: &mut BertForSequenceClassification,
+fn apply_weights<M: PreTrainedModel>(
+    model: &mut M,
     path: &Path,
     prefixed: bool,
 ) -> Result<ApplyResult, BertError> {
+    let architecture = M::ARCHITECTURE;
     let error = |source: Box<dyn std::error::Error + Send + Sync>| BertError::Weights {
         path: path.to_path_buf(),
         source,
     };
     let mut remap: Vec<(&str, &str)> = Vec::new();
     if !prefixed {
-        remap.push((r"^(embeddings|encoder|pooler)\.", "bert.$1."));
+        remap.push(architecture.bare_remap());
     }
-    remap.extend(LOAD_REMAP);
+    remap.extend(architecture.load_remap());
     let result = if is_pickle(path) {
         // Never unpickles code: burn-store's reader interprets only tensor-rebuild calls.
         let mut store = PytorchStore::from_file(path)
@@ -363,7 +370,7 @@ fn apply_weights(
                 found,
             } => format!(
                 "{}: checkpoint {:?} vs model {:?}",
-                to_transformers_name(path),
+                to_transformers_name(architecture, path),
                 pytorch_layout(path, found.to_vec()),
                 pytorch_layout(path, expected.to_vec())
             ),
@@ -388,38 +395,49 @@ fn pytorch_layout(path: &str, mut shape: Vec<usize>) -> Vec<usize> {
     shape
 }
 
-/// A remapped checkpoint name as the checkpoint spells it.
-fn to_checkpoint_name(path: &str, prefixed: bool) -> String {
-    let mut name = path
-        .replace("layer_norm.", "LayerNorm.")
-        .replace(".self_attention.", ".self.");
-    if !prefixed && let Some(bare) = name.strip_prefix("bert.") {
-        name = bare.to_string();
+/// A model parameter path as the checkpoint spells it: through the architecture's save
+/// table, without the encoder's prefix where the checkpoint has none.
+fn to_checkpoint_name(architecture: Architecture, path: &str, prefixed: bool) -> String {
+    let name = architecture
+        .save_remap()
+        .iter()
+        .fold(path.to_string(), |name, (from, to)| {
+            // The tables are constants, checked by `architecture`'s tests.
+            regex::Regex::new(from)
+                .map_or(name.clone(), |re| re.replace_all(&name, *to).into_owned())
+        });
+    let prefix = format!("{}.", architecture.base_model_prefix());
+    match name.strip_prefix(&prefix) {
+        Some(bare) if !prefixed => bare.to_string(),
+        _ => name,
     }
-    name
 }
 
-/// A model parameter path as transformers names the parameter.
-fn to_transformers_name(path: &str) -> String {
-    let name = to_checkpoint_name(path, true);
+/// A model parameter path as transformers names the parameter (`weight`/`bias` of a
+/// LayerNorm rather than burn's `gamma`/`beta`).
+fn to_transformers_name(architecture: Architecture, path: &str) -> String {
+    let name = to_checkpoint_name(architecture, path, true);
+    let layer_norm = |module: &str| module.ends_with("LayerNorm") || module.ends_with("layer_norm");
     match name.rsplit_once('.') {
-        Some((module, "gamma")) if module.ends_with("LayerNorm") => format!("{module}.weight"),
-        Some((module, "beta")) if module.ends_with("LayerNorm") => format!("{module}.bias"),
+        Some((module, "gamma")) if layer_norm(module) => format!("{module}.weight"),
+        Some((module, "beta")) if layer_norm(module) => format!("{module}.bias"),
         _ => name,
     }
 }
 
 /// Sorts out what was missing and unused; missing encoder weights are an error.
-fn loading_info(
+fn loading_info<M: PreTrainedModel>(
     source: &str,
     path: &Path,
     result: &ApplyResult,
     prefixed: bool,
 ) -> Result<LoadingInfo, BertError> {
+    let architecture = M::ARCHITECTURE;
     // transformers initialises a new head (and a pooler the checkpoint lacks); anything else
     // missing means the checkpoint is not this architecture.
-    let newly_initialised =
-        |name: &str| name.starts_with("classifier.") || name.starts_with("bert.pooler.");
+    let prefix = format!("{}.", architecture.base_model_prefix());
+    let pooler = format!("{prefix}pooler.");
+    let newly_initialised = |name: &str| !name.starts_with(&prefix) || name.starts_with(&pooler);
     let (missing, fatal): (Vec<&str>, Vec<&str>) = result
         .missing
         .iter()
@@ -428,7 +446,7 @@ fn loading_info(
     if !fatal.is_empty() {
         let names: Vec<String> = fatal
             .iter()
-            .map(|name| to_transformers_name(name))
+            .map(|name| to_transformers_name(architecture, name))
             .collect();
         return Err(BertError::MissingWeights {
             path: path.to_path_buf(),
@@ -438,18 +456,19 @@ fn loading_info(
     let mut unexpected_keys: Vec<String> = result
         .unused
         .iter()
-        .map(|name| to_checkpoint_name(name, prefixed))
+        .map(|name| to_checkpoint_name(architecture, name, prefixed))
         // transformers drops buffers such as `embeddings.position_ids` without a word.
         .filter(|name| !name.ends_with("position_ids"))
         .collect();
     unexpected_keys.sort();
     let mut missing_keys: Vec<String> = missing
         .iter()
-        .map(|name| to_transformers_name(name))
+        .map(|name| to_transformers_name(architecture, name))
         .collect();
     missing_keys.sort();
     Ok(LoadingInfo {
         source: source.to_string(),
+        architecture,
         unexpected_keys,
         missing_keys,
     })

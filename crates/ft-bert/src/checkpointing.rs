@@ -19,9 +19,10 @@ use burn::tensor::{Device, Tensor};
 use ft_collate::Batch;
 
 use crate::attention::AttentionMask;
-use crate::classification::{BertForSequenceClassification, SequenceClassifierOutput};
 use crate::error::BertError;
+use crate::model::BertModel;
 use crate::ops::random_key;
+use crate::pretrained::{PreTrainedModel, SequenceClassifierOutput};
 
 /// A layer's input and the seed its dropout starts from, kept for its second run.
 struct SavedLayer {
@@ -29,90 +30,87 @@ struct SavedLayer {
     seed: u64,
 }
 
-impl BertForSequenceClassification {
-    /// One training micro-batch's forward and backward pass with gradient checkpointing.
-    ///
-    /// `loss` turns the logits into the loss to minimise (the model's own
-    /// [`BertForSequenceClassification::loss`], or a smoothed one); its backward pass is
-    /// scaled by `loss_scale` (fp16's loss scaling, 1 otherwise). Returns the logits and the
-    /// unscaled loss, detached, and the gradient of every parameter.
-    pub fn forward_backward_checkpointed<E: From<BertError>>(
-        &self,
-        batch: &Batch,
-        loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, E>,
-        loss_scale: f64,
-    ) -> Result<(SequenceClassifierOutput, GradientsParams), E> {
-        let rows = batch.global_rows;
-        let (embedded, mask) = self.bert.embed(
-            batch.input_ids.clone(),
-            batch.token_type_ids.clone(),
-            batch.attention_mask.clone(),
-            rows,
-        )?;
-        let device = embedded.device();
-        let (top, saved) = self.encode_without_graph(embedded.clone().detach(), &mask, &device);
+/// [`PreTrainedModel::forward_backward_checkpointed`]: one training micro-batch's forward and
+/// backward pass with gradient checkpointing.
+pub(crate) fn forward_backward<M: PreTrainedModel, E: From<BertError>>(
+    model: &M,
+    batch: &Batch,
+    loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, E>,
+    loss_scale: f64,
+) -> Result<(SequenceClassifierOutput, GradientsParams), E> {
+    let rows = batch.global_rows;
+    let base = model.base_model();
+    let (embedded, mask) = base.embed(
+        batch.input_ids.clone(),
+        batch.token_type_ids.clone(),
+        batch.attention_mask.clone(),
+        rows,
+    )?;
+    let device = embedded.device();
+    let (top, saved) = encode_without_graph(base, embedded.clone().detach(), &mask, &device);
 
-        let top = top.require_grad();
-        let output = self.bert.pool(top.clone(), &mask);
-        let logits = self.head(output.pooler_output, rows);
-        let loss = loss(logits.clone())?;
-        let mut accumulator = GradientsAccumulator::<Self>::new();
-        let mut upstream =
-            self.backward_segment(scaled(loss.clone(), loss_scale), &top, &mut accumulator)?;
-        for (layer, saved) in self.bert.encoder.layer.iter().zip(saved).rev() {
-            device.seed(saved.seed);
-            let input = saved.input.require_grad();
-            let output = layer.forward(input.clone(), &mask);
-            upstream =
-                self.backward_segment((output * upstream).sum(), &input, &mut accumulator)?;
-        }
-        let grads = GradientsParams::from_grads((embedded * upstream).sum().backward(), self);
-        accumulator.accumulate(self, grads);
-        let output = SequenceClassifierOutput {
-            logits: logits.detach(),
-            loss: Some(loss.detach()),
-        };
-        Ok((output, accumulator.grads()))
+    let top = top.require_grad();
+    let logits = model.classify(base.pool(top.clone(), &mask), rows);
+    let loss = loss(logits.clone())?;
+    let mut accumulator = GradientsAccumulator::<M>::new();
+    let mut upstream = backward_segment(
+        model,
+        scaled(loss.clone(), loss_scale),
+        &top,
+        &mut accumulator,
+    )?;
+    for (layer, saved) in base.encoder.layer.iter().zip(saved).rev() {
+        device.seed(saved.seed);
+        let input = saved.input.require_grad();
+        let output = layer.forward(input.clone(), &mask);
+        upstream = backward_segment(model, (output * upstream).sum(), &input, &mut accumulator)?;
     }
+    let grads = GradientsParams::from_grads((embedded * upstream).sum().backward(), model);
+    accumulator.accumulate(model, grads);
+    let output = SequenceClassifierOutput {
+        logits: logits.detach(),
+        loss: Some(loss.detach()),
+    };
+    Ok((output, accumulator.grads()))
+}
 
-    /// Every layer on `hidden` with no graph recorded, each from its own dropout seed; the last
-    /// layer's output and what each layer's second run needs.
-    fn encode_without_graph(
-        &self,
-        mut hidden: Tensor<2>,
-        mask: &AttentionMask,
-        device: &Device,
-    ) -> (Tensor<2>, Vec<SavedLayer>) {
-        let mut saved = Vec::with_capacity(self.bert.encoder.layer.len());
-        for layer in &self.bert.encoder.layer {
-            let seed = random_key(device);
-            device.seed(seed);
-            saved.push(SavedLayer {
-                input: hidden.clone(),
-                seed,
-            });
-            // Frozen parameters and a detached input: autodiff records nothing, yet dropout
-            // stays on, since the device still has autodiff.
-            hidden = layer.clone().no_grad().forward(hidden, mask);
-        }
-        (hidden, saved)
+/// Every layer on `hidden` with no graph recorded, each from its own dropout seed; the last
+/// layer's output and what each layer's second run needs.
+fn encode_without_graph(
+    base: &BertModel,
+    mut hidden: Tensor<2>,
+    mask: &AttentionMask,
+    device: &Device,
+) -> (Tensor<2>, Vec<SavedLayer>) {
+    let mut saved = Vec::with_capacity(base.encoder.layer.len());
+    for layer in &base.encoder.layer {
+        let seed = random_key(device);
+        device.seed(seed);
+        saved.push(SavedLayer {
+            input: hidden.clone(),
+            seed,
+        });
+        // Frozen parameters and a detached input: autodiff records nothing, yet dropout
+        // stays on, since the device still has autodiff.
+        hidden = layer.clone().no_grad().forward(hidden, mask);
     }
+    (hidden, saved)
+}
 
-    /// Back-propagates `target` into the parameters' gradients and returns the gradient of
-    /// `input`, the segment's input.
-    fn backward_segment(
-        &self,
-        target: Tensor<1>,
-        input: &Tensor<2>,
-        accumulator: &mut GradientsAccumulator<Self>,
-    ) -> Result<Tensor<2>, BertError> {
-        let mut grads = target.backward();
-        let upstream = input.grad_remove(&mut grads).ok_or_else(|| {
-            BertError::Input("gradient checkpointing: a layer's input got no gradient".into())
-        })?;
-        accumulator.accumulate(self, GradientsParams::from_grads(grads, self));
-        Ok(upstream)
-    }
+/// Back-propagates `target` into the parameters' gradients and returns the gradient of
+/// `input`, the segment's input.
+fn backward_segment<M: PreTrainedModel>(
+    model: &M,
+    target: Tensor<1>,
+    input: &Tensor<2>,
+    accumulator: &mut GradientsAccumulator<M>,
+) -> Result<Tensor<2>, BertError> {
+    let mut grads = target.backward();
+    let upstream = input.grad_remove(&mut grads).ok_or_else(|| {
+        BertError::Input("gradient checkpointing: a layer's input got no gradient".into())
+    })?;
+    accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
+    Ok(upstream)
 }
 
 fn scaled(loss: Tensor<1>, scale: f64) -> Tensor<1> {
@@ -130,6 +128,7 @@ mod tests {
     use ft_collate::{GlobalRows, Labels};
 
     use super::*;
+    use crate::classification::BertForSequenceClassification;
     use crate::config::BertConfig;
 
     fn config(dropout: f64) -> BertConfig {
@@ -153,7 +152,7 @@ mod tests {
         );
         let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), device);
         Batch {
-            token_type_ids: ids.zeros_like(),
+            token_type_ids: Some(ids.zeros_like()),
             input_ids: ids,
             attention_mask: mask,
             labels: Some(Labels::Class(labels)),
@@ -183,8 +182,7 @@ mod tests {
             device.seed(random_key(&device));
             hidden = layer.forward(hidden, &mask);
         }
-        let pooled = model.bert.pool(hidden, &mask).pooler_output;
-        let logits = model.head(pooled, batch.global_rows);
+        let logits = model.classify(model.bert.pool(hidden, &mask), batch.global_rows);
         let loss = model.loss(logits, batch.labels.as_ref().unwrap()).unwrap();
         let grads = GradientsParams::from_grads(loss.backward(), model);
         (loss, grads)

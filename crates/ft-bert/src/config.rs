@@ -6,6 +6,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::architecture::Architecture;
 use crate::error::BertError;
 
 /// BERT's activation in the feed-forward block: the names of transformers' `ACT2FN` that
@@ -132,21 +133,15 @@ fn default_initializer_range() -> f64 {
     0.02
 }
 
-/// The `model_type`s of `config.json` this crate builds a model for.
-pub const SUPPORTED_MODEL_TYPES: [&str; 1] = ["bert"];
-
-/// The one key of `config.json` that says which architecture the rest describes. A config
-/// without it (written before transformers recorded it) is taken as BERT's.
-#[derive(Deserialize)]
-struct ModelType {
-    #[serde(default)]
-    model_type: Option<String>,
-}
-
-/// A BERT configuration, with transformers' field names and defaults. Fields this crate does
-/// not use are kept in [`BertConfig::extra`] and written back unchanged.
+/// A BERT-family configuration, with transformers' BERT field names and defaults. Another
+/// architecture's keys (DistilBERT's `dim`, `n_layers`, ...) are read into these fields and
+/// written back under their own names. Fields this crate does not use are kept in
+/// [`BertConfig::extra`] and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BertConfig {
+    /// The architecture, from `model_type`.
+    #[serde(skip)]
+    pub architecture: Architecture,
     /// Vocabulary size.
     #[serde(default = "default_vocab_size")]
     pub vocab_size: usize,
@@ -229,16 +224,21 @@ impl BertConfig {
         };
         // The architecture is read first: another family's config would otherwise parse as
         // BERT's (most keys have defaults) and fail later, on weights it cannot name.
-        let ModelType { model_type } = serde_json::from_slice(bytes).map_err(parse_error)?;
-        if let Some(model_type) =
-            model_type.filter(|name| !SUPPORTED_MODEL_TYPES.contains(&name.as_str()))
-        {
-            return Err(BertError::UnsupportedModelType {
-                path: path.to_path_buf(),
-                model_type,
-            });
+        let architecture = Architecture::from_config_json(path, bytes)?;
+        let mut value: Value = serde_json::from_slice(bytes).map_err(parse_error)?;
+        if let Value::Object(map) = &mut value {
+            map.remove("model_type");
+            for (key, default) in architecture.config_defaults() {
+                map.entry(*key).or_insert_with(|| Value::from(*default));
+            }
+            for (ours, theirs) in architecture.config_keys() {
+                if let Some(v) = map.remove(*theirs) {
+                    map.insert((*ours).to_string(), v);
+                }
+            }
         }
-        let config: Self = serde_json::from_slice(bytes).map_err(parse_error)?;
+        let mut config: Self = serde_json::from_value(value).map_err(parse_error)?;
+        config.architecture = architecture;
         config
             .validate()
             .map_err(|reason| BertError::InvalidConfig {
@@ -261,6 +261,12 @@ impl BertConfig {
         ];
         if let Some((name, _)) = positive.iter().find(|(_, value)| *value == 0) {
             return Err(format!("{name} must be positive"));
+        }
+        if self.max_sequence_length() == 0 {
+            return Err(format!(
+                "max_position_embeddings {} leaves no position past pad_token_id {}",
+                self.max_position_embeddings, self.pad_token_id
+            ));
         }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(format!(
@@ -374,6 +380,20 @@ impl BertConfig {
         self.classifier_dropout.unwrap_or(self.hidden_dropout_prob)
     }
 
+    /// The longest input: `max_position_embeddings`, less the rows RoBERTa keeps before its
+    /// first position (514 - 2 = 512 for roberta-base).
+    pub fn max_sequence_length(&self) -> usize {
+        let offset = self.architecture.position_offset(self.pad_token_id);
+        self.max_position_embeddings.saturating_sub(offset)
+    }
+
+    /// DistilBERT's `sinusoidal_pos_embds`: position embeddings initialised as sines and
+    /// cosines rather than drawn at random.
+    pub fn sinusoidal_pos_embds(&self) -> bool {
+        self.architecture == Architecture::DistilBert
+            && self.extra.get("sinusoidal_pos_embds") == Some(&Value::Bool(true))
+    }
+
     /// Width of one attention head.
     pub fn head_dim(&self) -> usize {
         self.hidden_size / self.num_attention_heads
@@ -391,13 +411,25 @@ impl BertConfig {
         self.num_hidden_layers * layer + pooler + classifier + 2 * h
     }
 
-    /// The config as `save_pretrained` writes it for a sequence classifier: transformers'
-    /// keys, sorted, indented by two spaces.
-    pub fn to_json_for(&self, architecture: &str) -> Result<String, serde_json::Error> {
+    /// The config as `save_pretrained` writes it for the architecture's sequence classifier:
+    /// transformers' keys for that architecture, sorted, indented by two spaces.
+    pub fn to_json(&self) -> Result<String, serde_json::Error> {
+        let architecture = self.architecture;
         let mut value = serde_json::to_value(self)?;
         if let Value::Object(map) = &mut value {
-            map.insert("architectures".into(), Value::from(vec![architecture]));
-            map.insert("model_type".into(), Value::from("bert"));
+            for (ours, theirs) in architecture.config_keys() {
+                if let Some(v) = map.remove(*ours) {
+                    map.insert((*theirs).to_string(), v);
+                }
+            }
+            for key in architecture.absent_config_keys() {
+                map.remove(*key);
+            }
+            map.insert(
+                "architectures".into(),
+                Value::from(vec![architecture.class_name()]),
+            );
+            map.insert("model_type".into(), Value::from(architecture.model_type()));
             map.insert("dtype".into(), Value::from("float32"));
             map.remove("torch_dtype");
             map.remove("_name_or_path");
@@ -444,7 +476,7 @@ mod tests {
         .unwrap();
         assert_eq!(config.num_labels(), 3);
         assert_eq!(config.extra["position_embedding_type"], "absolute");
-        let text = config.to_json_for("BertForSequenceClassification").unwrap();
+        let text = config.to_json().unwrap();
         let back: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(back["position_embedding_type"], "absolute");
         assert_eq!(back["architectures"][0], "BertForSequenceClassification");
@@ -456,9 +488,7 @@ mod tests {
         let mut config = BertConfig::default();
         config.set_num_labels(3);
         assert_eq!(config.num_labels(), 3);
-        let value: Value =
-            serde_json::from_str(&config.to_json_for("BertForSequenceClassification").unwrap())
-                .unwrap();
+        let value: Value = serde_json::from_str(&config.to_json().unwrap()).unwrap();
         assert_eq!(value["id2label"]["2"], "LABEL_2");
         assert_eq!(value["label2id"]["LABEL_0"], 0);
     }
@@ -515,7 +545,7 @@ mod tests {
             let config: BertConfig =
                 serde_json::from_str(&format!(r#"{{"hidden_act": "{name}"}}"#)).unwrap();
             assert_eq!(config.hidden_act, act);
-            let text = config.to_json_for("BertForSequenceClassification").unwrap();
+            let text = config.to_json().unwrap();
             let back: Value = serde_json::from_str(&text).unwrap();
             // `swish` stays `swish`, not the `silu` it computes.
             assert_eq!(back["hidden_act"], name);
@@ -553,19 +583,18 @@ mod tests {
         );
         assert_eq!(err.to_string(), "reading /nonexistent/config.json");
 
-        // Another architecture's config is refused by name, before its keys are read as BERT's.
-        let err = BertConfig::from_json_bytes(
-            path,
-            br#"{"model_type": "distilbert", "dim": 768, "n_layers": 6}"#,
-        )
-        .unwrap_err();
+        // An architecture this crate does not build is refused by name, before its keys are
+        // read as BERT's.
+        let err = BertConfig::from_json_bytes(path, br#"{"model_type": "xlnet", "d_model": 768}"#)
+            .unwrap_err();
         assert!(
             matches!(&err, BertError::UnsupportedModelType { .. }),
             "{err:?}"
         );
         assert_eq!(
             err.to_string(),
-            "/models/tiny/config.json: model_type \"distilbert\" is not supported; supported: bert"
+            "/models/tiny/config.json: model_type \"xlnet\" is not supported; supported: bert, \
+             distilbert, roberta"
         );
         let config =
             BertConfig::from_json_bytes(path, br#"{"model_type": "bert", "hidden_size": 96}"#)
@@ -577,5 +606,51 @@ mod tests {
         assert!(matches!(&err, BertError::InvalidConfig { .. }), "{err:?}");
         assert!(err.source().is_none());
         assert!(err.to_string().contains("not a multiple"), "{err}");
+    }
+
+    #[test]
+    fn distilbert_keys_are_read_as_such_and_written_back() {
+        let json = br#"{"model_type": "distilbert", "dim": 64, "n_layers": 3, "n_heads": 4,
+            "hidden_dim": 100, "activation": "relu", "dropout": 0.15, "attention_dropout": 0.05,
+            "sinusoidal_pos_embds": false, "qa_dropout": 0.1}"#;
+        let config = BertConfig::from_json_bytes(Path::new("config.json"), json).unwrap();
+        assert_eq!(config.architecture, Architecture::DistilBert);
+        assert_eq!(
+            (
+                config.hidden_size,
+                config.num_hidden_layers,
+                config.num_attention_heads
+            ),
+            (64, 3, 4)
+        );
+        assert_eq!(config.intermediate_size, 100);
+        assert_eq!(config.hidden_act, HiddenAct::Relu);
+        assert_eq!(config.hidden_dropout_prob, 0.15);
+        assert_eq!(config.attention_probs_dropout_prob, 0.05);
+        // `seq_classif_dropout`'s default is DistilBERT's, not BERT's hidden dropout.
+        assert_eq!(config.classifier_dropout_prob(), 0.2);
+
+        let written: Value = serde_json::from_str(&config.to_json().unwrap()).unwrap();
+        assert_eq!(written["model_type"], "distilbert");
+        assert_eq!(
+            written["architectures"][0],
+            "DistilBertForSequenceClassification"
+        );
+        assert_eq!(written["dim"], 64);
+        assert_eq!(written["activation"], "relu");
+        assert_eq!(written["seq_classif_dropout"], 0.2);
+        assert_eq!(written["qa_dropout"], 0.1);
+        for bert_key in [
+            "hidden_size",
+            "n_layer",
+            "type_vocab_size",
+            "layer_norm_eps",
+        ] {
+            assert!(written.get(bert_key).is_none(), "{bert_key} in {written}");
+        }
+        let again =
+            BertConfig::from_json_bytes(Path::new("config.json"), written.to_string().as_bytes())
+                .unwrap();
+        assert_eq!(again.hidden_size, 64);
     }
 }

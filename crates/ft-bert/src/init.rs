@@ -49,6 +49,32 @@ impl Init {
         }
     }
 
+    /// DistilBERT's `sinusoidal_pos_embds` table of `n` positions: `sin` of
+    /// `pos / 10000^(2⌊j/2⌋/d)` in even columns, `cos` in odd ones. transformers 5.24 writes
+    /// it into a parameter that then trains like any other, as this one does.
+    pub(crate) fn sinusoidal_embedding(&self, n: usize, d: usize) -> Embedding {
+        let values: Vec<f32> = (0..n)
+            .flat_map(|pos| {
+                (0..d).map(move |j| {
+                    let angle = pos as f64 / 10000f64.powf((2 * (j / 2)) as f64 / d as f64);
+                    (if j % 2 == 0 { angle.sin() } else { angle.cos() }) as f32
+                })
+            })
+            .collect();
+        Embedding {
+            weight: Param::uninitialized(
+                ParamId::new(),
+                move |device: &Device, require_grad: bool| {
+                    Tensor::from_data(TensorData::new(values.clone(), [n, d]), device)
+                        .set_require_grad(require_grad)
+                },
+                self.device.clone(),
+                true,
+                [n, d].into(),
+            ),
+        }
+    }
+
     /// A `LayerNorm` with scale 1 and shift 0.
     pub(crate) fn layer_norm(&self, d: usize, epsilon: f64) -> LayerNorm {
         let mut norm = LayerNormConfig::new(d)
@@ -141,5 +167,20 @@ mod tests {
             / 1000.0;
         assert!(mean.abs() < 0.003, "{mean}");
         assert!((var.sqrt() - 0.02).abs() < 0.002, "{}", var.sqrt());
+    }
+
+    #[test]
+    fn the_sinusoidal_table_is_distilberts() {
+        let init = Init::new(0, 0.02, &Device::flex());
+        let table = init.sinusoidal_embedding(8, 6).weight.val().into_data();
+        let values: Vec<f32> = table.iter::<f32>().collect();
+        let at = |pos: usize, j: usize| values[pos * 6 + j];
+        assert_eq!((at(0, 0), at(0, 1)), (0.0, 1.0));
+        assert!((at(1, 0) - 1f32.sin()).abs() < 1e-6);
+        assert!((at(1, 1) - 1f32.cos()).abs() < 1e-6);
+        // Columns 2 and 3 share the frequency 1 / 10000^(2/6).
+        let angle = 3.0 / 10000f64.powf(2.0 / 6.0);
+        assert!((f64::from(at(3, 2)) - angle.sin()).abs() < 1e-6);
+        assert!((f64::from(at(3, 3)) - angle.cos()).abs() < 1e-6);
     }
 }

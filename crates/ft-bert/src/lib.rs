@@ -1,5 +1,5 @@
-//! BERT on burn, module for module as transformers' `modeling_bert.py`, so that checkpoint
-//! names map one to one, plus Hugging Face checkpoints in and out:
+//! The BERT family on burn, module for module as transformers' `modeling_bert.py`, so that
+//! checkpoint names map one to one, plus Hugging Face checkpoints in and out:
 //!
 //! ```python
 //! model = AutoModelForSequenceClassification.from_pretrained(checkpoint, num_labels=2)
@@ -7,10 +7,10 @@
 //!
 //! ```no_run
 //! use burn::tensor::Device;
-//! use ft_bert::BertForSequenceClassification;
+//! use ft_bert::AutoModelForSequenceClassification;
 //!
 //! let device = Device::flex();
-//! let model = BertForSequenceClassification::from_pretrained(
+//! let model = AutoModelForSequenceClassification::from_pretrained(
 //!     "../shared/models/all-MiniLM-L6-v2",
 //!     2,
 //!     &device,
@@ -18,6 +18,11 @@
 //! model.save_pretrained(std::path::Path::new("my-model"))?;
 //! # Ok::<(), ft_bert::BertError>(())
 //! ```
+//!
+//! `config.json`'s `model_type` picks the architecture ([`Architecture`]): BERT, DistilBERT or
+//! RoBERTa. All three run one encoder, [`BertModel`], under their own names (`bert`,
+//! `distilbert`, `roberta`), with their own heads; [`PreTrainedModel`] is what their
+//! classifiers share.
 //!
 //! Module tree (transformers' names; Rust fields are snake_case, `LayerNorm` is `layer_norm`
 //! and `self` is `self_attention`):
@@ -34,13 +39,27 @@
 //! │   └── pooler: BertPooler (dense, tanh)
 //! ├── dropout
 //! └── classifier: Linear
+//!
+//! RobertaForSequenceClassification
+//! ├── roberta: BertModel (positions from padding_idx + 1, no pooler)
+//! └── classifier: RobertaClassificationHead (dense, tanh, out_proj on <s>)
+//!
+//! DistilBertForSequenceClassification
+//! ├── distilbert: BertModel (no token types, no pooler; checkpoint names
+//! │   transformer.layer.{i}.attention.q_lin, sa_layer_norm, ffn.lin1, ...)
+//! ├── pre_classifier: Linear, ReLU
+//! ├── dropout (seq_classif_dropout)
+//! └── classifier: Linear
 //! ```
 
+mod architecture;
 mod attention;
+mod auto;
 mod checkpoint;
 mod checkpointing;
 mod classification;
 mod config;
+mod distilbert;
 mod embeddings;
 mod encoder;
 mod error;
@@ -51,17 +70,24 @@ mod model;
 mod ops;
 mod packing;
 mod positions;
+mod pretrained;
+mod roberta;
 pub mod simd;
 
+pub use architecture::{Architecture, SUPPORTED_MODEL_TYPES};
 pub use attention::{
     AttentionImpl, AttentionMask, BertAttention, BertSelfAttention, BertSelfOutput,
 };
-pub use checkpoint::{ARCHITECTURE, CheckpointFiles, LoadingInfo, PretrainedOptions};
-pub use classification::{BertForSequenceClassification, SequenceClassifierOutput};
-pub use config::{BertConfig, HiddenAct, ProblemType, SUPPORTED_MODEL_TYPES};
+pub use auto::AutoModelForSequenceClassification;
+pub use checkpoint::{CheckpointFiles, LoadingInfo, PretrainedOptions};
+pub use classification::BertForSequenceClassification;
+pub use config::{BertConfig, HiddenAct, ProblemType};
+pub use distilbert::DistilBertForSequenceClassification;
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, BertIntermediate, BertLayer, BertOutput};
 pub use error::BertError;
 pub use model::{BertModel, BertModelOutput, BertPooler};
 pub use packing::TokenLayout;
 pub use positions::DropoutPositions;
+pub use pretrained::{PreTrainedModel, SequenceClassifierOutput};
+pub use roberta::{RobertaClassificationHead, RobertaForSequenceClassification};

@@ -1,4 +1,5 @@
-//! `BertModel`: embeddings, encoder and pooler.
+//! `BertModel`: embeddings, encoder and pooler; RoBERTa's and DistilBERT's encoders too,
+//! which compute the same under other names (see [`crate::Architecture`]).
 
 use burn::module::Module;
 use burn::nn::Linear;
@@ -33,9 +34,7 @@ impl BertPooler {
 
     /// `[batch, seq, hidden]` to `[batch, hidden]`.
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
-        let [batch, _, width] = hidden.dims();
-        let first = hidden.slice([0..batch, 0..1]).reshape([batch, width]);
-        self.dense.forward(first).tanh()
+        self.dense.forward(first_token(hidden)).tanh()
     }
 }
 
@@ -46,8 +45,10 @@ pub struct BertModel {
     pub embeddings: BertEmbeddings,
     /// `encoder`.
     pub encoder: BertEncoder,
-    /// `pooler`.
-    pub pooler: BertPooler,
+    /// `pooler`; `None` where the classifier has its own head on the first token, as
+    /// transformers' `add_pooling_layer=False`.
+    pub pooler: Option<BertPooler>,
+    /// The longest input: the position table's rows past RoBERTa's offset.
     max_positions: usize,
 }
 
@@ -57,26 +58,37 @@ pub struct BertModelOutput {
     /// `[batch, seq, hidden]`, the last layer's states; zero on padding, where the encoder
     /// computes nothing (transformers leaves values there that nothing reads).
     pub last_hidden_state: Tensor<3>,
-    /// `[batch, hidden]`, the pooler's output.
-    pub pooler_output: Tensor<2>,
+    /// `[batch, hidden]`, the pooler's output, where the model has a pooler.
+    pub pooler_output: Option<Tensor<2>>,
 }
 
 impl BertModel {
-    pub(crate) fn new(config: &BertConfig, init: &Init, path: &str) -> Self {
+    pub(crate) fn new(
+        config: &BertConfig,
+        init: &Init,
+        path: &str,
+        add_pooling_layer: bool,
+    ) -> Self {
         Self {
             embeddings: BertEmbeddings::new(config, init, &format!("{path}.embeddings")),
             encoder: BertEncoder::new(config, init, &format!("{path}.encoder")),
-            pooler: BertPooler::new(config, init, &format!("{path}.pooler")),
-            max_positions: config.max_position_embeddings,
+            pooler: add_pooling_layer
+                .then(|| BertPooler::new(config, init, &format!("{path}.pooler"))),
+            max_positions: config.max_sequence_length(),
         }
     }
 
-    /// Runs the encoder on `[batch, seq]` ids, token types and attention mask (1 on tokens,
-    /// 0 on padding).
+    /// The longest input the position embeddings cover.
+    pub fn max_sequence_length(&self) -> usize {
+        self.max_positions
+    }
+
+    /// Runs the encoder on `[batch, seq]` ids, token types (zeros when `None`) and attention
+    /// mask (1 on tokens, 0 on padding).
     pub fn forward(
         &self,
         input_ids: Tensor<2, Int>,
-        token_type_ids: Tensor<2, Int>,
+        token_type_ids: Option<Tensor<2, Int>>,
         attention_mask: Tensor<2, Int>,
     ) -> Result<BertModelOutput, BertError> {
         self.forward_rows(input_ids, token_type_ids, attention_mask, GlobalRows::LOCAL)
@@ -87,7 +99,7 @@ impl BertModel {
     pub(crate) fn forward_rows(
         &self,
         input_ids: Tensor<2, Int>,
-        token_type_ids: Tensor<2, Int>,
+        token_type_ids: Option<Tensor<2, Int>>,
         attention_mask: Tensor<2, Int>,
         rows: GlobalRows,
     ) -> Result<BertModelOutput, BertError> {
@@ -101,22 +113,26 @@ impl BertModel {
     pub(crate) fn embed(
         &self,
         input_ids: Tensor<2, Int>,
-        token_type_ids: Tensor<2, Int>,
+        token_type_ids: Option<Tensor<2, Int>>,
         attention_mask: Tensor<2, Int>,
         rows: GlobalRows,
     ) -> Result<(Tensor<2>, AttentionMask), BertError> {
         let [batch, seq] = input_ids.dims();
-        if token_type_ids.dims() != [batch, seq] || attention_mask.dims() != [batch, seq] {
+        let types_shape = token_type_ids.as_ref().map(Tensor::dims);
+        if types_shape.is_some_and(|shape| shape != [batch, seq])
+            || attention_mask.dims() != [batch, seq]
+        {
             return Err(BertError::Input(format!(
                 "input_ids {:?}, token_type_ids {:?} and attention_mask {:?} must have one shape",
                 input_ids.dims(),
-                token_type_ids.dims(),
+                types_shape,
                 attention_mask.dims()
             )));
         }
         if seq > self.max_positions {
             return Err(BertError::Input(format!(
-                "sequence length {seq} exceeds max_position_embeddings {}",
+                "sequence length {seq} exceeds the longest input the position embeddings \
+                 cover, {}",
                 self.max_positions
             )));
         }
@@ -137,12 +153,21 @@ impl BertModel {
     /// The last layer's packed tokens back in the padded layout, and the pooler on them.
     pub(crate) fn pool(&self, packed: Tensor<2>, mask: &AttentionMask) -> BertModelOutput {
         let last_hidden_state = mask.layout.unpack(packed);
-        let pooler_output = self.pooler.forward(last_hidden_state.clone());
+        let pooler_output = self
+            .pooler
+            .as_ref()
+            .map(|pooler| pooler.forward(last_hidden_state.clone()));
         BertModelOutput {
             last_hidden_state,
             pooler_output,
         }
     }
+}
+
+/// `hidden[:, 0]`: each row's first token (`[CLS]`, `<s>`), `[batch, hidden]`.
+pub(crate) fn first_token(hidden: Tensor<3>) -> Tensor<2> {
+    let [batch, _, width] = hidden.dims();
+    hidden.slice([0..batch, 0..1]).reshape([batch, width])
 }
 
 /// transformers' extended attention mask: padding keys get the dtype's lowest value.

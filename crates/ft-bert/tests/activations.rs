@@ -4,6 +4,7 @@
 //! Fixtures: fixtures/make_activation_fixture.py.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -101,7 +102,7 @@ fn every_activation_gives_transformers_logits_on_every_backend() {
                 .valid()
                 .forward(
                     input_ids.clone(),
-                    token_type_ids.clone(),
+                    Some(token_type_ids.clone()),
                     attention_mask.clone(),
                     None,
                 )

@@ -2,6 +2,7 @@
 //! report, bad checkpoints, the Hub, and a round trip. Fixtures: fixtures/make_tiny_bert.py.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -53,11 +54,11 @@ fn pooler_output(model: &BertForSequenceClassification, device: &Device) -> Vec<
         .bert
         .forward(
             common::int_tensor(&e.input_ids, device),
-            common::int_tensor(&e.token_type_ids, device),
+            Some(common::int_tensor(&e.token_type_ids, device)),
             common::int_tensor(&e.attention_mask, device),
         )
         .unwrap();
-    common::values(out.pooler_output)
+    common::values(out.pooler_output.expect("BERT has a pooler"))
 }
 
 /// A copy of the tiny checkpoint with only the given weights file.
@@ -195,7 +196,7 @@ fn saved_models_use_transformers_names_and_reload_identically() {
             m.valid()
                 .forward(
                     common::int_tensor(&e.input_ids, &device),
-                    common::int_tensor(&e.token_type_ids, &device),
+                    Some(common::int_tensor(&e.token_type_ids, &device)),
                     common::int_tensor(&e.attention_mask, &device),
                     None,
                 )

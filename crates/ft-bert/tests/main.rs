@@ -6,6 +6,7 @@ mod common;
 
 mod activations;
 mod checkpoints;
+mod family;
 mod packing;
 mod parity;
 mod transformers_loads;

@@ -3,6 +3,7 @@
 //! compiled backend.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use burn::tensor::{Device, Tensor};
 use ft_bert::{BertConfig, BertForSequenceClassification};
@@ -36,7 +37,12 @@ fn logits_and_grads(
         common::int_tensor(&rows, device)
     };
     let output = model
-        .forward(column(|r| &r.0), column(|r| &r.1), column(|r| &r.2), None)
+        .forward(
+            column(|r| &r.0),
+            Some(column(|r| &r.1)),
+            column(|r| &r.2),
+            None,
+        )
         .expect("a valid batch");
     let logits = output.logits;
     let grads = logits.clone().sum().backward();

@@ -3,6 +3,7 @@
 //! Fixtures: fixtures/make_logits_fixture.py.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use burn::module::Module;
 use ft_bert::{BertForSequenceClassification, PretrainedOptions};

@@ -3,6 +3,7 @@
 //! environment (`.venv`, or `$FT_PYTHON`), which CI installs.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use std::process::Command;
 

@@ -4,6 +4,7 @@
 //! `bench train` and `bench allreduce` also run as several processes under `mpirun`; rank 0
 //! alone prints the result, so that the xtask still reads one JSON line.
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -12,8 +13,8 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Subcommand};
-use ft_bert::{AttentionImpl, BertConfig, BertForSequenceClassification};
-use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
+use ft_bert::{Architecture, AttentionImpl, AutoModelForSequenceClassification, BertConfig};
+use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset, TokenizerOptions};
 use ft_trainer::distributed::ProcessGroup;
 
 use crate::backend::Backend;
@@ -105,7 +106,8 @@ fn rayon_threads() -> usize {
 /// The model, data and backend that `bench step` and `bench train` run on.
 #[derive(Args, Debug)]
 pub struct Workload {
-    /// A model folder (real weights), or `bert-base` for that shape with random weights.
+    /// A model folder (real weights), or `bert-base`, `distilbert-base` or `roberta-base` for
+    /// that shape with random weights.
     #[arg(long)]
     model: String,
     /// Tokenizer folder (for `bert-base`, any bert-base-uncased vocabulary).
@@ -120,9 +122,16 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The tokenizer, and MRPC's raw splits.
+    /// The tokenizer, and MRPC's raw splits. For a DistilBERT or RoBERTa shape, which reads
+    /// bert-base-uncased's vocabulary here, the tokenizer returns no token types, as theirs.
     fn data(&self) -> Result<(AutoTokenizer, glue_data::DatasetDict)> {
-        let tokenizer = AutoTokenizer::from_pretrained(&self.tokenizer)?;
+        let options = TokenizerOptions {
+            model_input_names: shape_config(&self.model)?
+                .filter(|config| config.architecture != Architecture::Bert)
+                .map(|_| vec!["input_ids".to_string(), "attention_mask".to_string()]),
+            ..TokenizerOptions::default()
+        };
+        let tokenizer = AutoTokenizer::from_pretrained_with(&self.tokenizer, &options)?;
         let raw = DataSource::from_arg(&self.dataset)
             .load(Task::Mrpc)
             .with_context(|| format!("loading {}", self.dataset))?;
@@ -130,19 +139,50 @@ impl Workload {
     }
 
     /// The classifier on `device`: the folder's weights, or bert-base's shape at random.
-    fn model(&self, device: &burn::tensor::Device) -> Result<BertForSequenceClassification> {
+    fn model(&self, device: &burn::tensor::Device) -> Result<AutoModelForSequenceClassification> {
         classifier(&self.model, device)
     }
 }
 
-/// The classifier `model` names on `device`: a folder's weights, or bert-base's shape at
-/// random for `bert-base`.
-fn classifier(model: &str, device: &burn::tensor::Device) -> Result<BertForSequenceClassification> {
-    Ok(if model == "bert-base" {
-        BertForSequenceClassification::new(&BertConfig::default(), 42, device)?
-    } else {
-        BertForSequenceClassification::from_pretrained(model, 2, device)?
+/// The `config.json` of each shape `bench` builds at random, as the Hub's checkpoints have
+/// it (what differs from our BERT defaults).
+const SHAPES: [(&str, &str); 3] = [
+    ("bert-base", r#"{"model_type": "bert"}"#),
+    (
+        "distilbert-base",
+        r#"{"model_type": "distilbert", "n_layers": 6}"#,
+    ),
+    (
+        "roberta-base",
+        r#"{"model_type": "roberta", "vocab_size": 50265, "max_position_embeddings": 514,
+            "type_vocab_size": 1, "pad_token_id": 1, "layer_norm_eps": 1e-5}"#,
+    ),
+];
+
+/// The classifier `model` names on `device`: a folder's weights, or one of [`SHAPES`] at
+/// random.
+fn classifier(
+    model: &str,
+    device: &burn::tensor::Device,
+) -> Result<AutoModelForSequenceClassification> {
+    Ok(match shape_config(model)? {
+        Some(config) => AutoModelForSequenceClassification::from_config(&config, 42, device)?,
+        None => AutoModelForSequenceClassification::from_pretrained(model, 2, device)?,
     })
+}
+
+/// The config of the shape `model` names, or `None` for a folder.
+fn shape_config(model: &str) -> Result<Option<BertConfig>> {
+    SHAPES
+        .iter()
+        .find(|(name, _)| *name == model)
+        .map(|(name, json)| {
+            Ok(BertConfig::from_json_bytes(
+                Path::new(name),
+                json.as_bytes(),
+            )?)
+        })
+        .transpose()
 }
 
 /// `backend` for this process: under `mpirun`, a GPU backend given without an index takes
@@ -223,7 +263,7 @@ fn step(args: &StepArgs) -> Result<()> {
     }
 
     let eval = model.valid();
-    let infer = |model: &BertForSequenceClassification| -> Result<Vec<f64>> {
+    let infer = |model: &AutoModelForSequenceClassification| -> Result<Vec<f64>> {
         let mut times = Vec::new();
         for (i, batch) in batches.iter().enumerate() {
             let batch = batch.clone().to_device(&device);

@@ -33,7 +33,9 @@ pub struct EncodeArgs {
 struct Line<'a> {
     idx: u32,
     input_ids: &'a [u32],
-    token_type_ids: &'a [u8],
+    /// Left out where the tokenizer's `model_input_names` have none, as transformers does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_type_ids: Option<&'a [u8]>,
     attention_mask: Vec<u8>,
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ft_bert::{BertConfig, BertForSequenceClassification, PretrainedOptions};
+use ft_bert::{AutoModelForSequenceClassification, BertConfig, PretrainedOptions};
 use ft_collate::{AutoTokenizer, EncodedDatasetDict};
 use ft_trainer::distributed::ProcessGroup;
 use ft_trainer::{
@@ -132,13 +132,13 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
             say!(
                 group,
                 "Initialising {} at random from {}",
-                ft_bert::ARCHITECTURE,
+                config.architecture.class_name(),
                 path.display()
             );
-            BertForSequenceClassification::new(&config, training.seed, &device)?
+            AutoModelForSequenceClassification::from_config(&config, training.seed, &device)?
         }
         None => {
-            let (model, info) = BertForSequenceClassification::from_pretrained_with_info(
+            let (model, info) = AutoModelForSequenceClassification::from_pretrained_with_info(
                 &args.model,
                 &options,
                 &device,

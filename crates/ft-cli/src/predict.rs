@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ft_bert::{BertForSequenceClassification, PretrainedOptions};
+use ft_bert::{AutoModelForSequenceClassification, PretrainedOptions};
 use ft_collate::{AutoTokenizer, EncodedDataset};
 use ft_trainer::{Trainer, TrainingArguments};
 use glue_data::Task;
@@ -48,8 +48,11 @@ pub fn run(args: &PredictArgs) -> Result<()> {
         num_labels: Some(args.task.num_labels()),
         ..PretrainedOptions::default()
     };
-    let (model, info) =
-        BertForSequenceClassification::from_pretrained_with_info(&args.model, &options, &device)?;
+    let (model, info) = AutoModelForSequenceClassification::from_pretrained_with_info(
+        &args.model,
+        &options,
+        &device,
+    )?;
     if !info.missing_keys.is_empty() {
         anyhow::bail!(
             "{} is not a fine-tuned classifier: it lacks {}",

@@ -6,16 +6,6 @@ use crate::common;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// The first `train` and `dev` rows of the real MRPC files, in the GLUE layout.
-fn small_mrpc(dir: &Path, train: usize, dev: usize) {
-    let source = test_support::glue_dir().join("MRPC");
-    for (file, rows) in [("train.tsv", train), ("dev.tsv", dev), ("test.tsv", dev)] {
-        let text = std::fs::read_to_string(source.join(file)).unwrap();
-        let head: Vec<&str> = text.lines().take(rows + 1).collect();
-        std::fs::write(dir.join(file), head.join("\n") + "\n").unwrap();
-    }
-}
-
 fn bert_ft(args: &[&str]) -> Output {
     bert_ft_with(args, &[])
 }
@@ -38,7 +28,7 @@ fn bert_ft_with(args: &[&str], env: &[(&str, &str)]) -> Output {
 #[test]
 fn finetune_mrpc_runs_the_notebook_and_writes_run_glue_outputs() {
     let data = tempfile::tempdir().unwrap();
-    small_mrpc(data.path(), 24, 16);
+    common::small_mrpc(data.path(), 24, 16);
     let out = tempfile::tempdir().unwrap();
     let output_dir = out.path().join("test-trainer");
     let model = test_support::minilm_dir();
@@ -156,7 +146,7 @@ fn finetune_mrpc_runs_the_notebook_and_writes_run_glue_outputs() {
 #[test]
 fn bad_input_fails_with_a_message_and_no_panic() {
     let data = tempfile::tempdir().unwrap();
-    small_mrpc(data.path(), 8, 8);
+    common::small_mrpc(data.path(), 8, 8);
     let out = tempfile::tempdir().unwrap();
     let model = test_support::minilm_dir();
     let cases: Vec<(Vec<&str>, &str)> = vec![
@@ -226,7 +216,7 @@ fn bad_input_fails_with_a_message_and_no_panic() {
 #[test]
 fn an_unreachable_hub_id_is_said_once() {
     let data = tempfile::tempdir().unwrap();
-    small_mrpc(data.path(), 8, 8);
+    common::small_mrpc(data.path(), 8, 8);
     let out = tempfile::tempdir().unwrap();
     // Nothing listens on the discard port: the connection is refused at once.
     let result = bert_ft_with(
@@ -265,7 +255,7 @@ fn an_unreachable_hub_id_is_said_once() {
 #[test]
 fn an_empty_split_and_a_file_as_output_dir_are_refused_before_any_work() {
     let data = tempfile::tempdir().unwrap();
-    small_mrpc(data.path(), 8, 8);
+    common::small_mrpc(data.path(), 8, 8);
     let model = test_support::minilm_dir();
     let run = |data: &Path, output_dir: &Path| {
         bert_ft(&[

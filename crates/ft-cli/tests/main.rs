@@ -6,5 +6,6 @@ mod common;
 
 mod distributed;
 mod encode;
+mod family;
 mod finetune;
 mod reliability;

@@ -5,6 +5,7 @@
 //! GLUE MRPC layout, with a checkpoint every 7 steps and only the last 3 kept.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -53,7 +53,10 @@ impl DataCollatorWithPadding {
             batch_size,
             seq_len,
             input_ids: vec![i64::from(self.pad_token_id); batch_size * seq_len],
-            token_type_ids: vec![0; batch_size * seq_len],
+            token_type_ids: rows
+                .first()
+                .and_then(|row| row.token_type_ids)
+                .map(|_| vec![0; batch_size * seq_len]),
             attention_mask: vec![0; batch_size * seq_len],
             labels: None,
             idx: rows.iter().map(|r| r.idx).collect(),
@@ -68,11 +71,11 @@ impl DataCollatorWithPadding {
             {
                 *target = i64::from(id);
             }
-            for (target, &t) in batch.token_type_ids[start..start + n]
-                .iter_mut()
-                .zip(row.token_type_ids)
+            if let (Some(types), Some(row_types)) = (&mut batch.token_type_ids, row.token_type_ids)
             {
-                *target = i64::from(t);
+                for (target, &t) in types[start..start + n].iter_mut().zip(row_types) {
+                    *target = i64::from(t);
+                }
             }
             batch.attention_mask[start..start + n].fill(1);
         }
@@ -149,8 +152,8 @@ pub struct PaddedBatch {
     pub seq_len: usize,
     /// Token ids, padded with the pad id.
     pub input_ids: Vec<i64>,
-    /// Token types, 0 on padding.
-    pub token_type_ids: Vec<i64>,
+    /// Token types, 0 on padding; `None` where the rows have none.
+    pub token_type_ids: Option<Vec<i64>>,
     /// 1 on tokens, 0 on padding.
     pub attention_mask: Vec<i64>,
     /// Labels, if the rows have them.
@@ -179,7 +182,7 @@ impl PaddedBatch {
         });
         Batch {
             input_ids: int2(self.input_ids),
-            token_type_ids: int2(self.token_type_ids),
+            token_type_ids: self.token_type_ids.map(int2),
             attention_mask: int2(self.attention_mask),
             labels,
             idx: self.idx,
@@ -203,8 +206,8 @@ pub enum Labels {
 pub struct Batch {
     /// `[batch, seq]` token ids.
     pub input_ids: Tensor<2, Int>,
-    /// `[batch, seq]` token types.
-    pub token_type_ids: Tensor<2, Int>,
+    /// `[batch, seq]` token types, where the tokenizer returns them.
+    pub token_type_ids: Option<Tensor<2, Int>>,
     /// `[batch, seq]`, 1 on tokens and 0 on padding.
     pub attention_mask: Tensor<2, Int>,
     /// `[batch]` labels, absent for unlabelled data.

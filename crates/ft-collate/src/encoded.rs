@@ -22,10 +22,11 @@ const PROGRESS_MIN_ROWS: usize = 10_000;
 /// stored; the collator writes it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EncodedRow<'a> {
-    /// Token ids, `[CLS] a [SEP] b [SEP]`.
+    /// Token ids, `[CLS] a [SEP] b [SEP]` (`<s> a </s></s> b </s>` for RoBERTa).
     pub input_ids: &'a [u32],
-    /// 0 for the first segment, 1 for the second.
-    pub token_type_ids: &'a [u8],
+    /// 0 for the first segment, 1 for the second; `None` where the tokenizer's
+    /// `model_input_names` have no `token_type_ids`.
+    pub token_type_ids: Option<&'a [u8]>,
     /// The label, `None` in unlabelled splits.
     pub label: Option<Label>,
     /// The row's `idx`.
@@ -37,8 +38,8 @@ pub struct EncodedRow<'a> {
 pub struct EncodedExample {
     /// Token ids.
     pub input_ids: Vec<u32>,
-    /// Token types.
-    pub token_type_ids: Vec<u8>,
+    /// Token types, where the tokenizer returns them.
+    pub token_type_ids: Option<Vec<u8>>,
     /// All ones, one per token, as transformers returns it.
     pub attention_mask: Vec<u8>,
     /// The label.
@@ -53,7 +54,8 @@ pub struct EncodedDataset {
     name: String,
     features: Features,
     input_ids: Vec<u32>,
-    token_type_ids: Vec<u8>,
+    /// `None` where the tokenizer returns no token types.
+    token_type_ids: Option<Vec<u8>>,
     /// Row `i` is `offsets[i]..offsets[i + 1]` of the flat buffers.
     offsets: Vec<usize>,
     labels: LabelColumn,
@@ -79,6 +81,7 @@ impl EncodedDataset {
         });
 
         let text_b = split.text_b();
+        let with_types = tokenizer.returns_token_type_ids();
         let encode_chunk = |start: usize| {
             let end = (start + MAP_BATCH_SIZE).min(rows);
             let mut chunk = Chunk::default();
@@ -92,7 +95,7 @@ impl EncodedDataset {
                         row,
                         source,
                     })?;
-                chunk.push(&encoding);
+                chunk.push(&encoding, with_types);
             }
             if let Some(bar) = &progress {
                 bar.inc((end - start) as u64);
@@ -104,7 +107,7 @@ impl EncodedDataset {
             name: split.name().to_string(),
             features: split.features().clone(),
             input_ids: Vec::new(),
-            token_type_ids: Vec::new(),
+            token_type_ids: with_types.then(Vec::new),
             offsets: Vec::with_capacity(rows + 1),
             labels: split.labels().clone(),
             idx: split.idx().to_vec(),
@@ -128,7 +131,9 @@ impl EncodedDataset {
             bar.finish();
         }
         dataset.input_ids.shrink_to_fit();
-        dataset.token_type_ids.shrink_to_fit();
+        if let Some(types) = &mut dataset.token_type_ids {
+            types.shrink_to_fit();
+        }
         Ok(dataset)
     }
 
@@ -140,7 +145,9 @@ impl EncodedDataset {
                 Some(*end)
             }));
         self.input_ids.extend(chunk.input_ids);
-        self.token_type_ids.extend(chunk.token_type_ids);
+        if let Some(types) = &mut self.token_type_ids {
+            types.extend(chunk.token_type_ids);
+        }
     }
 
     /// The split's name.
@@ -168,7 +175,7 @@ impl EncodedDataset {
         let (start, end) = (*self.offsets.get(index)?, *self.offsets.get(index + 1)?);
         Some(EncodedRow {
             input_ids: &self.input_ids[start..end],
-            token_type_ids: &self.token_type_ids[start..end],
+            token_type_ids: self.token_type_ids.as_ref().map(|types| &types[start..end]),
             label: self.labels.get(index),
             idx: self.idx[index],
         })
@@ -194,6 +201,11 @@ impl EncodedDataset {
         &self.labels
     }
 
+    /// Whether the rows have `token_type_ids` (the tokenizer's `model_input_names` decide).
+    pub fn has_token_type_ids(&self) -> bool {
+        self.token_type_ids.is_some()
+    }
+
     /// Whether every row has a label.
     pub fn has_labels(&self) -> bool {
         !self.is_empty() && self.labels.is_complete()
@@ -208,7 +220,7 @@ impl Dataset<EncodedExample> for EncodedDataset {
         };
         Ok(EncodedExample {
             input_ids: row.input_ids.to_vec(),
-            token_type_ids: row.token_type_ids.to_vec(),
+            token_type_ids: row.token_type_ids.map(<[u8]>::to_vec),
             attention_mask: vec![1; row.input_ids.len()],
             label: row.label,
             idx: row.idx,
@@ -229,15 +241,17 @@ struct Chunk {
 }
 
 impl Chunk {
-    fn push(&mut self, encoding: &tokenizers::Encoding) {
+    fn push(&mut self, encoding: &tokenizers::Encoding, with_types: bool) {
         self.input_ids.extend_from_slice(encoding.get_ids());
-        // BERT has two segment types; anything larger is clamped rather than wrapped.
-        self.token_type_ids.extend(
-            encoding
-                .get_type_ids()
-                .iter()
-                .map(|&t| u8::try_from(t).unwrap_or(u8::MAX)),
-        );
+        if with_types {
+            // BERT has two segment types; anything larger is clamped rather than wrapped.
+            self.token_type_ids.extend(
+                encoding
+                    .get_type_ids()
+                    .iter()
+                    .map(|&t| u8::try_from(t).unwrap_or(u8::MAX)),
+            );
+        }
         self.lengths.push(encoding.len());
     }
 }

@@ -7,22 +7,40 @@ use std::path::{Path, PathBuf};
 use glue_data::hub::{HubOptions, HubRepo};
 use serde::Deserialize;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
+use tokenizers::models::bpe::BPE;
 use tokenizers::models::wordpiece::WordPiece;
 use tokenizers::normalizers::BertNormalizer;
 use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::processors::bert::BertProcessing;
+use tokenizers::processors::roberta::RobertaProcessing;
 use tokenizers::{
     AddedToken, PostProcessor, TruncationDirection, TruncationParams, TruncationStrategy,
 };
 
 use crate::error::CollateError;
 
-/// The files a tokenizer may come with, in the order transformers reads them.
-pub const TOKENIZER_FILES: [&str; 4] = [
+/// The files a tokenizer may come with, in the order transformers reads them: a fast
+/// tokenizer's `tokenizer.json`, else WordPiece's `vocab.txt` or byte-level BPE's
+/// `vocab.json` and `merges.txt`.
+pub const TOKENIZER_FILES: [&str; 6] = [
     "tokenizer.json",
     "tokenizer_config.json",
     "special_tokens_map.json",
     "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+];
+
+/// Tokenizer classes whose `model_input_names` lack `token_type_ids`, as transformers 5.24
+/// declares them (without the `Fast` suffix). Any other class returns token types, as BERT's.
+const CLASSES_WITHOUT_TOKEN_TYPES: [&str; 6] = [
+    "RobertaTokenizer",
+    "DistilBertTokenizer",
+    "XLMRobertaTokenizer",
+    "CamembertTokenizer",
+    "BartTokenizer",
+    "GPT2Tokenizer",
 ];
 
 /// Above this, `model_max_length` is transformers' "no limit" marker (`int(1e30)`).
@@ -48,10 +66,13 @@ impl SpecialToken {
 /// The parts of `tokenizer_config.json` (and `special_tokens_map.json`) that matter here.
 #[derive(Debug, Clone, Default, Deserialize)]
 struct TokenizerConfigFile {
+    tokenizer_class: Option<String>,
+    model_input_names: Option<Vec<String>>,
     model_max_length: Option<f64>,
     do_lower_case: Option<bool>,
     strip_accents: Option<bool>,
     tokenize_chinese_chars: Option<bool>,
+    add_prefix_space: Option<bool>,
     unk_token: Option<SpecialToken>,
     sep_token: Option<SpecialToken>,
     pad_token: Option<SpecialToken>,
@@ -82,6 +103,9 @@ impl TokenizerConfigFile {
 pub struct TokenizerOptions {
     /// Overrides `tokenizer_config.json`'s `model_max_length`.
     pub model_max_length: Option<usize>,
+    /// Overrides the inputs the tokenizer returns (`model_input_names=[...]`), such as
+    /// BERT's vocabulary without `token_type_ids` for a model that takes none.
+    pub model_input_names: Option<Vec<String>>,
     /// Where Hub downloads come from; `None` reads the environment.
     pub hub: Option<HubOptions>,
 }
@@ -94,6 +118,9 @@ pub struct AutoTokenizer {
     tokenizer: tokenizers::Tokenizer,
     model_max_length: usize,
     special: SpecialTokens,
+    /// `tokenizer_class` without `Fast`, `BertTokenizer` when the files do not say.
+    class: String,
+    model_input_names: Vec<String>,
     files: Vec<PathBuf>,
 }
 
@@ -137,13 +164,13 @@ impl AutoTokenizer {
             let hub = options.hub.clone().unwrap_or_else(HubOptions::from_env);
             download(name_or_path, &hub)?
         };
-        Self::from_files(name_or_path, files, options.model_max_length)
+        Self::from_files(name_or_path, files, options)
     }
 
     fn from_files(
         name_or_path: &str,
         files: Vec<PathBuf>,
-        max_length_override: Option<usize>,
+        options: &TokenizerOptions,
     ) -> Result<Self, CollateError> {
         let find = |name: &str| files.iter().find(|path| path.ends_with(name));
         let mut config: TokenizerConfigFile = match find("tokenizer_config.json") {
@@ -154,7 +181,7 @@ impl AutoTokenizer {
             config.merge_special_tokens(read_json(path)?);
         }
 
-        let model_max_length = match (max_length_override, config.model_max_length) {
+        let model_max_length = match (options.model_max_length, config.model_max_length) {
             (Some(length), _) => length,
             (None, Some(length)) if length.is_finite() && length < UNBOUNDED_MAX_LENGTH => {
                 length as usize
@@ -166,15 +193,17 @@ impl AutoTokenizer {
             }
         };
 
-        let mut tokenizer = match (find("tokenizer.json"), find("vocab.txt")) {
-            (Some(path), _) => tokenizers::Tokenizer::from_file(path).map_err(|source| {
+        let bpe_files = find("vocab.json").zip(find("merges.txt"));
+        let mut tokenizer = match (find("tokenizer.json"), find("vocab.txt"), bpe_files) {
+            (Some(path), _, _) => tokenizers::Tokenizer::from_file(path).map_err(|source| {
                 CollateError::InvalidFile {
                     path: path.clone(),
                     source,
                 }
             })?,
-            (None, Some(vocab)) => wordpiece_from_vocab(vocab, &config)?,
-            (None, None) => {
+            (None, Some(vocab), _) => wordpiece_from_vocab(vocab, &config)?,
+            (None, None, Some((vocab, merges))) => byte_level_bpe(vocab, merges, &config)?,
+            (None, None, None) => {
                 return Err(CollateError::NoTokenizer {
                     location: name_or_path.to_string(),
                 });
@@ -231,17 +260,36 @@ impl AutoTokenizer {
                 source,
             })?;
 
+        let class = config
+            .tokenizer_class
+            .as_deref()
+            .map_or("BertTokenizer", |class| class.trim_end_matches("Fast"))
+            .to_string();
+        let model_input_names = options.model_input_names.clone();
+        let model_input_names = model_input_names
+            .or(config.model_input_names)
+            .unwrap_or_else(|| {
+                let names: &[&str] = if CLASSES_WITHOUT_TOKEN_TYPES.contains(&class.as_str()) {
+                    &["input_ids", "attention_mask"]
+                } else {
+                    &["input_ids", "token_type_ids", "attention_mask"]
+                };
+                names.iter().map(|name| name.to_string()).collect()
+            });
         Ok(Self {
             name_or_path: name_or_path.to_string(),
             tokenizer,
             model_max_length,
             special,
+            class,
+            model_input_names,
             files,
         })
     }
 
     /// Encodes one example as `tokenizer([text_a], [text_b], truncation=True)` does: with
-    /// `[CLS]`/`[SEP]`, token types 0 then 1, truncated longest-first to `model_max_length`.
+    /// the post-processor's special tokens (`[CLS] a [SEP] b [SEP]`, `<s> a </s></s> b </s>`),
+    /// token types 0 then 1, truncated longest-first to `model_max_length`.
     pub fn encode(
         &self,
         text_a: &str,
@@ -251,6 +299,20 @@ impl AutoTokenizer {
             Some(text_b) => self.tokenizer.encode_fast((text_a, text_b), true),
             None => self.tokenizer.encode_fast(text_a, true),
         }
+    }
+
+    /// The inputs the model takes, as the tokenizer's `model_input_names`: `tokenizer_config.json`'s
+    /// list, else its `tokenizer_class`'s (`["input_ids", "attention_mask"]` for RoBERTa and
+    /// DistilBERT, BERT's with `token_type_ids` otherwise).
+    pub fn model_input_names(&self) -> &[String] {
+        &self.model_input_names
+    }
+
+    /// Whether encoded rows carry `token_type_ids`.
+    pub fn returns_token_type_ids(&self) -> bool {
+        self.model_input_names
+            .iter()
+            .any(|name| name == "token_type_ids")
     }
 
     /// The folder or Hub id it was loaded from.
@@ -304,10 +366,11 @@ impl fmt::Display for AutoTokenizer {
         let s = &self.special;
         write!(
             f,
-            "BertTokenizerFast(name_or_path='{}', vocab_size={}, model_max_length={}, \
+            "{}Fast(name_or_path='{}', vocab_size={}, model_max_length={}, \
              is_fast=True, padding_side='right', truncation_side='right', \
              special_tokens={{'unk_token': '{}', 'sep_token': '{}', 'pad_token': '{}', \
              'cls_token': '{}', 'mask_token': '{}'}})",
+            self.class,
             self.name_or_path,
             self.tokenizer.get_vocab_size(false),
             self.model_max_length,
@@ -336,13 +399,14 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CollateEr
 }
 
 /// Downloads a Hub model's tokenizer files: `tokenizer.json` when the repository has it,
-/// otherwise `vocab.txt`, plus the config files that exist.
+/// otherwise `vocab.txt` or `vocab.json` and `merges.txt`, plus the config files that exist.
 fn download(id: &str, options: &HubOptions) -> Result<Vec<PathBuf>, CollateError> {
     let repo = HubRepo::model(id, options)?;
     let listed = repo.list_files()?;
     let mut files = Vec::new();
     for name in TOKENIZER_FILES {
-        if name == "vocab.txt" && listed.iter().any(|f| f == "tokenizer.json") {
+        let vocabulary = matches!(name, "vocab.txt" | "vocab.json" | "merges.txt");
+        if vocabulary && listed.iter().any(|f| f == "tokenizer.json") {
             continue;
         }
         if listed.iter().any(|f| f == name) {
@@ -403,6 +467,62 @@ fn wordpiece_from_vocab(
     .into_iter()
     .zip(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     .map(|(t, default)| AddedToken::from(token(t, default), true))
+    .collect();
+    tokenizer.add_special_tokens(specials).map_err(invalid)?;
+    Ok(tokenizer)
+}
+
+/// The byte-level BPE tokenizer that transformers builds from RoBERTa's `vocab.json` and
+/// `merges.txt`: GPT-2's byte-level pre-tokenizer and decoder, and `<s> a </s></s> b </s>`.
+fn byte_level_bpe(
+    vocab: &Path,
+    merges: &Path,
+    config: &TokenizerConfigFile,
+) -> Result<tokenizers::Tokenizer, CollateError> {
+    let invalid = |source: tokenizers::Error| CollateError::InvalidFile {
+        path: vocab.to_path_buf(),
+        source,
+    };
+    let utf8 = |path: &Path| {
+        path.to_str()
+            .map(str::to_string)
+            .ok_or_else(|| CollateError::InvalidFile {
+                path: path.to_path_buf(),
+                source: "path is not UTF-8".into(),
+            })
+    };
+    let model = BPE::from_file(&utf8(vocab)?, &utf8(merges)?)
+        .build()
+        .map_err(invalid)?;
+    let mut tokenizer = tokenizers::Tokenizer::new(model);
+    let token = |t: &Option<SpecialToken>, default: &str| TokenizerConfigFile::token(t, default);
+    let id = |name: String| match tokenizer.token_to_id(&name) {
+        Some(id) => Ok((name, id)),
+        None => Err(invalid(
+            format!("special token `{name}` is not in the vocabulary").into(),
+        )),
+    };
+    let sep = id(token(&config.sep_token, "</s>"))?;
+    let cls = id(token(&config.cls_token, "<s>"))?;
+    let add_prefix_space = config.add_prefix_space.unwrap_or(false);
+    tokenizer.with_pre_tokenizer(Some(
+        ByteLevel::default().add_prefix_space(add_prefix_space),
+    ));
+    tokenizer.with_decoder(Some(ByteLevel::default()));
+    tokenizer.with_post_processor(Some(
+        RobertaProcessing::new(sep, cls).add_prefix_space(add_prefix_space),
+    ));
+    let specials: Vec<AddedToken> = [
+        &config.cls_token,
+        &config.pad_token,
+        &config.sep_token,
+        &config.unk_token,
+        &config.mask_token,
+    ]
+    .into_iter()
+    .zip(["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    // `<mask>` takes the space before it, as RoBERTa's tokenizer declares it.
+    .map(|(t, default)| AddedToken::from(token(t, default), true).lstrip(default == "<mask>"))
     .collect();
     tokenizer.add_special_tokens(specials).map_err(invalid)?;
     Ok(tokenizer)

@@ -36,7 +36,11 @@ fn pads_to_the_longest_row_on_the_right() {
     assert_eq!(batch.attention_mask.dims(), [8, longest]);
     let ids = ints(batch.input_ids);
     let mask = ints(batch.attention_mask);
-    let types = ints(batch.token_type_ids);
+    let types = ints(
+        batch
+            .token_type_ids
+            .expect("BERT's tokenizer returns token types"),
+    );
     for (i, row) in rows.iter().enumerate() {
         let line = &ids[i * longest..(i + 1) * longest];
         let n = row.input_ids.len();

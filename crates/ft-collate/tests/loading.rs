@@ -152,6 +152,7 @@ fn a_hub_model_id_downloads_its_tokenizer_through_hf_hub() {
     let cache = tempfile::tempdir().unwrap();
     let options = TokenizerOptions {
         model_max_length: None,
+        model_input_names: None,
         hub: Some(HubOptions {
             endpoint: hub.url().to_string(),
             cache_dir: cache.path().to_path_buf(),

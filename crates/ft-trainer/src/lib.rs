@@ -3,7 +3,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use burn::tensor::Device;
-//! use ft_bert::BertForSequenceClassification;
+//! use ft_bert::AutoModelForSequenceClassification;
 //! use ft_collate::{AutoTokenizer, EncodedDatasetDict};
 //! use ft_trainer::{IntervalStrategy, Trainer, TrainingArguments, glue_compute_metrics};
 //!
@@ -13,7 +13,7 @@
 //! let tokenizer = AutoTokenizer::from_pretrained(checkpoint)?;
 //! let tokenized = EncodedDatasetDict::map(&raw, &tokenizer)?;
 //! let args = TrainingArguments::new("test-trainer").with_eval_strategy(IntervalStrategy::Epoch);
-//! let model = BertForSequenceClassification::from_pretrained(checkpoint, 2, &device)?;
+//! let model = AutoModelForSequenceClassification::from_pretrained(checkpoint, 2, &device)?;
 //! let mut trainer = Trainer::new(model, args, &device)?
 //!     .with_train_dataset(tokenized.split("train")?.clone())
 //!     .with_eval_dataset(tokenized.split("validation")?.clone())

@@ -5,7 +5,10 @@ use std::path::Path;
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
-use ft_bert::{BertError, BertForSequenceClassification};
+use ft_bert::{
+    AutoModelForSequenceClassification, BertError, BertForSequenceClassification,
+    DistilBertForSequenceClassification, PreTrainedModel, RobertaForSequenceClassification,
+};
 use ft_collate::{Batch, Labels};
 
 /// A forward pass's result.
@@ -51,6 +54,13 @@ pub trait TrainableModel: Module + Sized + 'static {
     /// Longest sequence the model accepts.
     fn max_sequence_length(&self) -> usize;
 
+    /// Token types the model embeds, or `None` for a model that takes none (DistilBERT),
+    /// whose batches' token types go unused, as transformers' `remove_unused_columns` drops
+    /// them.
+    fn type_vocab_size(&self) -> Option<usize> {
+        None
+    }
+
     /// Parameters outside embedding tables, for `total_flos` (6 × this × tokens).
     fn non_embedding_parameters(&self) -> usize;
 
@@ -67,73 +77,95 @@ pub trait TrainableModel: Module + Sized + 'static {
     fn load_pretrained_weights(&mut self, dir: &Path) -> Result<(), Self::Error>;
 }
 
-impl TrainableModel for BertForSequenceClassification {
-    type Error = BertError;
+/// The trait for a sequence classifier of ft-bert: the same body for each, whose calls go
+/// `via` [`PreTrainedModel`]'s methods or `AutoModelForSequenceClassification`'s of the same
+/// names.
+macro_rules! trainable_sequence_classifier {
+    ($($model:ty => $via:ident),+) => {$(
+        impl TrainableModel for $model {
+            type Error = BertError;
 
-    fn forward_batch(&self, batch: &Batch) -> Result<ModelOutput, BertError> {
-        let output = BertForSequenceClassification::forward_batch(self, batch)?;
-        Ok(ModelOutput {
-            logits: output.logits,
-            loss: output.loss,
-        })
-    }
+            fn forward_batch(&self, batch: &Batch) -> Result<ModelOutput, BertError> {
+                let output = $via::forward_batch(self, batch)?;
+                Ok(ModelOutput {
+                    logits: output.logits,
+                    loss: output.loss,
+                })
+            }
 
-    fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, BertError> {
-        BertForSequenceClassification::loss(self, logits, labels)
-    }
+            fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, BertError> {
+                $via::loss(self, logits, labels)
+            }
 
-    fn forward_backward_checkpointed(
-        &self,
-        batch: &Batch,
-        loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, BertError>,
-        loss_scale: f64,
-    ) -> Result<(ModelOutput, GradientsParams), BertError> {
-        let (output, grads) = BertForSequenceClassification::forward_backward_checkpointed(
-            self, batch, loss, loss_scale,
-        )?;
-        let output = ModelOutput {
-            logits: output.logits,
-            loss: output.loss,
-        };
-        Ok((output, grads))
-    }
+            fn forward_backward_checkpointed(
+                &self,
+                batch: &Batch,
+                loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, BertError>,
+                loss_scale: f64,
+            ) -> Result<(ModelOutput, GradientsParams), BertError> {
+                let (output, grads) =
+                    $via::forward_backward_checkpointed(self, batch, loss, loss_scale)?;
+                let output = ModelOutput {
+                    logits: output.logits,
+                    loss: output.loss,
+                };
+                Ok((output, grads))
+            }
 
-    fn num_labels(&self) -> usize {
-        BertForSequenceClassification::num_labels(self)
-    }
+            fn num_labels(&self) -> usize {
+                $via::num_labels(self)
+            }
 
-    fn vocab_size(&self) -> usize {
-        self.config().vocab_size
-    }
+            fn vocab_size(&self) -> usize {
+                $via::config(self).vocab_size
+            }
 
-    fn max_sequence_length(&self) -> usize {
-        self.config().max_position_embeddings
-    }
+            fn max_sequence_length(&self) -> usize {
+                $via::max_sequence_length(self)
+            }
 
-    fn non_embedding_parameters(&self) -> usize {
-        let embeddings = &self.bert.embeddings;
-        self.num_params()
-            - embeddings.word_embeddings.num_params()
-            - embeddings.position_embeddings.num_params()
-            - embeddings.token_type_embeddings.num_params()
-    }
+            fn type_vocab_size(&self) -> Option<usize> {
+                let config = $via::config(self);
+                config
+                    .architecture
+                    .has_token_types()
+                    .then_some(config.type_vocab_size)
+            }
 
-    fn config_json(&self) -> Option<String> {
-        serde_json::to_string_pretty(self.config()).ok()
-    }
+            fn non_embedding_parameters(&self) -> usize {
+                let embeddings = &$via::base_model(self).embeddings;
+                self.num_params()
+                    - embeddings.word_embeddings.num_params()
+                    - embeddings.position_embeddings.num_params()
+                    - embeddings.token_type_embeddings.num_params()
+            }
 
-    fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
-        BertForSequenceClassification::save_pretrained(self, dir)
-    }
+            fn config_json(&self) -> Option<String> {
+                $via::config(self).to_json().ok()
+            }
 
-    fn load_pretrained_weights(&mut self, dir: &Path) -> Result<(), BertError> {
-        let info = self.load_weights(&dir.join("model.safetensors"))?;
-        if !info.missing_keys.is_empty() {
-            return Err(BertError::MissingWeights {
-                path: dir.join("model.safetensors"),
-                missing: info.missing_keys.join(", "),
-            });
+            fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
+                $via::save_pretrained(self, dir)
+            }
+
+            fn load_pretrained_weights(&mut self, dir: &Path) -> Result<(), BertError> {
+                let path = dir.join("model.safetensors");
+                let info = $via::load_weights(self, &path)?;
+                if !info.missing_keys.is_empty() {
+                    return Err(BertError::MissingWeights {
+                        path,
+                        missing: info.missing_keys.join(", "),
+                    });
+                }
+                Ok(())
+            }
         }
-        Ok(())
-    }
+    )+};
 }
+
+trainable_sequence_classifier!(
+    BertForSequenceClassification => PreTrainedModel,
+    DistilBertForSequenceClassification => PreTrainedModel,
+    RobertaForSequenceClassification => PreTrainedModel,
+    AutoModelForSequenceClassification => AutoModelForSequenceClassification
+);

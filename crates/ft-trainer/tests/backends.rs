@@ -7,6 +7,7 @@
 //! normalised steps carry that into every weight).
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use std::sync::Arc;
 

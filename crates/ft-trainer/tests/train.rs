@@ -1,6 +1,7 @@
 //! The Trainer on a tiny BERT: the loop, logs, evaluation, checkpoints, determinism, resume.
 
 use crate::common;
+use ft_bert::PreTrainedModel;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -232,6 +233,44 @@ fn setup_errors_are_clear() {
     );
     assert_eq!(trainer.state().global_step, 0);
     assert!(ft_trainer::sorted_checkpoints(out.path()).is_empty());
+
+    // BERT's token types (0 and 1) for a RoBERTa, which embeds one type: refused by row, as
+    // transformers would fail on the index; DistilBERT, which takes none, ignores them.
+    let config = |json: &str| {
+        ft_bert::BertConfig::from_json_bytes(std::path::Path::new("config.json"), json.as_bytes())
+            .unwrap()
+    };
+    let sizes = r#""vocab_size": 30522, "hidden_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "intermediate_size": 64"#;
+    let roberta = config(&format!(
+        r#"{{"model_type": "roberta", {sizes}, "type_vocab_size": 1, "pad_token_id": 1,
+            "max_position_embeddings": 130}}"#
+    ));
+    let model = ft_bert::RobertaForSequenceClassification::new(&roberta, 1, &device).unwrap();
+    let mut args = common::args(out.path());
+    args.eval_strategy = IntervalStrategy::No;
+    args.max_steps = 1;
+    let mut trainer = ft_trainer::Trainer::new(model, args.clone(), &device)
+        .unwrap()
+        .without_console()
+        .with_train_dataset(common::encoded("train", 16, 0))
+        .with_tokenizer(common::tokenizer());
+    let err = trainer.train(None).unwrap_err().to_string();
+    assert!(
+        err.contains("row idx 0 has token type 1") && err.contains("type_vocab_size=1"),
+        "{err}"
+    );
+    let distilbert = config(&format!(
+        r#"{{"model_type": "distilbert", "dim": 32, "n_layers": 1,
+        "n_heads": 2, "hidden_dim": 64}}"#
+    ));
+    let model = ft_bert::DistilBertForSequenceClassification::new(&distilbert, 1, &device).unwrap();
+    let mut trainer = ft_trainer::Trainer::new(model, args, &device)
+        .unwrap()
+        .without_console()
+        .with_train_dataset(common::encoded("train", 16, 0))
+        .with_tokenizer(common::tokenizer());
+    assert_eq!(trainer.train(None).unwrap().global_step, 1);
 }
 
 #[test]

@@ -10,7 +10,7 @@
 use std::hint::black_box;
 use std::path::Path;
 
-use ft_bert::{BertConfig, BertForSequenceClassification};
+use ft_bert::{BertConfig, BertForSequenceClassification, PreTrainedModel};
 use ft_collate::AutoTokenizer;
 use glue_data::Task;
 

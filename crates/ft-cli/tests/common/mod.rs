@@ -4,6 +4,17 @@
 use std::path::Path;
 use std::process::Command;
 
+/// The first `train` and `dev` rows of the real MRPC files, in the GLUE layout (the dev
+/// rows again as `test.tsv`).
+pub fn small_mrpc(dir: &Path, train: usize, dev: usize) {
+    let source = test_support::glue_dir().join("MRPC");
+    for (file, rows) in [("train.tsv", train), ("dev.tsv", dev), ("test.tsv", dev)] {
+        let text = std::fs::read_to_string(source.join(file)).unwrap();
+        let head: Vec<&str> = text.lines().take(rows + 1).collect();
+        std::fs::write(dir.join(file), head.join("\n") + "\n").unwrap();
+    }
+}
+
 /// A small learnable task in the MRPC layout, `rows` pairs in `train.tsv`, `dev.tsv` and
 /// `test.tsv`: the label is the mood word of the second sentence. With `varied_lengths`, the
 /// second sentences differ in length, so that every batch pads some of its rows.

@@ -266,6 +266,22 @@ impl<M: TrainableModel> Trainer<M> {
                 row.idx
             )));
         }
+        if let Some(types) = model.type_vocab_size()
+            && let Some((row, t)) = dataset.rows().find_map(|r| {
+                let t = r
+                    .token_type_ids?
+                    .iter()
+                    .copied()
+                    .find(|&t| usize::from(t) >= types)?;
+                Some((r, t))
+            })
+        {
+            return Err(TrainerError::Setup(format!(
+                "{role} dataset row idx {} has token type {t}, but the model has \
+                 type_vocab_size={types}: is the tokenizer the model's?",
+                row.idx
+            )));
+        }
         let max_len = model.max_sequence_length();
         if let Some(row) = dataset.rows().find(|r| r.input_ids.len() > max_len) {
             return Err(TrainerError::Setup(format!(
@@ -367,7 +383,7 @@ fn mix_seed(seed: u64, index: u64) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use burn::tensor::Device;
-    use ft_bert::{BertConfig, BertForSequenceClassification};
+    use ft_bert::{BertConfig, BertForSequenceClassification, PreTrainedModel};
 
     use super::*;
 

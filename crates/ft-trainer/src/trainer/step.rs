@@ -395,7 +395,7 @@ mod tests {
             batch_size: 2,
             seq_len: 4,
             input_ids: vec![2, 5, 7, 3, 2, 9, 3, 0],
-            token_type_ids: vec![0; 8],
+            token_type_ids: Some(vec![0; 8]),
             attention_mask: vec![1, 1, 1, 1, 1, 1, 1, 0],
             labels: labels.then(|| ft_collate::HostLabels::Class(vec![0, 1])),
             idx: vec![0, 1],

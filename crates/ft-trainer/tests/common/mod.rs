@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use burn::tensor::Device;
+use ft_bert::PreTrainedModel;
 use ft_bert::{BertConfig, BertForSequenceClassification};
 use ft_collate::{AutoTokenizer, EncodedDataset};
 use ft_trainer::{IntervalStrategy, Trainer, TrainingArguments, glue_compute_metrics};

@@ -36,10 +36,34 @@ from transformers import (  # noqa: E402
     AutoTokenizer,
     BertConfig,
     BertForSequenceClassification,
+    DistilBertConfig,
+    DistilBertForSequenceClassification,
+    RobertaConfig,
+    RobertaForSequenceClassification,
     Trainer,
     TrainerCallback,
     TrainingArguments,
 )
+
+
+# The shapes built at random, as bert-ft's `bench` builds them (ft-cli/src/bench.rs `SHAPES`).
+# They read bert-base-uncased's vocabulary; DistilBERT and RoBERTa take no token types.
+SHAPES = {
+    "bert-base": (lambda: BertForSequenceClassification(BertConfig()), True),
+    "distilbert-base": (lambda: DistilBertForSequenceClassification(DistilBertConfig(n_layers=6)), False),
+    "roberta-base": (
+        lambda: RobertaForSequenceClassification(
+            RobertaConfig(
+                vocab_size=50265,
+                max_position_embeddings=514,
+                type_vocab_size=1,
+                pad_token_id=1,
+                layer_norm_eps=1e-5,
+            )
+        ),
+        False,
+    ),
+}
 
 
 class Rows(torch.utils.data.Dataset):
@@ -78,7 +102,7 @@ class StepClock(TrainerCallback):
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", required=True, help="model folder, or bert-base")
+    parser.add_argument("--model", required=True, help="model folder, or one of SHAPES")
     parser.add_argument("--tokenizer", required=True)
     parser.add_argument("--dataset", required=True, help="GLUE MRPC folder")
     parser.add_argument("--steps", type=int, default=100)
@@ -92,12 +116,14 @@ def main():
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
-    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer)
+    _, token_types = SHAPES.get(args.model, (None, True))
+    names = {} if token_types else {"model_input_names": ["input_ids", "attention_mask"]}
+    tokenizer = AutoTokenizer.from_pretrained(args.tokenizer, **names)
     train = load(os.path.join(args.dataset, "train.tsv"), tokenizer, args.repeat_text)
     validation = load(os.path.join(args.dataset, "dev.tsv"), tokenizer, args.repeat_text)
-    if args.model == "bert-base":
+    if args.model in SHAPES:
         torch.manual_seed(42)
-        model = BertForSequenceClassification(BertConfig())
+        model = SHAPES[args.model][0]()
     else:
         model = AutoModelForSequenceClassification.from_pretrained(args.model, num_labels=2)
     clock = StepClock(args.warmup)

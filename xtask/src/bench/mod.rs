@@ -36,7 +36,7 @@ pub struct BenchArgs {
     #[arg(long)]
     render_only: bool,
     /// Sections to run (default: all): tokenize, step, train, distributed (skipped without
-    /// `mpirun`), checkpointing.
+    /// `mpirun`), checkpointing, family (the Trainer on the DistilBERT and RoBERTa shapes).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Backends the training section measures (default: every CPU backend built: flex,
@@ -63,11 +63,37 @@ pub struct BenchArgs {
     dataset: String,
 }
 
-const SECTIONS: [&str; 5] = ["tokenize", "step", "train", "distributed", "checkpointing"];
+const SECTIONS: [&str; 6] = [
+    "tokenize",
+    "step",
+    "train",
+    "distributed",
+    "checkpointing",
+    "family",
+];
+
+/// A model shape: its label, what `--model` is given, and the Trainer's default step count.
+type Shape = (&'static str, String, usize);
+
+/// The other architectures' base shapes (random weights) the family section trains.
+fn family_shapes() -> [Shape; 2] {
+    [
+        (
+            "distilbert-base shape (random weights)",
+            "distilbert-base".to_string(),
+            30,
+        ),
+        (
+            "roberta-base shape (random weights)",
+            "roberta-base".to_string(),
+            30,
+        ),
+    ]
+}
 
 /// The two model shapes the step and training benchmarks use, with the Trainer's default
 /// step count for each.
-fn shapes(args: &BenchArgs) -> [(&'static str, String, usize); 2] {
+fn shapes(args: &BenchArgs) -> [Shape; 2] {
     [
         (
             "MiniLM (all-MiniLM-L6-v2, real weights)",
@@ -100,7 +126,7 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let bf16_backends = bf16_backends(args, &backends, &cpu);
     let selected = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
     // The other sections run flex alone; only the training section needs every backend.
-    let trained: Vec<&str> = if selected("train") {
+    let trained: Vec<&str> = if selected("train") || selected("family") {
         backends
             .iter()
             .chain(&bf16_backends)
@@ -140,7 +166,13 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "tokenize" => entry.tokenize = Some(bench.section(tokenize(&bench)?)),
             "step" => entry.step = Some(bench.section(step(&bench)?)),
             "train" => {
-                entry.train = Some(bench.section(train(&bench, &backends, &bf16_backends)?));
+                let shapes = shapes(args);
+                let section = train(&bench, &shapes, &backends, &bf16_backends)?;
+                entry.train = Some(bench.section(section));
+            }
+            "family" => {
+                let section = train(&bench, &family_shapes(), &backends, &bf16_backends)?;
+                entry.family = Some(bench.section(section));
             }
             "distributed" if !on_path("mpirun") => eprintln!(
                 "bench: skipping the distributed section: no `mpirun` on PATH (install Open \
@@ -405,15 +437,20 @@ fn cpu_threads() -> usize {
 /// The Trainer on MRPC for a fixed number of steps from the start of training: ours on each
 /// backend (and in bf16 on `bf16_backends`), and the Hugging Face Trainer
 /// (`python/bench_train.py`, fp32, and bf16 where ours runs bf16), in rounds.
-fn train(cx: &Bench<'_>, backends: &[String], bf16_backends: &[String]) -> Result<TrainSection> {
+fn train(
+    cx: &Bench<'_>,
+    shapes_to_run: &[Shape],
+    backends: &[String],
+    bf16_backends: &[String],
+) -> Result<TrainSection> {
     let args = cx.args;
     let mut shapes = Vec::new();
-    for (label, model, default_steps) in self::shapes(args) {
+    for (label, model, default_steps) in shapes_to_run {
         eprintln!("bench: training with the Trainer, {label}");
-        let steps = args.train_steps.unwrap_or(default_steps);
+        let steps = args.train_steps.unwrap_or(*default_steps);
         let common = |command: &mut Command, bf16: bool| {
             command
-                .args(["--model", &model, "--tokenizer", &args.model])
+                .args(["--model", model, "--tokenizer", &args.model])
                 .args(["--dataset", &args.dataset])
                 .args(["--steps", &steps.to_string()])
                 .args(["--warmup", &args.train_warmup.to_string()]);

@@ -54,13 +54,20 @@ fn render_cpu(out: &mut String, entry: &CpuReport) {
         render_step(out, section);
     }
     if let Some(section) = &entry.train {
-        render_train(out, section);
+        render_train(out, "Training with the Trainer", section);
     }
     if let Some(section) = &entry.distributed {
         render_distributed(out, section);
     }
     if let Some(section) = &entry.checkpointing {
         render_checkpointing(out, section);
+    }
+    if let Some(section) = &entry.family {
+        render_train(
+            out,
+            "Training DistilBERT and RoBERTa with the Trainer",
+            section,
+        );
     }
 }
 
@@ -244,9 +251,9 @@ const GOALS: [Goal; 6] = [
     },
 ];
 
-fn render_train(out: &mut String, section: &Section<TrainSection>) {
+fn render_train(out: &mut String, heading: &str, section: &Section<TrainSection>) {
     let train = &section.results;
-    out.push_str("### Training with the Trainer\n\n");
+    let _ = writeln!(out, "### {heading}\n");
     provenance(out, section);
     let timed = if train.warmup == 0 {
         "timed from the start of training, first step included".to_string()
@@ -524,7 +531,7 @@ mod tests {
             },
         };
         let mut out = String::new();
-        render_train(&mut out, &section);
+        render_train(&mut out, "Training with the Trainer", &section);
         for row in [
             "| MiniLM | flex | train samples/s | ≥ 1.3× | 0.50× | **missed** |",
             "| MiniLM | flex | eval samples/s | ≥ 1.3× | 1.30× | met |",

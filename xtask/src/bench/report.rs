@@ -40,6 +40,9 @@ pub struct CpuReport {
     /// Gradient checkpointing against the plain pass: speed and peak memory.
     #[serde(default)]
     pub checkpointing: Option<Section<CheckpointingSection>>,
+    /// The whole Trainer on the DistilBERT and RoBERTa shapes.
+    #[serde(default)]
+    pub family: Option<Section<TrainSection>>,
 }
 
 impl CpuReport {
@@ -52,6 +55,7 @@ impl CpuReport {
             train: None,
             distributed: None,
             checkpointing: None,
+            family: None,
         }
     }
 

@@ -260,10 +260,10 @@ fn setup_errors_are_clear() {
         err.contains("row idx 0 has token type 1") && err.contains("type_vocab_size=1"),
         "{err}"
     );
-    let distilbert = config(&format!(
-        r#"{{"model_type": "distilbert", "dim": 32, "n_layers": 1,
-        "n_heads": 2, "hidden_dim": 64}}"#
-    ));
+    let distilbert = config(
+        r#"{"model_type": "distilbert", "vocab_size": 30522, "dim": 32, "n_layers": 1,
+            "n_heads": 2, "hidden_dim": 64}"#,
+    );
     let model = ft_bert::DistilBertForSequenceClassification::new(&distilbert, 1, &device).unwrap();
     let mut trainer = ft_trainer::Trainer::new(model, args, &device)
         .unwrap()

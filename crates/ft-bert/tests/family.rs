@@ -68,16 +68,6 @@ fn mrpc(split: &str, tokenizer: &AutoTokenizer) -> EncodedDataset {
     EncodedDataset::map(raw.split(split).unwrap(), tokenizer).unwrap()
 }
 
-/// FNV-1a 64 over little-endian u32s, as the fixture script computes it.
-fn fnv1a64(values: &[u32]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in values.iter().flat_map(|v| v.to_le_bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("{hash:016x}")
-}
-
 #[test]
 fn every_mrpc_pair_tokenizes_as_transformers_does() {
     // RoBERTa's tokenizer also as `vocab.json` and `merges.txt` alone, without tokenizer.json.
@@ -104,7 +94,9 @@ fn every_mrpc_pair_tokenizes_as_transformers_does() {
             let mismatches: Vec<usize> = encoded
                 .rows()
                 .enumerate()
-                .filter(|(i, row)| fnv1a64(row.input_ids) != expected.input_ids[*i])
+                .filter(|(i, row)| {
+                    test_support::fnv1a64(row.input_ids.iter().copied()) != expected.input_ids[*i]
+                })
                 .map(|(i, _)| i)
                 .collect();
             assert!(

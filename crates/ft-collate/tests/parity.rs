@@ -46,18 +46,6 @@ fn fixture() -> Fixture {
     serde_json::from_str(include_str!("fixtures/tokenizer_parity.json")).unwrap()
 }
 
-/// FNV-1a 64 over little-endian u32s, as the fixture script computes it.
-fn fnv1a64(values: impl IntoIterator<Item = u32>) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for value in values {
-        for byte in value.to_le_bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("{hash:016x}")
-}
-
 fn tokenizer() -> AutoTokenizer {
     AutoTokenizer::from_pretrained(test_support::minilm_dir().to_str().unwrap()).unwrap()
 }
@@ -75,8 +63,9 @@ fn every_mrpc_train_and_dev_pair_matches_python() {
         assert_eq!(encoded.num_tokens(), expected.tokens, "{split}");
         let mut mismatches = Vec::new();
         for (i, row) in encoded.rows().enumerate() {
-            let ids = fnv1a64(row.input_ids.iter().copied());
-            let types = fnv1a64(row.token_type_ids.unwrap().iter().map(|&t| u32::from(t)));
+            let ids = test_support::fnv1a64(row.input_ids.iter().copied());
+            let types =
+                test_support::fnv1a64(row.token_type_ids.unwrap().iter().map(|&t| u32::from(t)));
             if ids != expected.input_ids[i] || types != expected.token_type_ids[i] {
                 mismatches.push(i);
             }

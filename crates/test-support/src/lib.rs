@@ -87,3 +87,14 @@ pub fn error_chain(error: &dyn std::error::Error) -> String {
 pub fn minilm_dir() -> PathBuf {
     shared_dir().join("models/all-MiniLM-L6-v2")
 }
+
+/// FNV-1a 64 over little-endian u32s, as the fixture scripts hash token ids
+/// (`make_tokenizer_fixture.py`, `make_family_fixtures.py`), in hex.
+pub fn fnv1a64(values: impl IntoIterator<Item = u32>) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in values.into_iter().flat_map(u32::to_le_bytes) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}

@@ -5,6 +5,8 @@
 //!   with dropout on flex; a tiny BERT without dropout on the other CPU backends).
 //! - A rank killed with SIGKILL ends the whole job, non-zero, naming the rank.
 //! - A checkpoint resumes on another number of processes, in both directions.
+//! - DistilBERT and RoBERTa (ft-bert's fixture configs, without dropout) train on two
+//!   processes as on one, and stop early with TensorBoard on rank 0 as BERT does.
 #![cfg(feature = "mpi")]
 
 use crate::common;
@@ -188,6 +190,30 @@ fn without_dropout_every_cpu_backend_trains_the_same_model_on_two_processes() {
 }
 
 #[test]
+fn distilbert_and_roberta_train_the_same_model_on_two_processes() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_mood_task(data.path(), [100, 21, 5], true);
+    for name in ["tiny-distilbert", "tiny-roberta"] {
+        let finetune = |mut command: Command, output_dir: &Path, batch: &str| {
+            common::family_finetune(&mut command, data.path(), output_dir, name)
+                .args(["--max-steps", "12", "--per-device-train-batch-size", batch])
+                .args(["--learning-rate", "0.001", "--eval-strategy", "no"])
+                .args(["--disable-tqdm", "true"]);
+            command
+        };
+        let one = tempfile::tempdir().unwrap();
+        let two = tempfile::tempdir().unwrap();
+        run(finetune(single(), one.path(), "8"));
+        run(finetune(mpirun(2), two.path(), "4"));
+        assert_same_scores(one.path(), two.path(), 21);
+        let (one, two) = (predicted_logits(one.path()), predicted_logits(two.path()));
+        assert_eq!(two.len(), 21, "{name}");
+        let difference = largest_difference(&one, &two);
+        assert!(difference < 1e-4, "{name}: {difference}");
+    }
+}
+
+#[test]
 fn a_checkpoint_resumes_on_another_number_of_processes() {
     let data = tempfile::tempdir().unwrap();
     write_task(data.path());
@@ -339,39 +365,44 @@ fn a_killed_rank_ends_the_whole_job_naming_it() {
 fn rank_zero_alone_writes_tensorboard_and_every_rank_stops_early_together() {
     let data = tempfile::tempdir().unwrap();
     write_task(data.path());
-    let out = tempfile::tempdir().unwrap();
-    let mut command = mpirun(2);
-    common::tiny_finetune(&mut command, data.path(), out.path());
-    command.args(["--disable-tqdm", "true"]);
-    // Accuracy cannot improve by more than 1: the second evaluation, at step 4, stops the run
-    // on both ranks, which see the same gathered accuracy.
-    let flags = [
-        "--max-steps 40 --per-device-train-batch-size 4 --eval-strategy steps --eval-steps 2",
-        "--save-strategy steps --save-steps 2 --metric-for-best-model accuracy",
-        "--load-best-model-at-end true --early-stopping-patience 1",
-        "--early-stopping-threshold 1.0 --report-to tensorboard",
-    ];
-    command.args(flags.join(" ").split(' '));
-    run(command);
-    assert_eq!(global_step(out.path()), 4);
-    let runs: Vec<_> = std::fs::read_dir(out.path().join("runs"))
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .collect();
-    assert_eq!(runs.len(), 1, "{runs:?}");
-    // `events.out.tfevents.<time>.<host>.<pid>.<n>`: one for training, one for the final
-    // evaluation (as transformers reopens its writer), both from one process.
-    let pids: std::collections::BTreeSet<String> = std::fs::read_dir(&runs[0])
-        .unwrap()
-        .map(|entry| {
-            let name = entry.unwrap().file_name().into_string().unwrap();
-            assert!(name.starts_with("events.out.tfevents."), "{name}");
-            name.rsplit('.').nth(1).unwrap().to_string()
-        })
-        .collect();
-    assert_eq!(
-        pids.len(),
-        1,
-        "event files from one process, rank 0: {pids:?}"
-    );
+    for name in ["tiny-bert", "tiny-distilbert", "tiny-roberta"] {
+        let out = tempfile::tempdir().unwrap();
+        let mut command = mpirun(2);
+        match name {
+            "tiny-bert" => common::tiny_finetune(&mut command, data.path(), out.path()),
+            _ => common::family_finetune(&mut command, data.path(), out.path(), name),
+        };
+        command.args(["--disable-tqdm", "true"]);
+        // Accuracy cannot improve by more than 1: the second evaluation, at step 4, stops the
+        // run on both ranks, which see the same gathered accuracy.
+        let flags = [
+            "--max-steps 40 --per-device-train-batch-size 4 --eval-strategy steps --eval-steps 2",
+            "--save-strategy steps --save-steps 2 --metric-for-best-model accuracy",
+            "--load-best-model-at-end true --early-stopping-patience 1",
+            "--early-stopping-threshold 1.0 --report-to tensorboard",
+        ];
+        command.args(flags.join(" ").split(' '));
+        run(command);
+        assert_eq!(global_step(out.path()), 4, "{name}");
+        let runs: Vec<_> = std::fs::read_dir(out.path().join("runs"))
+            .unwrap()
+            .map(|entry| entry.unwrap().path())
+            .collect();
+        assert_eq!(runs.len(), 1, "{name}: {runs:?}");
+        // `events.out.tfevents.<time>.<host>.<pid>.<n>`: one for training, one for the final
+        // evaluation (as transformers reopens its writer), both from one process.
+        let pids: std::collections::BTreeSet<String> = std::fs::read_dir(&runs[0])
+            .unwrap()
+            .map(|entry| {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                assert!(name.starts_with("events.out.tfevents."), "{name}");
+                name.rsplit('.').nth(1).unwrap().to_string()
+            })
+            .collect();
+        assert_eq!(
+            pids.len(),
+            1,
+            "{name}: event files from one process, rank 0: {pids:?}"
+        );
+    }
 }

@@ -2,9 +2,11 @@
 //! small random checkpoints of ft-bert's fixtures (no pre-trained weights of either can be
 //! fetched here), which must fit 32 MRPC pairs: evaluated on those same pairs at the end,
 //! without dropout, the loss is below 0.1. A run killed with SIGKILL resumes to the
-//! uninterrupted run's weights.
+//! uninterrupted run's weights. In bf16 and fp16 each trains as in fp32 and saves fp32
+//! weights.
 
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,14 +15,6 @@ use burn::tensor::{Device, Tensor};
 use ft_bert::{Architecture, AutoModelForSequenceClassification};
 
 use crate::common;
-
-/// ft-bert's fixture checkpoints: a randomly initialised classifier saved by transformers,
-/// with a tokenizer trained on GLUE text.
-fn checkpoint(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../ft-bert/tests/fixtures")
-        .join(name)
-}
 
 /// 40 epochs of 4 steps, a checkpoint every 10.
 fn finetune(model: &Path, data: &Path, output_dir: &Path) -> Command {
@@ -102,7 +96,7 @@ fn each_architecture_fits_32_mrpc_pairs_and_resumes_after_sigkill() {
         ("tiny-roberta", Architecture::Roberta),
         ("tiny-distilbert", Architecture::DistilBert),
     ] {
-        let model = checkpoint(name);
+        let model = common::fixture_checkpoint(name);
         let reference = tempfile::tempdir().unwrap();
         let stdout = run(finetune(&model, data.path(), reference.path()));
         assert!(stdout.contains("train_loss"), "{name}: {stdout}");
@@ -148,5 +142,78 @@ fn each_architecture_fits_32_mrpc_pairs_and_resumes_after_sigkill() {
             weights(output_dir.path()) == weights(reference.path()),
             "{name}: the resumed run's weights differ from the uninterrupted run's"
         );
+    }
+}
+
+/// 24 logged steps of 8 on the mood task in `data`, of the fixture architecture `name` at
+/// random without dropout, on `backend`.
+fn short_run(data: &Path, output_dir: &Path, name: &str, backend: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_bert-ft"));
+    common::family_finetune(&mut command, data, output_dir, name)
+        .args(["--backend", backend, "--max-steps", "24"])
+        .args([
+            "--per-device-train-batch-size",
+            "8",
+            "--learning-rate",
+            "5e-3",
+        ])
+        .args(["--logging-steps", "1", "--save-strategy", "no"])
+        .args(["--eval-strategy", "no", "--disable-tqdm", "true"])
+        .env("HF_HUB_OFFLINE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// The dtypes of the tensors of a `.safetensors` file, read from its JSON header.
+fn safetensors_dtypes(path: &Path) -> BTreeSet<String> {
+    let bytes = std::fs::read(path).unwrap();
+    let length = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + length]).unwrap();
+    header
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(key, _)| *key != "__metadata__")
+        .map(|(_, tensor)| tensor["dtype"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn each_architecture_trains_in_bf16_and_fp16_as_in_fp32_and_saves_fp32() {
+    let data = tempfile::tempdir().unwrap();
+    common::write_mood_task(data.path(), [64, 16, 4], true);
+    #[allow(unused_mut)]
+    let mut backends = vec!["flex"];
+    #[cfg(feature = "tch")]
+    backends.push("tch-cpu");
+    for name in ["tiny-distilbert", "tiny-roberta"] {
+        for backend in &backends {
+            let full = tempfile::tempdir().unwrap();
+            run(short_run(data.path(), full.path(), name, backend));
+            let full = logged_losses(full.path());
+            assert_eq!(full.len(), 24, "{name} {backend}");
+            assert!(full[23] < full[0], "{name} {backend} learns: {full:?}");
+            for precision in ["--bf16", "--fp16"] {
+                let half = tempfile::tempdir().unwrap();
+                let mut command = short_run(data.path(), half.path(), name, backend);
+                run(command.args([precision, "true"]));
+                let losses = logged_losses(half.path());
+                assert_eq!(losses.len(), 24, "{name} {backend} {precision}");
+                for (step, (half, full)) in losses.iter().zip(&full).enumerate() {
+                    assert!(
+                        (half - full).abs() < 0.05,
+                        "{name} {backend} {precision}: step {} loss {half} vs fp32 {full}",
+                        step + 1
+                    );
+                }
+                let dtypes = safetensors_dtypes(&half.path().join("model.safetensors"));
+                assert_eq!(
+                    dtypes,
+                    BTreeSet::from(["F32".to_string()]),
+                    "{name} {backend} {precision}: master weights stay fp32"
+                );
+            }
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! What the tests of the `bert-ft` binary share: a small task in the GLUE MRPC layout and a
 //! tiny BERT to learn it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The first `train` and `dev` rows of the real MRPC files, in the GLUE layout (the dev
@@ -75,6 +75,59 @@ pub fn tiny_finetune<'a>(
         .arg(data.join("tiny-config.json"))
         .arg("--model")
         .arg(test_support::minilm_dir())
+        .arg("--dataset")
+        .arg(data)
+        .arg("--output-dir")
+        .arg(output_dir)
+}
+
+/// ft-bert's fixture checkpoints (`tiny-distilbert`, `tiny-roberta`): a small randomly
+/// initialised classifier saved by transformers 5.24, with a tokenizer trained on GLUE text.
+pub fn fixture_checkpoint(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../ft-bert/tests/fixtures")
+        .join(name)
+}
+
+/// `<name>-config.json` in `dir`: the config of the fixture checkpoint `name` with every
+/// dropout off, under its architecture's own keys, so that runs on different process counts
+/// or precisions compare whatever their random streams.
+pub fn write_family_config(dir: &Path, name: &str) -> PathBuf {
+    let text = std::fs::read_to_string(fixture_checkpoint(name).join("config.json")).unwrap();
+    let mut config: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let dropouts = [
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "classifier_dropout",
+        "dropout",
+        "attention_dropout",
+        "seq_classif_dropout",
+    ];
+    let keys = config.as_object_mut().unwrap();
+    for key in dropouts {
+        if let Some(value) = keys.get_mut(key) {
+            *value = serde_json::Value::from(0.0);
+        }
+    }
+    let path = dir.join(format!("{name}-config.json"));
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+/// `finetune-mrpc` of the fixture architecture `name`, at random from its config without
+/// dropout (`write_family_config`) and with its own tokenizer, on the task in `data`.
+pub fn family_finetune<'a>(
+    command: &'a mut Command,
+    data: &Path,
+    output_dir: &Path,
+    name: &str,
+) -> &'a mut Command {
+    command
+        .arg("finetune-mrpc")
+        .arg("--init-from-config")
+        .arg(write_family_config(data, name))
+        .arg("--model")
+        .arg(fixture_checkpoint(name))
         .arg("--dataset")
         .arg(data)
         .arg("--output-dir")

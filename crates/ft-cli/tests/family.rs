@@ -197,7 +197,8 @@ fn each_architecture_trains_in_bf16_and_fp16_as_in_fp32_and_saves_fp32() {
             for precision in ["--bf16", "--fp16"] {
                 let half = tempfile::tempdir().unwrap();
                 let mut command = short_run(data.path(), half.path(), name, backend);
-                run(command.args([precision, "true"]));
+                command.args([precision, "true"]);
+                run(command);
                 let losses = logged_losses(half.path());
                 assert_eq!(losses.len(), 24, "{name} {backend} {precision}");
                 for (step, (half, full)) in losses.iter().zip(&full).enumerate() {

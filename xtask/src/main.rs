@@ -9,6 +9,9 @@ mod cargo;
 mod ci;
 mod fuzz;
 mod gpu_check;
+// Test-only: the layering invariant of the workspace, checked against `cargo metadata`.
+#[cfg(test)]
+mod layering;
 mod python;
 
 use anyhow::Result;

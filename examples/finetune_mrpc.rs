@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use ft_bert::AutoModelForSequenceClassification;
+use ft_bert::prelude::*;
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDatasetDict};
 use ft_trainer::{EvalPrediction, IntervalStrategy, Metrics, Trainer, TrainingArguments};
 

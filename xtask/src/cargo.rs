@@ -70,18 +70,14 @@ pub fn cargo(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-/// The cargo features of `bert-ft` that a `--backend` value needs.
+/// The cargo feature of `bert-ft` that a `--backend` value needs (`bench_report::BACKENDS`,
+/// the table `bert-ft` reads too).
 pub fn backend_feature(backend: &str) -> Result<&'static str> {
-    let name = backend.split(':').next().unwrap_or(backend);
-    Ok(match name {
-        "flex" => "flex",
-        "ndarray" => "ndarray",
-        "tch-cpu" | "tch-cuda" => "tch",
-        "wgpu" => "wgpu",
-        "cuda" => "cuda",
-        other => bail!(
-            "unknown backend `{other}`; expected flex, ndarray, tch-cpu, tch-cuda[:N], wgpu[:N] or cuda[:N]"
-        ),
+    bench_report::backend_feature(backend).with_context(|| {
+        format!(
+            "unknown backend `{backend}`; expected {}",
+            bench_report::BACKEND_CHOICES
+        )
     })
 }
 

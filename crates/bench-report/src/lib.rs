@@ -3,10 +3,15 @@
 //! `bert-ft bench …` and the Python baselines print one of these results as a JSON object;
 //! the xtask reads it back into the same type, so a renamed field is a compile error (or, for
 //! the Python side, a parse error naming it) rather than a table cell reading "not measured".
-//! This crate holds no tensors and no burn, so that the xtask builds in seconds.
+//! This crate holds no tensors and no burn, so that the xtask builds in seconds. It also holds
+//! the other table both read: the backends and their cargo features ([`BACKENDS`]).
 
+#![warn(missing_docs)]
+
+mod backends;
 mod cpu;
 
+pub use backends::{BACKEND_CHOICES, BACKENDS, backend_feature};
 pub use cpu::CpuIdentity;
 use serde::{Deserialize, Serialize};
 

@@ -9,7 +9,9 @@
 
 use std::fmt;
 use std::path::Path;
+use std::sync::LazyLock;
 
+use regex::Regex;
 use serde::Deserialize;
 
 use crate::error::BertError;
@@ -148,51 +150,66 @@ impl Architecture {
         }
     }
 
-    /// Checkpoint names to this crate's parameter paths, as regexes applied in order after
-    /// a bare checkpoint's names are given [`Architecture::base_model_prefix`].
-    pub(crate) fn load_remap(self) -> &'static [(&'static str, &'static str)] {
+    /// The one name table: each module path as the checkpoint spells it, and as this crate
+    /// does. Loading and saving both derive their regexes from it ([`NameMaps`]), so the two
+    /// directions cannot drift apart.
+    fn renames(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Architecture::Bert | Architecture::Roberta => &[
-                (r"(^|\.)LayerNorm\.", "${1}layer_norm."),
-                (r"\.attention\.self\.", ".attention.self_attention."),
+                ("LayerNorm", "layer_norm"),
+                ("attention.self", "attention.self_attention"),
             ],
             Architecture::DistilBert => &[
-                (r"(^|\.)LayerNorm\.", "${1}layer_norm."),
-                (r"^distilbert\.transformer\.", "distilbert.encoder."),
-                (r"\.attention\.q_lin\.", ".attention.self_attention.query."),
-                (r"\.attention\.k_lin\.", ".attention.self_attention.key."),
-                (r"\.attention\.v_lin\.", ".attention.self_attention.value."),
-                (r"\.attention\.out_lin\.", ".attention.output.dense."),
-                (r"\.sa_layer_norm\.", ".attention.output.layer_norm."),
-                (r"\.ffn\.lin1\.", ".intermediate.dense."),
-                (r"\.ffn\.lin2\.", ".output.dense."),
-                (r"\.output_layer_norm\.", ".output.layer_norm."),
+                ("LayerNorm", "layer_norm"),
+                ("distilbert.transformer", "distilbert.encoder"),
+                ("attention.q_lin", "attention.self_attention.query"),
+                ("attention.k_lin", "attention.self_attention.key"),
+                ("attention.v_lin", "attention.self_attention.value"),
+                ("attention.out_lin", "attention.output.dense"),
+                ("sa_layer_norm", "attention.output.layer_norm"),
+                ("ffn.lin1", "intermediate.dense"),
+                ("ffn.lin2", "output.dense"),
+                ("output_layer_norm", "output.layer_norm"),
             ],
         }
     }
 
+    /// This architecture's name maps, built once per process.
+    fn name_maps(self) -> &'static NameMaps {
+        static MAPS: LazyLock<Vec<NameMaps>> = LazyLock::new(|| {
+            Architecture::ALL
+                .iter()
+                .map(|arch| NameMaps::new(arch.renames()))
+                .collect()
+        });
+        let index = Architecture::ALL
+            .iter()
+            .position(|&arch| arch == self)
+            .unwrap_or_default();
+        &MAPS[index]
+    }
+
+    /// Checkpoint names to this crate's parameter paths, as regexes applied in order after
+    /// a bare checkpoint's names are given [`Architecture::base_model_prefix`].
+    pub(crate) fn load_remap(self) -> &'static [(String, String)] {
+        &self.name_maps().load
+    }
+
     /// This crate's parameter paths to the checkpoint's names, applied in order: the
     /// inverse of [`Architecture::load_remap`].
-    pub(crate) fn save_remap(self) -> &'static [(&'static str, &'static str)] {
-        match self {
-            Architecture::Bert | Architecture::Roberta => &[
-                (r"(^|\.)layer_norm\.", "${1}LayerNorm."),
-                (r"\.attention\.self_attention\.", ".attention.self."),
-            ],
-            // The attention block's `output.*` first, before the layer's own `output.*`.
-            Architecture::DistilBert => &[
-                (r"\.attention\.output\.layer_norm\.", ".sa_layer_norm."),
-                (r"\.attention\.output\.dense\.", ".attention.out_lin."),
-                (r"\.attention\.self_attention\.query\.", ".attention.q_lin."),
-                (r"\.attention\.self_attention\.key\.", ".attention.k_lin."),
-                (r"\.attention\.self_attention\.value\.", ".attention.v_lin."),
-                (r"\.intermediate\.dense\.", ".ffn.lin1."),
-                (r"\.output\.dense\.", ".ffn.lin2."),
-                (r"\.output\.layer_norm\.", ".output_layer_norm."),
-                (r"^distilbert\.encoder\.", "distilbert.transformer."),
-                (r"(^|\.)layer_norm\.", "${1}LayerNorm."),
-            ],
-        }
+    pub(crate) fn save_remap(self) -> &'static [(String, String)] {
+        &self.name_maps().save
+    }
+
+    /// A parameter path as the checkpoint spells it, through [`Architecture::save_remap`]'s
+    /// regexes, compiled once.
+    pub(crate) fn to_checkpoint_name(self, path: &str) -> String {
+        self.name_maps()
+            .save_compiled
+            .iter()
+            .fold(path.to_string(), |name, (from, to)| {
+                from.replace_all(&name, to.as_str()).into_owned()
+            })
     }
 
     /// The prefix remap a bare `...Model` checkpoint needs: its top-level modules moved under
@@ -202,6 +219,60 @@ impl Architecture {
             Architecture::Bert => (r"^(embeddings|encoder|pooler)\.", "bert.$1."),
             Architecture::DistilBert => (r"^(embeddings|transformer)\.", "distilbert.$1."),
             Architecture::Roberta => (r"^(embeddings|encoder|pooler)\.", "roberta.$1."),
+        }
+    }
+}
+
+/// An architecture's checkpoint names both ways, as regex remaps in the order they apply.
+///
+/// Each module path is replaced whole: it must start the name or follow a `.`, and end at a
+/// `.`. The more specific (longer) path goes first, so that DistilBERT's
+/// `attention.output.layer_norm` becomes `sa_layer_norm` before the layer's own
+/// `output.layer_norm` could take its tail, and what one rename writes is never the start of
+/// another's match.
+struct NameMaps {
+    load: Vec<(String, String)>,
+    save: Vec<(String, String)>,
+    save_compiled: Vec<(Regex, String)>,
+}
+
+impl NameMaps {
+    fn new(renames: &[(&str, &str)]) -> Self {
+        let remap = |pairs: Vec<(&str, &str)>| -> Vec<(String, String)> {
+            let mut pairs = pairs;
+            pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+            pairs
+                .into_iter()
+                .map(|(from, to)| {
+                    (
+                        format!(r"(^|\.){}\.", regex::escape(from)),
+                        format!("${{1}}{to}."),
+                    )
+                })
+                .collect()
+        };
+        let load = remap(
+            renames
+                .iter()
+                .map(|&(theirs, ours)| (theirs, ours))
+                .collect(),
+        );
+        let save = remap(
+            renames
+                .iter()
+                .map(|&(theirs, ours)| (ours, theirs))
+                .collect(),
+        );
+        let save_compiled = save
+            .iter()
+            // The patterns are escaped literals between fixed anchors; the table's tests
+            // compile every one.
+            .filter_map(|(from, to)| Regex::new(from).ok().map(|re| (re, to.clone())))
+            .collect();
+        Self {
+            load,
+            save,
+            save_compiled,
         }
     }
 }
@@ -216,13 +287,25 @@ impl fmt::Display for Architecture {
 mod tests {
     use super::*;
 
-    fn apply(table: &[(&str, &str)], name: &str) -> String {
+    fn apply(table: &[(String, String)], name: &str) -> String {
         table.iter().fold(name.to_string(), |name, (from, to)| {
-            regex::Regex::new(from)
+            Regex::new(from)
                 .unwrap()
-                .replace_all(&name, *to)
+                .replace_all(&name, to.as_str())
                 .into_owned()
         })
+    }
+
+    #[test]
+    fn every_pattern_compiles_in_both_directions() {
+        for arch in Architecture::ALL {
+            let maps = arch.name_maps();
+            assert_eq!(maps.load.len(), arch.renames().len(), "{arch}");
+            assert_eq!(maps.save_compiled.len(), maps.save.len(), "{arch}");
+            for (pattern, _) in maps.load.iter().chain(&maps.save) {
+                Regex::new(pattern).unwrap();
+            }
+        }
     }
 
     #[test]
@@ -274,6 +357,7 @@ mod tests {
                 "{ours}"
             );
             assert_eq!(apply(arch.save_remap(), &ours), name, "{arch}: via {ours}");
+            assert_eq!(arch.to_checkpoint_name(&ours), name, "{arch}");
         }
         assert_eq!(
             apply(

@@ -4,12 +4,13 @@ use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, LayerNorm, Linear};
 use burn::tensor::module::attention;
 use burn::tensor::ops::AttentionModuleOptions;
-use burn::tensor::{Bool, Tensor};
+use burn::tensor::{Bool, DType, Tensor};
 
 use crate::config::BertConfig;
 use crate::init::Init;
+use crate::input::ModelInput;
 use crate::ops::{attention_softmax, dropout, layer_norm, linear};
-use crate::packing::TokenLayout;
+use crate::packing::Packing;
 use crate::positions::DropoutPositions;
 
 /// How self-attention is computed.
@@ -36,9 +37,43 @@ pub struct AttentionMask {
     /// scores as transformers does.
     pub bias: Tensor<4>,
     /// Where the real tokens sit: the layers run on them only.
-    pub layout: TokenLayout,
+    pub(crate) packing: Packing,
     /// Where the rows and tokens sit in the step's batch, which keys dropout.
-    pub positions: DropoutPositions,
+    pub(crate) positions: DropoutPositions,
+}
+
+impl AttentionMask {
+    /// transformers' extended attention mask of `input` for scores of `dtype` (padding keys
+    /// get the dtype's lowest value), with the packing and dropout keys of its tokens, for a
+    /// model whose position embeddings cover `max_positions`.
+    ///
+    /// # Shapes
+    /// - `input.attention_mask`: `[batch, seq]`
+    /// - `padding`, `bias`: `[batch, 1, 1, seq]`
+    pub fn new(input: &ModelInput, dtype: DType, max_positions: usize) -> Self {
+        let attention_mask = &input.attention_mask;
+        let [batch, seq] = attention_mask.dims();
+        let device = attention_mask.device();
+        let packing = Packing::new(&input.layout, &device);
+        let positions = DropoutPositions::new(input.dropout_rows, &input.layout, max_positions);
+        let padding = attention_mask
+            .clone()
+            .equal_elem(0)
+            .reshape([batch, 1, 1, seq]);
+        let lowest = match dtype {
+            DType::F16 => -65504.0,
+            DType::BF16 => -3.389_531_4e38,
+            _ => f32::MIN,
+        };
+        let bias = Tensor::<4>::zeros([batch, 1, 1, seq], (&device, dtype))
+            .mask_fill(padding.clone(), lowest);
+        Self {
+            padding,
+            bias,
+            packing,
+            positions,
+        }
+    }
 }
 
 /// `attention.self`: the query, key and value projections and the scaled dot product.
@@ -77,13 +112,18 @@ impl BertSelfAttention {
         self.implementation = implementation;
     }
 
-    /// The packed tokens' states, `[tokens, hidden]`, to their attended context: queries,
-    /// keys and values are projected on the tokens, then laid out padded for the scores.
+    /// The packed tokens' states to their attended context: queries, keys and values are
+    /// projected on the tokens, then laid out padded for the scores.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[tokens, hidden]`, the real tokens of `mask`'s batch in
+    ///   [`TokenLayout::token_positions`](crate::TokenLayout::token_positions) order
+    /// - output: `[tokens, hidden]`
     pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let [_, width] = hidden.dims();
         let [batch, _, _, seq] = mask.padding.dims();
         let heads = |projected: Tensor<2>| {
-            mask.layout
+            mask.packing
                 .unpack(projected)
                 .reshape([batch, seq, self.num_heads, self.head_dim])
                 .swap_dims(1, 2)
@@ -124,7 +164,7 @@ impl BertSelfAttention {
                 AttentionModuleOptions::default(),
             )
         };
-        mask.layout
+        mask.packing
             .pack(context.swap_dims(1, 2).reshape([batch, seq, width]))
     }
 }
@@ -179,8 +219,12 @@ impl BertSelfOutput {
         }
     }
 
-    /// `LayerNorm(dropout(dense(hidden)) + input)`, on the packed tokens of `mask`'s batch,
-    /// `[tokens, hidden]`.
+    /// `LayerNorm(dropout(dense(hidden)) + input)`, on the packed tokens of `mask`'s batch.
+    ///
+    /// # Shapes
+    /// - `hidden`, `input`: `[tokens, hidden]`, the real tokens of `mask`'s batch in
+    ///   [`TokenLayout::token_positions`](crate::TokenLayout::token_positions) order
+    /// - output: `[tokens, hidden]`
     pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let [_, width] = input.dims();
         let hidden = dropout(&self.dropout, linear(&self.dense, hidden), || {
@@ -209,6 +253,11 @@ impl BertAttention {
 
     /// Self-attention over the packed tokens `hidden`, then the output block with the
     /// residual.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[tokens, hidden]`, the real tokens of `mask`'s batch in
+    ///   [`TokenLayout::token_positions`](crate::TokenLayout::token_positions) order
+    /// - output: `[tokens, hidden]`
     pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let context = self.self_attention.forward(hidden.clone(), mask);
         self.output.forward(context, hidden, mask)

@@ -1,9 +1,9 @@
 //! `BertForSequenceClassification`: BERT, dropout and a linear head over the pooled `[CLS]`.
 
+use crate::input::DropoutRows;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, FloatDType, Tensor};
-use ft_collate::GlobalRows;
 
 use crate::architecture::Architecture;
 use crate::config::BertConfig;
@@ -27,10 +27,8 @@ pub struct BertForSequenceClassification {
 }
 
 impl PreTrainedModel for BertForSequenceClassification {
-    const ARCHITECTURE: Architecture = Architecture::Bert;
-
-    fn new(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError> {
-        validated(config, Self::ARCHITECTURE)?;
+    fn from_config(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError> {
+        validated(config, Architecture::Bert)?;
         let init = Init::new(seed, config.initializer_range, device);
         Ok(Self {
             bert: BertModel::new(config, &init, "bert", true),
@@ -57,7 +55,7 @@ impl PreTrainedModel for BertForSequenceClassification {
     }
 
     /// Dropout and the classifier on the pooled `[CLS]` states.
-    fn classify(&self, output: BertModelOutput, rows: GlobalRows) -> Tensor<2> {
+    fn classify(&self, output: BertModelOutput, rows: DropoutRows) -> Tensor<2> {
         let pooled = output
             .pooler_output
             .unwrap_or_else(|| crate::model::first_token(output.last_hidden_state));
@@ -66,7 +64,7 @@ impl PreTrainedModel for BertForSequenceClassification {
 }
 
 /// Dropout on `[batch, width]` rows, its masks keyed by the rows' places in the step's batch.
-pub(crate) fn keyed_dropout(dropout: &Dropout, x: Tensor<2>, rows: GlobalRows) -> Tensor<2> {
+pub(crate) fn keyed_dropout(dropout: &Dropout, x: Tensor<2>, rows: DropoutRows) -> Tensor<2> {
     let [batch, width] = x.dims();
     crate::ops::dropout(dropout, x, || ElementKeys::rows(rows, batch, width))
 }

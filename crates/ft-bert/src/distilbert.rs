@@ -1,11 +1,11 @@
 //! `DistilBertForSequenceClassification`: BERT's encoder under DistilBERT's names, without
 //! token types, and `pre_classifier` with ReLU before the classifier.
 
+use crate::input::DropoutRows;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
-use ft_collate::GlobalRows;
 
 use crate::architecture::Architecture;
 use crate::classification::{keyed_dropout, logits};
@@ -32,10 +32,8 @@ pub struct DistilBertForSequenceClassification {
 }
 
 impl PreTrainedModel for DistilBertForSequenceClassification {
-    const ARCHITECTURE: Architecture = Architecture::DistilBert;
-
-    fn new(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError> {
-        validated(config, Self::ARCHITECTURE)?;
+    fn from_config(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError> {
+        validated(config, Architecture::DistilBert)?;
         let init = Init::new(seed, config.initializer_range, device);
         let h = config.hidden_size;
         Ok(Self {
@@ -63,7 +61,7 @@ impl PreTrainedModel for DistilBertForSequenceClassification {
         &mut self.distilbert
     }
 
-    fn classify(&self, output: BertModelOutput, rows: GlobalRows) -> Tensor<2> {
+    fn classify(&self, output: BertModelOutput, rows: DropoutRows) -> Tensor<2> {
         let x = relu(
             self.pre_classifier
                 .forward(first_token(output.last_hidden_state)),

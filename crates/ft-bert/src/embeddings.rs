@@ -69,10 +69,13 @@ impl BertEmbeddings {
         }
     }
 
-    /// `[batch, seq]` ids and token types (zeros when `None`, as transformers fills them) to
-    /// `[batch, seq, hidden]`. Positions are 0..seq, as transformers uses for absolute
-    /// position embeddings, or RoBERTa's, counted from `padding_idx + 1` over the tokens that
-    /// are not padding.
+    /// Ids and token types (zeros when `None`, as transformers fills them) to embeddings.
+    /// Positions are 0..seq, as transformers uses for absolute position embeddings, or
+    /// RoBERTa's, counted from `padding_idx + 1` over the tokens that are not padding.
+    ///
+    /// # Shapes
+    /// - `input_ids`, `token_type_ids`: `[batch, seq]`
+    /// - output: `[batch, seq, hidden]`
     pub fn forward(
         &self,
         input_ids: Tensor<2, Int>,

@@ -30,7 +30,11 @@ impl BertIntermediate {
         }
     }
 
-    /// `act(dense(hidden))`, on `[tokens, hidden]`.
+    /// `act(dense(hidden))`, token by token.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[tokens, hidden]`
+    /// - output: `[tokens, intermediate_size]`
     pub fn forward(&self, hidden: Tensor<2>) -> Tensor<2> {
         activation(self.activation, linear(&self.dense, hidden))
     }
@@ -63,7 +67,11 @@ impl BertOutput {
         }
     }
 
-    /// `LayerNorm(dropout(dense(hidden)) + input)`, on `[tokens, hidden]`.
+    /// `LayerNorm(dropout(dense(hidden)) + input)`, token by token.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[tokens, intermediate_size]`; `input`: `[tokens, hidden]`
+    /// - output: `[tokens, hidden]`
     pub fn forward(&self, hidden: Tensor<2>, input: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let [_, width] = input.dims();
         let hidden = dropout(&self.dropout, linear(&self.dense, hidden), || {
@@ -93,7 +101,12 @@ impl BertLayer {
         }
     }
 
-    /// One transformer layer on the packed tokens, `[tokens, hidden]`.
+    /// One transformer layer on the packed tokens.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[tokens, hidden]`, the real tokens of `mask`'s batch in
+    ///   [`TokenLayout::token_positions`](crate::TokenLayout::token_positions) order
+    /// - output: `[tokens, hidden]`
     pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         let attended = self.attention.forward(hidden, mask);
         let expanded = self.intermediate.forward(attended.clone());
@@ -117,7 +130,12 @@ impl BertEncoder {
         }
     }
 
-    /// Every layer in turn, on the packed tokens, `[tokens, hidden]`.
+    /// Every layer in turn, on the packed tokens.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[tokens, hidden]`, the real tokens of `mask`'s batch in
+    ///   [`TokenLayout::token_positions`](crate::TokenLayout::token_positions) order
+    /// - output: `[tokens, hidden]`
     pub fn forward(&self, hidden: Tensor<2>, mask: &AttentionMask) -> Tensor<2> {
         self.layer
             .iter()

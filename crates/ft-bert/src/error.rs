@@ -105,9 +105,86 @@ pub enum BertError {
         found: usize,
     },
 
-    /// The inputs do not fit the model.
-    #[error("invalid input: {0}")]
-    Input(String),
+    /// A config's values do not fit together (a config built in code, with no file).
+    #[error("invalid config for {class}: {reason}")]
+    InvalidConfigValues {
+        /// The class the config was to build.
+        class: &'static str,
+        /// What is wrong.
+        reason: String,
+    },
+
+    /// A config of one architecture was given to another's class.
+    #[error("a {config} config cannot build a {}", expected.class_name())]
+    ArchitectureMismatch {
+        /// The config's architecture.
+        config: crate::Architecture,
+        /// The class's architecture.
+        expected: crate::Architecture,
+    },
+
+    /// An input tensor's shape differs from `input_ids`'.
+    #[error("{what} is {found:?} where input_ids is {expected:?}")]
+    InputShape {
+        /// The tensor (`attention_mask`, `token_type_ids`, `the token layout`).
+        what: &'static str,
+        /// `input_ids`' shape.
+        expected: Vec<usize>,
+        /// Its shape.
+        found: Vec<usize>,
+    },
+
+    /// A row of a right-padded batch is longer than the batch.
+    #[error("row {row} has {length} tokens, more than the batch's {seq} positions")]
+    RowLongerThanBatch {
+        /// The row.
+        row: usize,
+        /// Its tokens.
+        length: usize,
+        /// The batch's padded length.
+        seq: usize,
+    },
+
+    /// The input is longer than the position embeddings cover.
+    #[error("sequence length {seq} exceeds the longest input the position embeddings cover, {max}")]
+    SequenceTooLong {
+        /// The input's length.
+        seq: usize,
+        /// The model's longest input.
+        max: usize,
+    },
+
+    /// A batch without rows or positions.
+    #[error("an empty batch ({batch} rows of {seq} positions)")]
+    EmptyBatch {
+        /// Rows.
+        batch: usize,
+        /// Positions.
+        seq: usize,
+    },
+
+    /// Regression labels for a model with more than one output.
+    #[error("regression needs num_labels=1, the model has {num_labels}")]
+    RegressionNeedsOneLabel {
+        /// The model's outputs.
+        num_labels: usize,
+    },
+
+    /// The config's problem type cannot take the batch's labels.
+    #[error("problem_type {problem:?} does not take {labels} labels")]
+    LabelsDoNotFit {
+        /// The problem type.
+        problem: crate::ProblemType,
+        /// `class` or `score`.
+        labels: &'static str,
+    },
+
+    /// An invariant of this crate did not hold: a bug, not a fault of the input.
+    #[error("internal error: {what}; please report it")]
+    Internal {
+        /// What went wrong.
+        what: &'static str,
+    },
 
     /// Values could not be read back from the device.
     #[error("reading {what} from the device")]
@@ -133,7 +210,7 @@ pub enum BertError {
 
     /// Downloading from the Hub failed.
     #[error(transparent)]
-    Hub(#[from] glue_data::hub::HubError),
+    Hub(#[from] ft_hub::HubError),
 }
 
 impl BertError {

@@ -134,7 +134,7 @@ fn param_seed(seed: u64, name: &str) -> u64 {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    hash ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    hash ^ seed.wrapping_mul(crate::random::GOLDEN_GAMMA)
 }
 
 fn normal_values(seed: u64, std: f64, len: usize) -> Vec<f32> {

@@ -7,7 +7,7 @@
 //!
 //! ```no_run
 //! use burn::tensor::Device;
-//! use ft_bert::AutoModelForSequenceClassification;
+//! use ft_bert::prelude::*;
 //!
 //! let device = Device::flex();
 //! let model = AutoModelForSequenceClassification::from_pretrained(
@@ -21,8 +21,15 @@
 //!
 //! `config.json`'s `model_type` picks the architecture ([`Architecture`]): BERT, DistilBERT or
 //! RoBERTa. All three run one encoder, [`BertModel`], under their own names (`bert`,
-//! `distilbert`, `roberta`), with their own heads; [`PreTrainedModel`] is what their
-//! classifiers share.
+//! `distilbert`, `roberta`), with their own heads. [`PreTrainedModel`] is the one interface
+//! of a classifier (config, forward pass with its loss, architecture); [`HubWeights`]
+//! (`from_pretrained`, `save_pretrained`) and [`GradientCheckpointing`] extend every model
+//! that has it, [`AutoModelForSequenceClassification`] included.
+//!
+//! A forward pass takes a [`ModelInput`]: the tensors transformers' `model(**batch)` takes,
+//! the attention mask's layout on the host ([`TokenLayout`]), and where the rows sit in the
+//! step's batch ([`DropoutRows`]). This crate knows nothing of datasets, collators or
+//! processes; whoever holds a batch builds the input.
 //!
 //! Module tree (transformers' names; Rust fields are snake_case, `LayerNorm` is `layer_norm`
 //! and `self` is `self_attention`):
@@ -52,11 +59,11 @@
 //! └── classifier: Linear
 //! ```
 
+#![warn(missing_docs)]
+
 mod architecture;
 mod attention;
 mod auto;
-mod checkpoint;
-mod checkpointing;
 mod classification;
 mod config;
 mod distilbert;
@@ -65,12 +72,16 @@ mod encoder;
 mod error;
 #[cfg(feature = "flex")]
 mod flex;
+mod gradient_checkpointing;
+mod hub_weights;
 mod init;
+mod input;
 mod model;
 mod ops;
 mod packing;
 mod positions;
 mod pretrained;
+pub mod random;
 mod roberta;
 pub mod simd;
 
@@ -79,15 +90,24 @@ pub use attention::{
     AttentionImpl, AttentionMask, BertAttention, BertSelfAttention, BertSelfOutput,
 };
 pub use auto::AutoModelForSequenceClassification;
-pub use checkpoint::{CheckpointFiles, LoadingInfo, PretrainedOptions};
 pub use classification::BertForSequenceClassification;
 pub use config::{BertConfig, HiddenAct, ProblemType};
 pub use distilbert::DistilBertForSequenceClassification;
 pub use embeddings::BertEmbeddings;
 pub use encoder::{BertEncoder, BertIntermediate, BertLayer, BertOutput};
 pub use error::BertError;
+pub use gradient_checkpointing::GradientCheckpointing;
+pub use hub_weights::{CheckpointFiles, HubWeights, LoadingInfo, PretrainedOptions};
+pub use input::{DropoutRows, Labels, ModelInput, TokenLayout};
 pub use model::{BertModel, BertModelOutput, BertPooler};
-pub use packing::TokenLayout;
-pub use positions::DropoutPositions;
 pub use pretrained::{PreTrainedModel, SequenceClassifierOutput};
 pub use roberta::{RobertaClassificationHead, RobertaForSequenceClassification};
+
+/// The traits a user of the models calls through, and the auto class:
+/// `use ft_bert::prelude::*;`.
+pub mod prelude {
+    pub use crate::{
+        AutoModelForSequenceClassification, GradientCheckpointing, HubWeights, ModelInput,
+        PreTrainedModel,
+    };
+}

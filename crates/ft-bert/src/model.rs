@@ -3,9 +3,7 @@
 
 use burn::module::Module;
 use burn::nn::Linear;
-use burn::tensor::{DType, Int, Tensor};
-
-use ft_collate::GlobalRows;
+use burn::tensor::Tensor;
 
 use crate::attention::AttentionMask;
 use crate::config::BertConfig;
@@ -13,9 +11,8 @@ use crate::embeddings::BertEmbeddings;
 use crate::encoder::BertEncoder;
 use crate::error::BertError;
 use crate::init::Init;
+use crate::input::ModelInput;
 use crate::ops::dropout;
-use crate::packing::TokenLayout;
-use crate::positions::DropoutPositions;
 
 /// `pooler`: `tanh(dense(hidden[:, 0]))`, the `[CLS]` summary.
 #[derive(Module, Debug)]
@@ -32,7 +29,11 @@ impl BertPooler {
         }
     }
 
-    /// `[batch, seq, hidden]` to `[batch, hidden]`.
+    /// The first token's state, through `dense` and `tanh`.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]`
+    /// - output: `[batch, hidden]`
     pub fn forward(&self, hidden: Tensor<3>) -> Tensor<2> {
         self.dense.forward(first_token(hidden)).tanh()
     }
@@ -83,68 +84,41 @@ impl BertModel {
         self.max_positions
     }
 
-    /// Runs the encoder on `[batch, seq]` ids, token types (zeros when `None`) and attention
-    /// mask (1 on tokens, 0 on padding).
-    pub fn forward(
-        &self,
-        input_ids: Tensor<2, Int>,
-        token_type_ids: Option<Tensor<2, Int>>,
-        attention_mask: Tensor<2, Int>,
-    ) -> Result<BertModelOutput, BertError> {
-        self.forward_rows(input_ids, token_type_ids, attention_mask, GlobalRows::LOCAL)
-    }
-
-    /// [`BertModel::forward`] for rows that sit at `rows` in a step's batch split across
-    /// processes, which keys their dropout.
-    pub(crate) fn forward_rows(
-        &self,
-        input_ids: Tensor<2, Int>,
-        token_type_ids: Option<Tensor<2, Int>>,
-        attention_mask: Tensor<2, Int>,
-        rows: GlobalRows,
-    ) -> Result<BertModelOutput, BertError> {
-        let (packed, mask) = self.embed(input_ids, token_type_ids, attention_mask, rows)?;
+    /// Runs the encoder on `input` (its labels are not read); dropout is keyed by
+    /// `input.dropout_rows`.
+    ///
+    /// # Shapes
+    /// - `input.input_ids`, `input.token_type_ids`, `input.attention_mask`: `[batch, seq]`
+    /// - `last_hidden_state`: `[batch, seq, hidden]`; `pooler_output`: `[batch, hidden]`
+    pub fn forward(&self, input: &ModelInput) -> Result<BertModelOutput, BertError> {
+        let (packed, mask) = self.embed(input)?;
         let packed = self.encoder.forward(packed, &mask);
         Ok(self.pool(packed, &mask))
     }
 
-    /// The checked inputs' embeddings on the packed tokens, `[tokens, hidden]`, after dropout,
-    /// and the mask every layer takes.
+    /// The checked input's embeddings on the packed tokens, `[tokens, hidden]`, after
+    /// dropout, and the mask every layer takes.
     pub(crate) fn embed(
         &self,
-        input_ids: Tensor<2, Int>,
-        token_type_ids: Option<Tensor<2, Int>>,
-        attention_mask: Tensor<2, Int>,
-        rows: GlobalRows,
+        input: &ModelInput,
     ) -> Result<(Tensor<2>, AttentionMask), BertError> {
-        let [batch, seq] = input_ids.dims();
-        let types_shape = token_type_ids.as_ref().map(Tensor::dims);
-        if types_shape.is_some_and(|shape| shape != [batch, seq])
-            || attention_mask.dims() != [batch, seq]
-        {
-            return Err(BertError::Input(format!(
-                "input_ids {:?}, token_type_ids {:?} and attention_mask {:?} must have one shape",
-                input_ids.dims(),
-                types_shape,
-                attention_mask.dims()
-            )));
-        }
+        input.check_shapes()?;
+        let [batch, seq] = input.input_ids.dims();
         if seq > self.max_positions {
-            return Err(BertError::Input(format!(
-                "sequence length {seq} exceeds the longest input the position embeddings \
-                 cover, {}",
-                self.max_positions
-            )));
+            return Err(BertError::SequenceTooLong {
+                seq,
+                max: self.max_positions,
+            });
         }
         if batch == 0 || seq == 0 {
-            return Err(BertError::Input("an empty batch".into()));
+            return Err(BertError::EmptyBatch { batch, seq });
         }
         let hidden = self
             .embeddings
-            .forward_before_dropout(input_ids, token_type_ids);
-        let mask = attention_mask_for(attention_mask, hidden.dtype(), rows, self.max_positions)?;
+            .forward_before_dropout(input.input_ids.clone(), input.token_type_ids.clone());
+        let mask = AttentionMask::new(input, hidden.dtype(), self.max_positions);
         let [_, _, width] = hidden.dims();
-        let packed = dropout(&self.embeddings.dropout, mask.layout.pack(hidden), || {
+        let packed = dropout(&self.embeddings.dropout, mask.packing.pack(hidden), || {
             mask.positions.tokens(width)
         });
         Ok((packed, mask))
@@ -152,7 +126,7 @@ impl BertModel {
 
     /// The last layer's packed tokens back in the padded layout, and the pooler on them.
     pub(crate) fn pool(&self, packed: Tensor<2>, mask: &AttentionMask) -> BertModelOutput {
-        let last_hidden_state = mask.layout.unpack(packed);
+        let last_hidden_state = mask.packing.unpack(packed);
         let pooler_output = self
             .pooler
             .as_ref()
@@ -168,31 +142,4 @@ impl BertModel {
 pub(crate) fn first_token(hidden: Tensor<3>) -> Tensor<2> {
     let [batch, _, width] = hidden.dims();
     hidden.slice([0..batch, 0..1]).reshape([batch, width])
-}
-
-/// transformers' extended attention mask: padding keys get the dtype's lowest value.
-fn attention_mask_for(
-    attention_mask: Tensor<2, Int>,
-    dtype: DType,
-    rows: GlobalRows,
-    max_positions: usize,
-) -> Result<AttentionMask, BertError> {
-    let layout = TokenLayout::from_attention_mask(&attention_mask)?;
-    let positions = DropoutPositions::new(rows, &layout, max_positions);
-    let [batch, seq] = attention_mask.dims();
-    let device = attention_mask.device();
-    let padding = attention_mask.equal_elem(0).reshape([batch, 1, 1, seq]);
-    let lowest = match dtype {
-        DType::F16 => -65504.0,
-        DType::BF16 => -3.389_531_4e38,
-        _ => f32::MIN,
-    };
-    let bias =
-        Tensor::<4>::zeros([batch, 1, 1, seq], (&device, dtype)).mask_fill(padding.clone(), lowest);
-    Ok(AttentionMask {
-        padding,
-        bias,
-        layout,
-        positions,
-    })
 }

@@ -2,8 +2,8 @@
 //! kernels where they apply and to burn's own operations everywhere else.
 
 use burn::nn::{Dropout, LayerNorm, Linear};
+use burn::tensor::Tensor;
 use burn::tensor::activation::{gelu_approximate, mish, relu, sigmoid, silu};
-use burn::tensor::{Device, Distribution, Int, Tensor};
 
 use crate::config::HiddenAct;
 use crate::positions::ElementKeys;
@@ -128,16 +128,6 @@ pub(crate) fn dropout<const D: usize>(
     #[cfg(not(feature = "flex"))]
     let _ = keys;
     dropout.forward(x)
-}
-
-/// A fresh 64-bit key from the device's random stream, as four 16-bit draws (the bound of an
-/// integer draw must fit the integer type, which may be 32-bit).
-pub(crate) fn random_key(device: &Device) -> u64 {
-    let draws =
-        Tensor::<1, Int>::random([4], Distribution::Uniform(0.0, 65_536.0), device).into_data();
-    draws
-        .iter::<i64>()
-        .fold(0u64, |key, draw| (key << 16) | (draw as u64 & 0xffff))
 }
 
 #[cfg(test)]

@@ -9,86 +9,41 @@
 //! their longest pair, this skips about a quarter of the work. transformers' BetterTransformer
 //! fast path removes padding the same way.
 
-use std::sync::Arc;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use burn::tensor::{Int, Tensor, TensorData};
+use crate::input::TokenLayout;
 
-use crate::error::BertError;
-
-/// Where a batch's real tokens sit in its padded `[batch, seq]` layout.
+/// A batch's [`TokenLayout`] with the real tokens' flat positions on the device, for
+/// gathering them out of the padded layout and scattering them back.
 #[derive(Debug, Clone)]
-pub struct TokenLayout {
-    batch: usize,
-    seq: usize,
-    /// Flat `batch * seq` positions of the real tokens, in order; `None` when the batch has
-    /// no padding (or no token at all), so that packing is a reshape.
+pub(crate) struct Packing {
+    layout: TokenLayout,
+    /// Flat `batch * seq` positions of the real tokens, in order; `None` when nothing is
+    /// packed, so that packing is a reshape.
     tokens: Option<Tensor<1, Int>>,
-    /// `(row, position)` of each packed row, on the host.
-    host: Arc<[(u32, u32)]>,
 }
 
-impl TokenLayout {
-    /// The layout of an attention mask (`[batch, seq]`, 1 on tokens, 0 on padding), read
-    /// back to the host once per batch.
-    pub fn from_attention_mask(attention_mask: &Tensor<2, Int>) -> Result<Self, BertError> {
-        let [batch, seq] = attention_mask.dims();
-        let data = attention_mask
-            .try_to_data()
-            .map_err(|source| BertError::DeviceRead {
-                what: "the attention mask",
-                source,
-            })?;
-        let positions: Vec<i64> = data
-            .iter::<i64>()
-            .enumerate()
-            .filter(|&(_, value)| value != 0)
-            .map(|(position, _)| position as i64)
-            .collect();
-        let num_tokens = positions.len();
-        let packed = num_tokens != 0 && num_tokens != batch * seq;
-        let host = if packed {
-            positions
+impl Packing {
+    /// Uploads `layout`'s token positions to `device` (nothing is read back).
+    pub(crate) fn new(layout: &TokenLayout, device: &Device) -> Self {
+        let [_, seq] = layout.dims();
+        let tokens = layout.is_packed().then(|| {
+            let flat: Vec<i64> = layout
+                .token_positions()
                 .iter()
-                .map(|&flat| ((flat as usize / seq) as u32, (flat as usize % seq) as u32))
-                .collect()
-        } else {
-            (0..batch * seq)
-                .map(|flat| ((flat / seq) as u32, (flat % seq) as u32))
-                .collect()
-        };
-        let tokens = packed.then(|| {
-            Tensor::<1, Int>::from_data(
-                TensorData::new(positions, [num_tokens]),
-                &attention_mask.device(),
-            )
+                .map(|&(row, position)| (row as usize * seq + position as usize) as i64)
+                .collect();
+            let n = flat.len();
+            Tensor::<1, Int>::from_data(TensorData::new(flat, [n]), device)
         });
-        Ok(Self {
-            batch,
-            seq,
+        Self {
+            layout: layout.clone(),
             tokens,
-            host,
-        })
-    }
-
-    /// Rows of the padded layout.
-    pub fn batch(&self) -> usize {
-        self.batch
-    }
-
-    /// `(row, position in the row)` of each packed row, in order.
-    pub fn token_positions(&self) -> Arc<[(u32, u32)]> {
-        self.host.clone()
-    }
-
-    /// Rows of the packed layout: the real tokens, or every position when nothing is packed.
-    pub fn num_rows(&self) -> usize {
-        self.tokens
-            .as_ref()
-            .map_or(self.batch * self.seq, |tokens| tokens.dims()[0])
+        }
     }
 
     /// `[batch, seq, width]` to the real tokens' rows, `[rows, width]`.
-    pub fn pack(&self, padded: Tensor<3>) -> Tensor<2> {
+    pub(crate) fn pack(&self, padded: Tensor<3>) -> Tensor<2> {
         let [batch, seq, width] = padded.dims();
         let flat = padded.reshape([batch * seq, width]);
         match &self.tokens {
@@ -98,9 +53,9 @@ impl TokenLayout {
     }
 
     /// `[rows, width]` back to `[batch, seq, width]`, zero on padding.
-    pub fn unpack(&self, packed: Tensor<2>) -> Tensor<3> {
+    pub(crate) fn unpack(&self, packed: Tensor<2>) -> Tensor<3> {
         let [_, width] = packed.dims();
-        let (batch, seq) = (self.batch, self.seq);
+        let [batch, seq] = self.layout.dims();
         match &self.tokens {
             Some(tokens) => {
                 let zeros =
@@ -123,28 +78,20 @@ impl TokenLayout {
 #[cfg(all(test, feature = "flex"))]
 mod tests {
     use super::*;
-    use burn::tensor::Device;
-
-    fn device() -> Device {
-        Device::flex()
-    }
 
     #[test]
     fn pack_keeps_real_tokens_in_order_and_unpack_zeroes_padding() {
-        let device = device();
-        let mask = Tensor::<2, Int>::from_data(
-            TensorData::new(vec![1i64, 1, 1, 0, 1, 1, 0, 0], [2, 4]),
-            &device,
-        );
-        let layout = TokenLayout::from_attention_mask(&mask).expect("a readable mask");
-        assert_eq!(layout.num_rows(), 5);
+        let device = Device::flex();
+        let layout = TokenLayout::from_row_lengths(4, &[3, 2]).expect("rows fit");
+        let packing = Packing::new(&layout, &device);
+        assert_eq!(packing.layout.num_rows(), 5);
         let values: Vec<f32> = (0..16).map(|v| v as f32).collect();
         let padded = Tensor::<3>::from_data(TensorData::new(values, [2, 4, 2]), &device);
-        let packed = layout.pack(padded);
+        let packed = packing.pack(padded);
         assert_eq!(packed.dims(), [5, 2]);
         let rows: Vec<f32> = packed.to_data().iter::<f32>().collect();
         assert_eq!(rows, [0., 1., 2., 3., 4., 5., 8., 9., 10., 11.]);
-        let back: Vec<f32> = layout.unpack(packed).to_data().iter::<f32>().collect();
+        let back: Vec<f32> = packing.unpack(packed).to_data().iter::<f32>().collect();
         assert_eq!(
             back,
             [
@@ -154,13 +101,10 @@ mod tests {
     }
 
     #[test]
-    fn no_padding_or_no_tokens_packs_nothing() {
-        let device = device();
-        for (mask, rows) in [(vec![1i64; 6], 6), (vec![0i64; 6], 6)] {
-            let mask = Tensor::<2, Int>::from_data(TensorData::new(mask, [2, 3]), &device);
-            let layout = TokenLayout::from_attention_mask(&mask).expect("a readable mask");
-            assert!(layout.tokens.is_none());
-            assert_eq!(layout.num_rows(), rows);
-        }
+    fn an_unpadded_batch_packs_by_reshaping() {
+        let layout = TokenLayout::from_row_lengths(3, &[3, 3]).expect("rows fit");
+        let packing = Packing::new(&layout, &Device::flex());
+        assert!(packing.tokens.is_none());
+        assert_eq!(packing.layout.num_rows(), 6);
     }
 }

@@ -5,14 +5,12 @@
 //! counter the element's place in the tensor, it would depend on how long the batch is padded
 //! and on which rows a process holds, and two processes at batch 4 would draw other masks than
 //! one at batch 8. The counter is instead built from the row's place in the whole step's batch
-//! ([`GlobalRows`]), the token's place in its sequence (below `max_position_embeddings`), and
+//! ([`DropoutRows`]), the token's place in its sequence (below `max_position_embeddings`), and
 //! the element's place in its hidden vector or attention row.
 
 use std::sync::Arc;
 
-use ft_collate::GlobalRows;
-
-use crate::packing::TokenLayout;
+use crate::input::{DropoutRows, TokenLayout};
 
 /// The counters of one dropout call: the tensor is read as rows of `row_len` elements, and
 /// element `e` gets `bases[e / row_len] + e % row_len`.
@@ -32,7 +30,7 @@ impl ElementKeys {
     }
 
     /// The elements of `[batch, width]` rows (the pooled output), by global row.
-    pub(crate) fn rows(global_rows: GlobalRows, batch: usize, width: usize) -> Self {
+    pub(crate) fn rows(global_rows: DropoutRows, batch: usize, width: usize) -> Self {
         let width64 = width as u64;
         Self {
             row_len: width.max(1),
@@ -50,8 +48,8 @@ impl ElementKeys {
 
 /// Where a batch's rows and real tokens sit, for keying dropout.
 #[derive(Debug, Clone)]
-pub struct DropoutPositions {
-    global_rows: GlobalRows,
+pub(crate) struct DropoutPositions {
+    global_rows: DropoutRows,
     /// `(row, position)` of each real token, in the packed order.
     tokens: Arc<[(u32, u32)]>,
     batch: usize,
@@ -61,11 +59,15 @@ pub struct DropoutPositions {
 impl DropoutPositions {
     /// The positions of a batch laid out as `layout`, whose rows sit at `global_rows` in the
     /// step's batch, for a model of `max_positions` positions.
-    pub(crate) fn new(global_rows: GlobalRows, layout: &TokenLayout, max_positions: usize) -> Self {
+    pub(crate) fn new(
+        global_rows: DropoutRows,
+        layout: &TokenLayout,
+        max_positions: usize,
+    ) -> Self {
         Self {
             global_rows,
             tokens: layout.token_positions(),
-            batch: layout.batch(),
+            batch: layout.dims()[0],
             max_positions: max_positions as u64,
         }
     }
@@ -108,28 +110,25 @@ impl DropoutPositions {
     }
 }
 
-#[cfg(all(test, feature = "flex"))]
+#[cfg(test)]
 mod tests {
-    use burn::tensor::{Device, Int, Tensor, TensorData};
-
     use super::*;
 
     fn layout(mask: Vec<i64>, shape: [usize; 2]) -> TokenLayout {
-        let mask = Tensor::<2, Int>::from_data(TensorData::new(mask, shape), &Device::flex());
-        TokenLayout::from_attention_mask(&mask).expect("a readable mask")
+        TokenLayout::from_mask_values(&mask, shape).expect("a mask of that shape")
     }
 
     #[test]
     fn a_token_is_keyed_alike_alone_or_in_a_bigger_padded_batch() {
         // One process: rows 0 and 1 of a batch padded to 4.
         let whole = DropoutPositions::new(
-            GlobalRows::LOCAL,
+            DropoutRows::WHOLE_BATCH,
             &layout(vec![1, 1, 1, 0, 1, 1, 0, 0], [2, 4]),
             16,
         );
         // Rank 1 of 2: its one row (global row 1), padded to 2 only.
         let shard = DropoutPositions::new(
-            GlobalRows {
+            DropoutRows {
                 offset: 1,
                 stride: 2,
             },
@@ -144,8 +143,12 @@ mod tests {
     #[test]
     fn attention_keys_do_not_depend_on_the_padded_length() {
         let positions = |seq| {
-            DropoutPositions::new(GlobalRows::LOCAL, &layout(vec![1; seq], [1, seq]), 16)
-                .attention(2, seq)
+            DropoutPositions::new(
+                DropoutRows::WHOLE_BATCH,
+                &layout(vec![1; seq], [1, seq]),
+                16,
+            )
+            .attention(2, seq)
         };
         let (short, long) = (positions(3), positions(5));
         assert_eq!(short.len(), 2 * 3 * 3);

@@ -1,21 +1,19 @@
-//! `PreTrainedModel`: what the three sequence classifiers share. Each is the shared encoder
-//! ([`BertModel`]) under its architecture's name and a head of its own; everything else
-//! (the forward pass on a batch, the loss, checkpoints in and out, gradient checkpointing)
-//! is written once, here and in `checkpoint.rs`.
-
-use std::path::Path;
+//! `PreTrainedModel`: the one interface of a sequence classifier. Each classifier is the
+//! shared encoder ([`BertModel`]) under its architecture's name and a head of its own; the
+//! trait holds the config, the forward pass with its loss, and the architecture. Hub I/O
+//! ([`crate::HubWeights`], `hub_weights.rs`) and gradient checkpointing
+//! ([`crate::GradientCheckpointing`], `gradient_checkpointing.rs`) extend it for every model
+//! that implements it, so the arrows between these files run one way, towards this one.
 
 use burn::module::Module;
-use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Device, Int, Tensor};
-use ft_collate::{Batch, GlobalRows, Labels};
+use burn::tensor::{Device, Tensor};
 
 use crate::architecture::Architecture;
 use crate::attention::AttentionImpl;
-use crate::checkpoint::{self, LoadingInfo, PretrainedOptions};
 use crate::config::{BertConfig, ProblemType};
 use crate::error::BertError;
+use crate::input::{DropoutRows, Labels, ModelInput};
 use crate::model::{BertModel, BertModelOutput};
 
 /// What a forward pass returns, as `SequenceClassifierOutput`.
@@ -28,15 +26,15 @@ pub struct SequenceClassifierOutput {
 }
 
 /// A BERT-family sequence classifier, as transformers' `PreTrainedModel` subclasses
-/// `...ForSequenceClassification`: built from a config, loaded from and saved to Hugging
-/// Face checkpoints, run on collated batches.
+/// `...ForSequenceClassification`: built from a config and run on a [`ModelInput`].
 pub trait PreTrainedModel: Module + Sized {
-    /// The architecture whose names its checkpoints use.
-    const ARCHITECTURE: Architecture;
-
-    /// A model with transformers' random initialisation, drawn from `seed`: the same weights
-    /// on every backend.
-    fn new(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError>;
+    /// A model of `config`'s architecture with transformers' random initialisation, drawn
+    /// from `seed`: the same weights on every backend (`AutoModel.from_config`).
+    ///
+    /// # Errors
+    /// [`BertError::ArchitectureMismatch`] where this type cannot hold that architecture;
+    /// [`BertError::InvalidConfigValues`] where the values do not fit together.
+    fn from_config(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError>;
 
     /// The configuration.
     fn config(&self) -> &BertConfig;
@@ -50,9 +48,18 @@ pub trait PreTrainedModel: Module + Sized {
     /// The encoder under the head, mutably.
     fn base_model_mut(&mut self) -> &mut BertModel;
 
-    /// The head on the encoder's output, `[batch, num_labels]` fp32 logits; its dropout is
-    /// keyed by the rows' places in the step's batch.
-    fn classify(&self, output: BertModelOutput, rows: GlobalRows) -> Tensor<2>;
+    /// The head on the encoder's output, fp32 logits; its dropout is keyed by the rows'
+    /// places in the step's batch.
+    ///
+    /// # Shapes
+    /// - `output.last_hidden_state`: `[batch, seq, hidden]`
+    /// - output: `[batch, num_labels]`
+    fn classify(&self, output: BertModelOutput, rows: DropoutRows) -> Tensor<2>;
+
+    /// The architecture, whose names its checkpoints use.
+    fn architecture(&self) -> Architecture {
+        self.config().architecture
+    }
 
     /// Number of outputs.
     fn num_labels(&self) -> usize {
@@ -79,37 +86,21 @@ pub trait PreTrainedModel: Module + Sized {
         self.config_mut().set_label_names(names);
     }
 
-    /// Logits for `[batch, seq]` inputs, and the loss when `labels` are given. Token types
-    /// default to zeros, as transformers fills them; an architecture without them ignores
-    /// them.
-    fn forward(
-        &self,
-        input_ids: Tensor<2, Int>,
-        token_type_ids: Option<Tensor<2, Int>>,
-        attention_mask: Tensor<2, Int>,
-        labels: Option<&Labels>,
-    ) -> Result<SequenceClassifierOutput, BertError> {
-        forward_rows(
-            self,
-            input_ids,
-            token_type_ids,
-            attention_mask,
-            labels,
-            GlobalRows::LOCAL,
-        )
-    }
-
-    /// [`PreTrainedModel::forward`] on a collated batch, its dropout keyed by the batch's
-    /// rows in the step's batch over all processes.
-    fn forward_batch(&self, batch: &Batch) -> Result<SequenceClassifierOutput, BertError> {
-        forward_rows(
-            self,
-            batch.input_ids.clone(),
-            batch.token_type_ids.clone(),
-            batch.attention_mask.clone(),
-            batch.labels.as_ref(),
-            batch.global_rows,
-        )
+    /// Logits, and the loss when `input` has labels (`model(**batch)`). Dropout is active on
+    /// an autodiff device (training) and off after `Module::valid` (evaluation).
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, seq]` (see [`ModelInput`])
+    /// - `logits`: `[batch, num_labels]`; `loss`: `[1]`
+    fn forward(&self, input: &ModelInput) -> Result<SequenceClassifierOutput, BertError> {
+        let output = self.base_model().forward(input)?;
+        let logits = self.classify(output, input.dropout_rows);
+        let loss = input
+            .labels
+            .as_ref()
+            .map(|labels| self.loss(logits.clone(), labels))
+            .transpose()?;
+        Ok(SequenceClassifierOutput { logits, loss })
     }
 
     /// The problem type: the config's, else inferred from the labels as transformers does.
@@ -122,16 +113,18 @@ pub trait PreTrainedModel: Module + Sized {
         }
     }
 
-    /// The loss of `[batch, num_labels]` logits against `labels`, for the problem type:
-    /// cross-entropy for classes, mean squared error for a single regression output.
+    /// The loss of logits against `labels`, for the problem type: cross-entropy for
+    /// classes, mean squared error for a single regression output.
+    ///
+    /// # Shapes
+    /// - `logits`: `[batch, num_labels]`; `labels`: `[batch]`
+    /// - output: `[1]`
     fn loss(&self, logits: Tensor<2>, labels: &Labels) -> Result<Tensor<1>, BertError> {
         let [batch, num_labels] = logits.dims();
         match (self.problem_type(labels), labels) {
             (ProblemType::Regression, labels) => {
                 if num_labels != 1 {
-                    return Err(BertError::Input(format!(
-                        "regression needs num_labels=1, the model has {num_labels}"
-                    )));
+                    return Err(BertError::RegressionNeedsOneLabel { num_labels });
                 }
                 let targets = match labels {
                     Labels::Score(scores) => scores.clone(),
@@ -146,95 +139,29 @@ pub trait PreTrainedModel: Module + Sized {
                 let picked = log_probs.gather(1, classes.clone().reshape([batch, 1]));
                 Ok(picked.mean().neg())
             }
-            (problem, _) => Err(BertError::Input(format!(
-                "{problem:?} is not supported with these labels"
-            ))),
+            (problem, labels) => Err(BertError::LabelsDoNotFit {
+                problem,
+                labels: match labels {
+                    Labels::Class(_) => "class",
+                    Labels::Score(_) => "score",
+                },
+            }),
         }
     }
-
-    /// One training micro-batch's forward and backward pass with gradient checkpointing
-    /// (see `checkpointing.rs`): `loss` turns the logits into the loss to minimise, whose
-    /// backward pass is scaled by `loss_scale`. Returns the logits and the unscaled loss,
-    /// detached, and the gradient of every parameter.
-    fn forward_backward_checkpointed<E: From<BertError>>(
-        &self,
-        batch: &Batch,
-        loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, E>,
-        loss_scale: f64,
-    ) -> Result<(SequenceClassifierOutput, GradientsParams), E> {
-        crate::checkpointing::forward_backward(self, batch, loss, loss_scale)
-    }
-
-    /// `AutoModelForSequenceClassification.from_pretrained(name_or_path, num_labels=...)`:
-    /// loads a local folder or Hub model, with a newly initialised head where the checkpoint
-    /// has none. The load report goes to the log, as transformers' warning does.
-    fn from_pretrained(
-        name_or_path: &str,
-        num_labels: usize,
-        device: &Device,
-    ) -> Result<Self, BertError> {
-        let options = PretrainedOptions {
-            num_labels: Some(num_labels),
-            ..PretrainedOptions::default()
-        };
-        let (model, info) = Self::from_pretrained_with_info(name_or_path, &options, device)?;
-        info.warn();
-        Ok(model)
-    }
-
-    /// `from_pretrained(..., output_loading_info=True)`: the model and what loading found.
-    fn from_pretrained_with_info(
-        name_or_path: &str,
-        options: &PretrainedOptions,
-        device: &Device,
-    ) -> Result<(Self, LoadingInfo), BertError> {
-        checkpoint::from_pretrained(name_or_path, options, device)
-    }
-
-    /// `save_pretrained(dir)`: `config.json` and `model.safetensors` with transformers' names,
-    /// which `AutoModelForSequenceClassification.from_pretrained(dir)` loads as they are.
-    fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
-        checkpoint::save_pretrained(self, dir)
-    }
-
-    /// Loads tensors named as transformers names them from a safetensors or PyTorch file into
-    /// this model, such as a head or a whole checkpoint's `model.safetensors`. Tensors the
-    /// file lacks keep their values and are listed as missing; a shape mismatch is an error.
-    fn load_weights(&mut self, path: &Path) -> Result<LoadingInfo, BertError> {
-        checkpoint::load_weights(self, path)
-    }
 }
 
-/// [`PreTrainedModel::forward`] for rows at `rows` in the step's batch.
-fn forward_rows<M: PreTrainedModel>(
-    model: &M,
-    input_ids: Tensor<2, Int>,
-    token_type_ids: Option<Tensor<2, Int>>,
-    attention_mask: Tensor<2, Int>,
-    labels: Option<&Labels>,
-    rows: GlobalRows,
-) -> Result<SequenceClassifierOutput, BertError> {
-    let output =
-        model
-            .base_model()
-            .forward_rows(input_ids, token_type_ids, attention_mask, rows)?;
-    let logits = model.classify(output, rows);
-    let loss = labels
-        .map(|labels| model.loss(logits.clone(), labels))
-        .transpose()?;
-    Ok(SequenceClassifierOutput { logits, loss })
-}
-
-/// Checks a config before a model is built from it.
+/// Checks a config before a model of `architecture` is built from it.
 pub(crate) fn validated(config: &BertConfig, architecture: Architecture) -> Result<(), BertError> {
     if config.architecture != architecture {
-        return Err(BertError::Input(format!(
-            "a {} config cannot build a {}",
-            config.architecture,
-            architecture.class_name()
-        )));
+        return Err(BertError::ArchitectureMismatch {
+            config: config.architecture,
+            expected: architecture,
+        });
     }
     config
         .validate()
-        .map_err(|reason| BertError::Input(format!("invalid config: {reason}")))
+        .map_err(|reason| BertError::InvalidConfigValues {
+            class: architecture.class_name(),
+            reason,
+        })
 }

@@ -1,10 +1,10 @@
 //! `RobertaForSequenceClassification`: BERT's encoder with RoBERTa's positions, and a
 //! two-layer head on `<s>` instead of a pooler.
 
+use crate::input::DropoutRows;
 use burn::module::Module;
 use burn::nn::{Dropout, DropoutConfig, Linear};
 use burn::tensor::{Device, Tensor};
-use ft_collate::GlobalRows;
 
 use crate::architecture::Architecture;
 use crate::classification::{keyed_dropout, logits};
@@ -35,9 +35,13 @@ impl RobertaClassificationHead {
         }
     }
 
-    /// `[batch, seq, hidden]` to `[batch, num_labels]` fp32 logits. Both dropouts draw
-    /// their masks from the rows' places in the step's batch.
-    pub fn forward(&self, hidden: Tensor<3>, rows: GlobalRows) -> Tensor<2> {
+    /// fp32 logits from the first token (`<s>`). Both dropouts draw their masks from the
+    /// rows' places in the step's batch.
+    ///
+    /// # Shapes
+    /// - `hidden`: `[batch, seq, hidden]`
+    /// - output: `[batch, num_labels]`
+    pub fn forward(&self, hidden: Tensor<3>, rows: DropoutRows) -> Tensor<2> {
         let x = keyed_dropout(&self.dropout, first_token(hidden), rows);
         let x = self.dense.forward(x).tanh();
         logits(&self.out_proj, keyed_dropout(&self.dropout, x, rows))
@@ -56,10 +60,8 @@ pub struct RobertaForSequenceClassification {
 }
 
 impl PreTrainedModel for RobertaForSequenceClassification {
-    const ARCHITECTURE: Architecture = Architecture::Roberta;
-
-    fn new(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError> {
-        validated(config, Self::ARCHITECTURE)?;
+    fn from_config(config: &BertConfig, seed: u64, device: &Device) -> Result<Self, BertError> {
+        validated(config, Architecture::Roberta)?;
         let init = Init::new(seed, config.initializer_range, device);
         Ok(Self {
             roberta: BertModel::new(config, &init, "roberta", false),
@@ -84,7 +86,7 @@ impl PreTrainedModel for RobertaForSequenceClassification {
         &mut self.roberta
     }
 
-    fn classify(&self, output: BertModelOutput, rows: GlobalRows) -> Tensor<2> {
+    fn classify(&self, output: BertModelOutput, rows: DropoutRows) -> Tensor<2> {
         self.classifier.forward(output.last_hidden_state, rows)
     }
 }

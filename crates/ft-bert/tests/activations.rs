@@ -4,13 +4,12 @@
 //! Fixtures: fixtures/make_activation_fixture.py.
 
 use crate::common;
-use ft_bert::PreTrainedModel;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::Module;
 use burn::tensor::Device;
+use ft_bert::prelude::*;
 use ft_bert::{BertError, BertForSequenceClassification, HiddenAct, PretrainedOptions};
 use serde::Deserialize;
 use serde_json::Value;
@@ -101,10 +100,12 @@ fn every_activation_gives_transformers_logits_on_every_backend() {
             let logits = model
                 .valid()
                 .forward(
-                    input_ids.clone(),
-                    Some(token_type_ids.clone()),
-                    attention_mask.clone(),
-                    None,
+                    &ModelInput::from_tensors(
+                        input_ids.clone(),
+                        Some(token_type_ids.clone()),
+                        attention_mask.clone(),
+                    )
+                    .unwrap(),
                 )
                 .unwrap()
                 .logits;

@@ -2,16 +2,15 @@
 //! report, bad checkpoints, the Hub, and a round trip. Fixtures: fixtures/make_tiny_bert.py.
 
 use crate::common;
-use ft_bert::PreTrainedModel;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::Module;
 use burn::store::{ModuleStore, SafetensorsStore};
 use burn::tensor::Device;
+use ft_bert::prelude::*;
 use ft_bert::{BertError, BertForSequenceClassification, PretrainedOptions};
-use glue_data::hub::HubOptions;
+use ft_hub::HubOptions;
 use serde::Deserialize;
 use test_support::{FakeHub, FakeRepo, RepoKind};
 
@@ -53,9 +52,12 @@ fn pooler_output(model: &BertForSequenceClassification, device: &Device) -> Vec<
         .valid()
         .bert
         .forward(
-            common::int_tensor(&e.input_ids, device),
-            Some(common::int_tensor(&e.token_type_ids, device)),
-            common::int_tensor(&e.attention_mask, device),
+            &ModelInput::from_tensors(
+                common::int_tensor(&e.input_ids, device),
+                Some(common::int_tensor(&e.token_type_ids, device)),
+                common::int_tensor(&e.attention_mask, device),
+            )
+            .unwrap(),
         )
         .unwrap();
     common::values(out.pooler_output.expect("BERT has a pooler"))
@@ -195,10 +197,12 @@ fn saved_models_use_transformers_names_and_reload_identically() {
         common::values(
             m.valid()
                 .forward(
-                    common::int_tensor(&e.input_ids, &device),
-                    Some(common::int_tensor(&e.token_type_ids, &device)),
-                    common::int_tensor(&e.attention_mask, &device),
-                    None,
+                    &ModelInput::from_tensors(
+                        common::int_tensor(&e.input_ids, &device),
+                        Some(common::int_tensor(&e.token_type_ids, &device)),
+                        common::int_tensor(&e.attention_mask, &device),
+                    )
+                    .unwrap(),
                 )
                 .unwrap()
                 .logits,

@@ -11,9 +11,10 @@ use std::process::Command;
 
 use burn::module::Module;
 use burn::tensor::Device;
+use ft_bert::prelude::*;
 use ft_bert::{
     Architecture, AutoModelForSequenceClassification, BertError, BertForSequenceClassification,
-    PreTrainedModel, PretrainedOptions,
+    PretrainedOptions,
 };
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset, EncodedRow};
 use serde::Deserialize;
@@ -138,7 +139,9 @@ fn dev_logits(
         let batch = collator.collate(chunk, device).unwrap();
         assert!(batch.token_type_ids.is_none());
         lengths.push(batch.input_ids.dims()[1]);
-        logits.extend(common::values(model.forward_batch(&batch).unwrap().logits));
+        logits.extend(common::values(
+            model.forward(&common::input(&batch)).unwrap().logits,
+        ));
     }
     (lengths, logits)
 }

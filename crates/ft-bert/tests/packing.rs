@@ -3,9 +3,9 @@
 //! compiled backend.
 
 use crate::common;
-use ft_bert::PreTrainedModel;
 
 use burn::tensor::{Device, Tensor};
+use ft_bert::prelude::*;
 use ft_bert::{BertConfig, BertForSequenceClassification};
 
 /// One row: input ids, token type ids, attention mask.
@@ -38,10 +38,8 @@ fn logits_and_grads(
     };
     let output = model
         .forward(
-            column(|r| &r.0),
-            Some(column(|r| &r.1)),
-            column(|r| &r.2),
-            None,
+            &ModelInput::from_tensors(column(|r| &r.0), Some(column(|r| &r.1)), column(|r| &r.2))
+                .unwrap(),
         )
         .expect("a valid batch");
     let logits = output.logits;
@@ -69,8 +67,8 @@ fn padded_batch_matches_each_row_alone_forward_and_backward() {
     );
     for (name, device) in common::devices() {
         let device = device.autodiff();
-        let model =
-            BertForSequenceClassification::new(&tiny_config(), 7, &device).expect("a valid config");
+        let model = BertForSequenceClassification::from_config(&tiny_config(), 7, &device)
+            .expect("a valid config");
 
         let (batch_logits, batch_grads) =
             logits_and_grads(&model, &[long.clone(), short_padded.clone()], &device);

@@ -3,9 +3,9 @@
 //! Fixtures: fixtures/make_logits_fixture.py.
 
 use crate::common;
-use ft_bert::PreTrainedModel;
 
 use burn::module::Module;
+use ft_bert::prelude::*;
 use ft_bert::{BertForSequenceClassification, PretrainedOptions};
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
 use serde::Deserialize;
@@ -70,7 +70,9 @@ fn minilm_logits_match_transformers_on_every_backend() {
                 batch.input_ids.dims()[1],
                 fixture.padded_lengths[batch_index]
             );
-            ours.extend(common::values(model.forward_batch(&batch).unwrap().logits));
+            ours.extend(common::values(
+                model.forward(&common::input(&batch)).unwrap().logits,
+            ));
         }
         let theirs: Vec<f32> = fixture.logits.iter().flatten().copied().collect();
         let diff = common::max_abs_diff(&ours, &theirs);
@@ -86,7 +88,7 @@ fn minilm_logits_match_transformers_on_every_backend() {
             .filter_map(|&i| dev.row(i))
             .collect();
         let batch = collator.collate(&rows, &device).unwrap();
-        let ours = common::values(model.forward_batch(&batch).unwrap().logits);
+        let ours = common::values(model.forward(&common::input(&batch)).unwrap().logits);
         let theirs: Vec<f32> = fixture
             .mixed_batch
             .logits

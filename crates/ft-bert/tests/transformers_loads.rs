@@ -3,13 +3,12 @@
 //! environment (`.venv`, or `$FT_PYTHON`), which CI installs.
 
 use crate::common;
-use ft_bert::PreTrainedModel;
-
 use std::process::Command;
 
 use burn::module::Module;
 use burn::tensor::Device;
 use ft_bert::BertForSequenceClassification;
+use ft_bert::prelude::*;
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
 use glue_data::{Example, Split, Task};
 
@@ -55,7 +54,13 @@ fn transformers_loads_a_saved_model_and_agrees_on_its_logits() {
     let batch = DataCollatorWithPadding::new(&tokenizer)
         .collate(&rows, &device)
         .unwrap();
-    let logits = common::values(model.valid().forward_batch(&batch).unwrap().logits);
+    let logits = common::values(
+        model
+            .valid()
+            .forward(&common::input(&batch))
+            .unwrap()
+            .logits,
+    );
     let expected = serde_json::json!({
         "text_a": pairs.iter().map(|p| p.0).collect::<Vec<_>>(),
         "text_b": pairs.iter().map(|p| p.1).collect::<Vec<_>>(),

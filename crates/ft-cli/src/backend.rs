@@ -44,7 +44,8 @@ impl FromStr for Backend {
             ("wgpu", index) => Backend::Wgpu(index),
             ("cuda", index) => Backend::Cuda(index),
             _ => bail!(
-                "unknown backend `{text}`; expected flex, ndarray, tch-cpu, tch-cuda[:N], wgpu[:N] or cuda[:N]"
+                "unknown backend `{text}`; expected {}",
+                bench_report::BACKEND_CHOICES
             ),
         })
     }
@@ -76,15 +77,11 @@ impl fmt::Display for Index {
 }
 
 impl Backend {
-    /// The cargo feature of `bert-ft` that compiles this backend in.
+    /// The cargo feature of `bert-ft` that compiles this backend in, from the table
+    /// `cargo xtask` reads ([`bench_report::BACKENDS`]).
     pub fn feature(self) -> &'static str {
-        match self {
-            Backend::Flex => "flex",
-            Backend::NdArray => "ndarray",
-            Backend::TchCpu | Backend::TchCuda(_) => "tch",
-            Backend::Wgpu(_) => "wgpu",
-            Backend::Cuda(_) => "cuda",
-        }
+        // Every name `FromStr` takes is in the table (`every_backend_is_in_the_feature_table`).
+        bench_report::backend_feature(&self.to_string()).unwrap_or("an unknown feature")
     }
 
     /// The backend one process of several uses: a GPU backend given without an index takes
@@ -99,101 +96,104 @@ impl Backend {
         }
     }
 
+    /// Whether the backend's tensors live in memory this process allocates through its
+    /// global allocator (flex, ndarray), rather than memory the backend manages itself
+    /// (libtorch, the GPU drivers).
+    pub fn allocates_on_the_heap(self) -> bool {
+        matches!(self, Backend::Flex | Backend::NdArray)
+    }
+
     /// The device, or an error naming the missing feature or device. Never falls back to
     /// another device.
     pub fn device(self) -> Result<Device> {
-        let not_compiled = || {
-            anyhow::anyhow!(
-                "backend `{self}` is not compiled into this binary; rebuild with `--features {}` \
-                 (cargo xtask does this from --backend)",
-                self.feature()
-            )
-        };
         match self {
-            Backend::Flex => {
-                #[cfg(feature = "flex")]
-                {
-                    crate::process::keep_freed_memory();
-                    return Ok(Device::flex());
-                }
-                #[allow(unreachable_code)]
-                Err(not_compiled())
+            Backend::Flex | Backend::NdArray | Backend::TchCpu => self.cpu_device(),
+            Backend::TchCuda(index) => self.tch_cuda_device(index.unwrap_or(0)),
+            Backend::Wgpu(index) => self.wgpu_device(index),
+            Backend::Cuda(index) => self.cuda_device(index.unwrap_or(0)),
+        }
+    }
+
+    /// The error for a backend this binary was built without.
+    fn not_compiled(self) -> anyhow::Error {
+        anyhow::anyhow!(
+            "backend `{self}` is not compiled into this binary; rebuild with `--features {}` \
+             (cargo xtask does this from --backend)",
+            self.feature()
+        )
+    }
+
+    /// flex, ndarray or libtorch on the CPU: there is one device.
+    #[allow(unreachable_code, deprecated)]
+    fn cpu_device(self) -> Result<Device> {
+        match self {
+            #[cfg(feature = "flex")]
+            Backend::Flex => Ok(Device::flex()),
+            #[cfg(feature = "ndarray")]
+            Backend::NdArray => Ok(Device::ndarray()),
+            #[cfg(feature = "tch")]
+            Backend::TchCpu => Ok(Device::libtorch()),
+            _ => Err(self.not_compiled()),
+        }
+    }
+
+    /// libtorch's CUDA device `index`, where libtorch sees it.
+    fn tch_cuda_device(self, index: usize) -> Result<Device> {
+        #[cfg(feature = "tch")]
+        {
+            let count = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
+            if index >= count {
+                bail!("no CUDA device {index} for libtorch: it sees {count} CUDA device(s)");
             }
-            Backend::NdArray => {
-                #[cfg(feature = "ndarray")]
-                {
-                    crate::process::keep_freed_memory();
-                    #[allow(deprecated)]
-                    return Ok(Device::ndarray());
-                }
-                #[allow(unreachable_code)]
-                Err(not_compiled())
+            #[allow(deprecated)]
+            return Ok(Device::libtorch_cuda(index));
+        }
+        #[allow(unreachable_code)]
+        {
+            let _ = index;
+            Err(self.not_compiled())
+        }
+    }
+
+    /// wgpu's adapter `index`, or its default adapter.
+    fn wgpu_device(self, index: Option<usize>) -> Result<Device> {
+        #[cfg(feature = "wgpu")]
+        {
+            let adapters = Device::enumerate(burn::tensor::DeviceType::Wgpu);
+            if adapters.is_empty() {
+                bail!(
+                    "no wgpu adapter found (no GPU driver; on Linux without a GPU install \
+                     mesa-vulkan-drivers for the lavapipe CPU device)"
+                );
             }
-            Backend::TchCpu => {
-                #[cfg(feature = "tch")]
-                #[allow(deprecated)]
-                return Ok(Device::libtorch());
-                #[allow(unreachable_code)]
-                Err(not_compiled())
+            return match index {
+                None => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+                Some(i) => adapters.get(i).cloned().ok_or_else(|| {
+                    anyhow::anyhow!("no wgpu adapter {i}: found {}", adapters.len())
+                }),
+            };
+        }
+        #[allow(unreachable_code)]
+        {
+            let _ = index;
+            Err(self.not_compiled())
+        }
+    }
+
+    /// burn's CUDA device `index`.
+    fn cuda_device(self, index: usize) -> Result<Device> {
+        #[cfg(feature = "cuda")]
+        {
+            let count = Device::enumerate(burn::tensor::DeviceType::Cuda).len();
+            if index >= count {
+                bail!("no CUDA device {index}: found {count}");
             }
-            Backend::TchCuda(index) => {
-                let index = index.unwrap_or(0);
-                #[cfg(feature = "tch")]
-                {
-                    let count = Device::enumerate(burn::tensor::DeviceType::LibTorch).len();
-                    if index >= count {
-                        bail!(
-                            "no CUDA device {index} for libtorch: it sees {count} CUDA device(s)"
-                        );
-                    }
-                    #[allow(deprecated)]
-                    return Ok(Device::libtorch_cuda(index));
-                }
-                #[allow(unreachable_code)]
-                {
-                    let _ = index;
-                    Err(not_compiled())
-                }
-            }
-            Backend::Wgpu(index) => {
-                #[cfg(feature = "wgpu")]
-                {
-                    let adapters = Device::enumerate(burn::tensor::DeviceType::Wgpu);
-                    if adapters.is_empty() {
-                        bail!(
-                            "no wgpu adapter found (no GPU driver; on Linux without a GPU install \
-                             mesa-vulkan-drivers for the lavapipe CPU device)"
-                        );
-                    }
-                    return match index {
-                        None => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
-                        Some(i) => adapters.get(i).cloned().ok_or_else(|| {
-                            anyhow::anyhow!("no wgpu adapter {i}: found {}", adapters.len())
-                        }),
-                    };
-                }
-                #[allow(unreachable_code)]
-                {
-                    let _ = index;
-                    Err(not_compiled())
-                }
-            }
-            Backend::Cuda(index) => {
-                let index = index.unwrap_or(0);
-                #[cfg(feature = "cuda")]
-                {
-                    let count = Device::enumerate(burn::tensor::DeviceType::Cuda).len();
-                    if index >= count {
-                        bail!("no CUDA device {index}: found {count}");
-                    }
-                    return Ok(Device::cuda(index));
-                }
-                #[allow(unreachable_code)]
-                {
-                    let _ = index;
-                    Err(not_compiled())
-                }
-            }
+            return Ok(Device::cuda(index));
+        }
+        #[allow(unreachable_code)]
+        {
+            let _ = index;
+            Err(self.not_compiled())
         }
     }
 }
@@ -224,6 +224,15 @@ mod tests {
         assert!("tpu".parse::<Backend>().is_err());
         assert!("wgpu:x".parse::<Backend>().is_err());
         assert!("flex:1".parse::<Backend>().is_err());
+    }
+
+    #[test]
+    fn every_backend_is_in_the_feature_table() {
+        for (name, feature) in bench_report::BACKENDS {
+            let backend = name.parse::<Backend>().unwrap();
+            assert_eq!(backend.feature(), feature, "{name}");
+        }
+        assert_eq!(Backend::TchCuda(Some(2)).feature(), "tch");
     }
 
     #[test]

@@ -13,9 +13,13 @@ use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Tensor};
 use clap::{Args, Subcommand};
-use ft_bert::{Architecture, AttentionImpl, AutoModelForSequenceClassification, BertConfig};
-use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset, TokenizerOptions};
+use ft_bert::prelude::*;
+use ft_bert::{Architecture, AttentionImpl, BertConfig};
+use ft_collate::{
+    AutoTokenizer, DataCollatorWithPadding, EncodedDataset, PaddedBatch, TokenizerOptions,
+};
 use ft_trainer::distributed::ProcessGroup;
+use ft_trainer::model_input;
 
 use crate::backend::Backend;
 use glue_data::{DataSource, Task};
@@ -50,6 +54,18 @@ pub struct TokenizeArgs {
     /// Split to tokenize.
     #[arg(long, default_value = "train")]
     split: String,
+}
+
+impl BenchCommand {
+    /// The backend the measurement runs on, if it computes on one.
+    pub fn backend(&self) -> Option<Backend> {
+        match self {
+            BenchCommand::Tokenize(_) => None,
+            BenchCommand::Step(args) => Some(args.workload.backend),
+            BenchCommand::Train(args) => Some(args.workload.backend),
+            BenchCommand::AllReduce(args) => Some(args.backend),
+        }
+    }
 }
 
 /// Runs one measurement and prints its JSON (on rank 0 alone when `group` has several
@@ -231,56 +247,14 @@ fn step(args: &StepArgs) -> Result<()> {
         })
         .collect::<Result<_, _>>()?;
 
-    let train_device = device.clone().autodiff();
-    let model = args.workload.model(&train_device)?;
-    // The Trainer's optimizer with TrainingArguments' defaults, so that the AdamW column
-    // times what training runs.
-    let defaults = ft_trainer::TrainingArguments::new(std::env::temp_dir());
-    let mut optimizer =
-        ft_trainer::AdamW::for_device(ft_trainer::AdamWConfig::from(&defaults), &device);
-    let mut model = model;
-    let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, batch) in batches.iter().enumerate() {
-        let batch = batch.clone().to_device(&train_device);
-        let t0 = Instant::now();
-        let loss = model
-            .forward_batch(&batch)?
-            .loss
-            .context("MRPC batches have labels")?;
-        sync(&device)?;
-        let t1 = Instant::now();
-        let grads = GradientsParams::from_grads(loss.backward(), &model);
-        sync(&device)?;
-        let t2 = Instant::now();
-        model = optimizer.step(model, grads, defaults.learning_rate, 1.0);
-        sync(&device)?;
-        let t3 = Instant::now();
-        if i >= args.warmup {
-            forward.push(ms(t1 - t0));
-            backward.push(ms(t2 - t1));
-            update.push(ms(t3 - t2));
-        }
-    }
-
+    let model = args.workload.model(&device.clone().autodiff())?;
+    let (model, train) = time_training(model, &batches, args.warmup, &device)?;
     let eval = model.valid();
-    let infer = |model: &AutoModelForSequenceClassification| -> Result<Vec<f64>> {
-        let mut times = Vec::new();
-        for (i, batch) in batches.iter().enumerate() {
-            let batch = batch.clone().to_device(&device);
-            let t0 = Instant::now();
-            let logits = model.forward_batch(&batch)?.logits;
-            // A host read, so that lazy backends really compute.
-            let _ = logits.into_data();
-            if i >= args.warmup {
-                times.push(ms(t0.elapsed()));
-            }
-        }
-        Ok(times)
-    };
-    let auto = infer(&eval)?;
+    let auto = time_inference(&eval, &batches, args.warmup, &device)?;
     let mut fused_model = eval.clone();
     fused_model.set_attention_impl(AttentionImpl::Fused);
-    let fused = infer(&fused_model)?;
+    let fused = time_inference(&fused_model, &batches, args.warmup, &device)?;
+    let [forward, backward, update] = train;
 
     let tokens: usize = batches[args.warmup..].iter().map(|b| b.num_tokens).sum();
     let padded: usize = batches[args.warmup..]
@@ -309,6 +283,66 @@ fn step(args: &StepArgs) -> Result<()> {
         simd: Some(simd_paths(&args.workload.backend)),
         threads: rayon_threads(),
     })
+}
+
+/// Milliseconds of each training step's forward pass, backward pass and AdamW update on
+/// `batches`, after the first `warmup`; and the trained model.
+fn time_training(
+    mut model: AutoModelForSequenceClassification,
+    batches: &[PaddedBatch],
+    warmup: usize,
+    device: &burn::tensor::Device,
+) -> Result<(AutoModelForSequenceClassification, [Vec<f64>; 3])> {
+    let train_device = device.clone().autodiff();
+    // The Trainer's optimizer with TrainingArguments' defaults, so that the AdamW column
+    // times what training runs.
+    let defaults = ft_trainer::TrainingArguments::new(std::env::temp_dir());
+    let mut optimizer =
+        ft_trainer::AdamW::for_device(ft_trainer::AdamWConfig::from(&defaults), device);
+    let (mut forward, mut backward, mut update) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, batch) in batches.iter().enumerate() {
+        let batch = batch.clone().to_device(&train_device);
+        let t0 = Instant::now();
+        let loss = model
+            .forward(&model_input(&batch)?)?
+            .loss
+            .context("MRPC batches have labels")?;
+        sync(device)?;
+        let t1 = Instant::now();
+        let grads = GradientsParams::from_grads(loss.backward(), &model);
+        sync(device)?;
+        let t2 = Instant::now();
+        model = optimizer.step(model, grads, defaults.learning_rate, 1.0);
+        sync(device)?;
+        let t3 = Instant::now();
+        if i >= warmup {
+            forward.push(ms(t1 - t0));
+            backward.push(ms(t2 - t1));
+            update.push(ms(t3 - t2));
+        }
+    }
+    Ok((model, [forward, backward, update]))
+}
+
+/// Milliseconds of each inference batch of `batches`, after the first `warmup`.
+fn time_inference(
+    model: &AutoModelForSequenceClassification,
+    batches: &[PaddedBatch],
+    warmup: usize,
+    device: &burn::tensor::Device,
+) -> Result<Vec<f64>> {
+    let mut times = Vec::new();
+    for (i, batch) in batches.iter().enumerate() {
+        let batch = batch.clone().to_device(device);
+        let t0 = Instant::now();
+        let logits = model.forward(&model_input(&batch)?)?.logits;
+        // A host read, so that lazy backends really compute.
+        let _ = logits.into_data();
+        if i >= warmup {
+            times.push(ms(t0.elapsed()));
+        }
+    }
+    Ok(times)
 }
 
 /// Times `[m, k] × [k, n]` alone on `device`, as the model's linear layers run it.

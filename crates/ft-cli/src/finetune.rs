@@ -5,9 +5,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use burn::tensor::Device;
 use clap::Args;
-use ft_bert::{AutoModelForSequenceClassification, BertConfig, PretrainedOptions};
-use ft_collate::{AutoTokenizer, EncodedDatasetDict};
+use ft_bert::prelude::*;
+use ft_bert::{BertConfig, PretrainedOptions};
+use ft_collate::{AutoTokenizer, EncodedDataset, EncodedDatasetDict};
+use ft_metrics::GlueMetric;
 use ft_trainer::distributed::ProcessGroup;
 use ft_trainer::{
     EarlyStoppingCallback, EvalPrediction, IntervalStrategy, ResumeFrom, Trainer,
@@ -119,43 +122,11 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
     let tokenized = EncodedDatasetDict::map(&raw, &tokenizer)?;
     let data_collator = ft_collate::DataCollatorWithPadding::new(&tokenizer);
     say!(group, "{data_collator}");
+    let model = load_model(args, training.seed, &device, group)?;
 
-    let options = PretrainedOptions {
-        num_labels: Some(args.task.num_labels()),
-        seed: training.seed,
-        hub: None,
-    };
-    let model = match &args.init_from_config {
-        Some(path) => {
-            let mut config = BertConfig::from_file(path)?;
-            config.set_num_labels(args.task.num_labels());
-            say!(
-                group,
-                "Initialising {} at random from {}",
-                config.architecture.class_name(),
-                path.display()
-            );
-            AutoModelForSequenceClassification::from_config(&config, training.seed, &device)?
-        }
-        None => {
-            let (model, info) = AutoModelForSequenceClassification::from_pretrained_with_info(
-                &args.model,
-                &options,
-                &device,
-            )
-            .with_context(|| format!("loading the model {}", args.model))?;
-            if group.is_world_process_zero() {
-                print!("{info}");
-            }
-            model
-        }
-    };
-
-    let validation_name = args.task.validation_split();
     let train = Arc::new(tokenized.split("train")?.clone());
-    let validation = Arc::new(tokenized.split(validation_name)?.clone());
+    let validation = Arc::new(tokenized.split(args.task.validation_split())?.clone());
     let metric = ft_metrics::glue_metric(args.task.name())?;
-    let output_dir = training.output_dir.clone();
     let mut trainer = Trainer::new(model, training, &device)?
         .with_train_dataset(train)
         .with_eval_dataset(validation.clone())
@@ -167,7 +138,56 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
     if let Some(callback) = early_stopping {
         trainer = trainer.with_callback(callback);
     }
+    train_and_report(&mut trainer, args, &validation, &metric, group)
+}
 
+/// `--model`'s weights, or a random model of `--init-from-config`'s architecture.
+fn load_model(
+    args: &FinetuneArgs,
+    seed: u64,
+    device: &Device,
+    group: &ProcessGroup,
+) -> Result<AutoModelForSequenceClassification> {
+    if let Some(path) = &args.init_from_config {
+        let mut config = BertConfig::from_file(path)?;
+        config.set_num_labels(args.task.num_labels());
+        say!(
+            group,
+            "Initialising {} at random from {}",
+            config.architecture.class_name(),
+            path.display()
+        );
+        return Ok(AutoModelForSequenceClassification::from_config(
+            &config, seed, device,
+        )?);
+    }
+    let options = PretrainedOptions {
+        num_labels: Some(args.task.num_labels()),
+        seed,
+        hub: None,
+    };
+    let (model, info) = AutoModelForSequenceClassification::from_pretrained_with_info(
+        &args.model,
+        &options,
+        device,
+    )
+    .with_context(|| format!("loading the model {}", args.model))?;
+    if group.is_world_process_zero() {
+        print!("{info}");
+    }
+    Ok(model)
+}
+
+/// The notebook's last cells: train, save, evaluate, predict the validation split, and
+/// write what `run_glue.py` writes.
+fn train_and_report(
+    trainer: &mut Trainer<AutoModelForSequenceClassification>,
+    args: &FinetuneArgs,
+    validation: &Arc<EncodedDataset>,
+    metric: &GlueMetric,
+    group: &ProcessGroup,
+) -> Result<()> {
+    let output_dir = trainer.args().output_dir.clone();
     let train_output = trainer
         .train(args.resume_from_checkpoint.clone())
         .context("training")?;
@@ -183,10 +203,10 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
     trainer.save_metrics("eval", &eval_metrics)?;
 
     // predictions = trainer.predict(tokenized_datasets["validation"])
-    let predictions = trainer.predict(&validation).context("predicting")?;
+    let predictions = trainer.predict(validation).context("predicting")?;
     let (rows, labels) = predictions.predictions_shape();
     say!(group, "({rows}, {labels}) ({rows},)");
-    let scores = compute(&metric, &predictions.prediction)?;
+    let scores = compute(metric, &predictions.prediction)?;
     say!(group, "{scores}");
     if group.is_world_process_zero() {
         write_predictions(

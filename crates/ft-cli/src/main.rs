@@ -12,11 +12,12 @@ mod process;
 mod training_flags;
 
 use anyhow::Result;
+use backend::Backend;
 use ft_trainer::distributed::ProcessGroup;
 
 // burn reallocates the same activation sizes every step; with glibc each comes back from the
 // OS as fresh pages the kernel must zero. mimalloc reuses them, and keeps them for good where
-// the backend allocates through it (`process::keep_freed_memory`).
+// the backend allocates through it (`process::keep_freed_memory`, set in `run`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
@@ -45,6 +46,18 @@ enum Command {
     /// One benchmark measurement, as JSON on stdout (driven by `cargo xtask bench`).
     #[command(subcommand, hide = true)]
     Bench(bench::BenchCommand),
+}
+
+impl Command {
+    /// The backend the command computes on, if it computes.
+    fn backend(&self) -> Option<Backend> {
+        match self {
+            Command::FinetuneMrpc(args) | Command::Finetune(args) => Some(args.backend),
+            Command::Predict(args) => Some(args.backend),
+            Command::Encode(_) => None,
+            Command::Bench(command) => command.backend(),
+        }
+    }
 }
 
 fn main() -> std::process::ExitCode {
@@ -117,6 +130,13 @@ fn init_tracing(group: &ProcessGroup) {
 
 fn run(group: &ProcessGroup) -> Result<()> {
     let command = Cli::parse().command;
+    // A process-wide allocator setting, made once here, before any tensor is allocated.
+    if command
+        .backend()
+        .is_some_and(Backend::allocates_on_the_heap)
+    {
+        process::keep_freed_memory();
+    }
     // `bench train` and `bench allreduce` run data-parallel; `bench::run` refuses the rest.
     if group.is_distributed()
         && !matches!(

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ft_bert::{AutoModelForSequenceClassification, PretrainedOptions};
+use ft_bert::PretrainedOptions;
+use ft_bert::prelude::*;
 use ft_collate::{AutoTokenizer, EncodedDataset};
 use ft_trainer::{Trainer, TrainingArguments};
 use glue_data::Task;
@@ -30,7 +31,7 @@ pub struct PredictArgs {
     output: PathBuf,
     /// Backend to run on.
     #[arg(long, default_value = "flex")]
-    backend: Backend,
+    pub backend: Backend,
     /// Rows per batch.
     #[arg(long, default_value_t = 8)]
     batch_size: usize,

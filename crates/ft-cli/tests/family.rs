@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Device, Tensor};
-use ft_bert::{Architecture, AutoModelForSequenceClassification};
+use ft_bert::Architecture;
+use ft_bert::prelude::*;
 use safetensors::SafeTensors;
 use safetensors::tensor::Dtype;
 

@@ -33,9 +33,9 @@ impl DataCollatorWithPadding {
     /// Pads to a multiple of `multiple` (`pad_to_multiple_of=...`).
     pub fn with_pad_to_multiple_of(mut self, multiple: usize) -> Result<Self, CollateError> {
         if multiple == 0 {
-            return Err(CollateError::InvalidArgument(
-                "pad_to_multiple_of must be at least 1".to_string(),
-            ));
+            return Err(CollateError::Zero {
+                what: "pad_to_multiple_of",
+            });
         }
         self.pad_to_multiple_of = Some(multiple);
         Ok(self)
@@ -60,6 +60,7 @@ impl DataCollatorWithPadding {
             attention_mask: vec![0; batch_size * seq_len],
             labels: None,
             idx: rows.iter().map(|r| r.idx).collect(),
+            lengths: rows.iter().map(|r| r.input_ids.len()).collect(),
             num_tokens: rows.iter().map(|r| r.input_ids.len()).sum(),
         };
         for (i, row) in rows.iter().enumerate() {
@@ -160,6 +161,8 @@ pub struct PaddedBatch {
     pub labels: Option<HostLabels>,
     /// Each row's `idx`.
     pub idx: Vec<u32>,
+    /// Each row's tokens before its padding (the attention mask's ones, on the right).
+    pub lengths: Vec<usize>,
     /// Tokens without padding.
     pub num_tokens: usize,
 }
@@ -186,6 +189,8 @@ impl PaddedBatch {
             attention_mask: int2(self.attention_mask),
             labels,
             idx: self.idx,
+            seq_len: self.seq_len,
+            lengths: self.lengths,
             num_tokens: self.num_tokens,
             global_rows: GlobalRows::LOCAL,
         }
@@ -214,6 +219,11 @@ pub struct Batch {
     pub labels: Option<Labels>,
     /// Each row's `idx`.
     pub idx: Vec<u32>,
+    /// The padded length, `seq`.
+    pub seq_len: usize,
+    /// Each row's tokens before its padding, on the host: the attention mask without a read
+    /// from the device.
+    pub lengths: Vec<usize>,
     /// Tokens without padding.
     pub num_tokens: usize,
     /// Where the rows sit in the step's batch over all processes.

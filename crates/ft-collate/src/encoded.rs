@@ -280,12 +280,13 @@ impl EncodedDatasetDict {
 
     /// A split by name, or an error naming the splits present.
     pub fn split(&self, name: &str) -> Result<&EncodedDataset, CollateError> {
-        self.get(name).ok_or_else(|| {
-            let present: Vec<&str> = self.splits.iter().map(EncodedDataset::name).collect();
-            CollateError::InvalidArgument(format!(
-                "no split `{name}`; present: {}",
-                present.join(", ")
-            ))
+        self.get(name).ok_or_else(|| CollateError::NoSuchSplit {
+            name: name.to_string(),
+            present: self
+                .splits
+                .iter()
+                .map(|split| split.name().to_string())
+                .collect(),
         })
     }
 

@@ -93,13 +93,48 @@ pub enum CollateError {
         idx: u32,
     },
 
-    /// An invalid setting.
-    #[error("{0}")]
-    InvalidArgument(String),
+    /// A rank that is not below the world size.
+    #[error("rank {rank} is not below the world size {world_size}")]
+    RankOutOfRange {
+        /// The rank.
+        rank: usize,
+        /// The world size.
+        world_size: usize,
+    },
+
+    /// A batch size or `pad_to_multiple_of` of zero.
+    #[error("{what} must be at least 1")]
+    Zero {
+        /// `batch size` or `pad_to_multiple_of`.
+        what: &'static str,
+    },
+
+    /// A tokenizer whose longest input holds nothing but its special tokens.
+    #[error(
+        "{name_or_path}: model_max_length {model_max_length} leaves no room for text beside \
+         {special_tokens} special tokens"
+    )]
+    NoRoomForText {
+        /// The tokenizer.
+        name_or_path: String,
+        /// Its `model_max_length`.
+        model_max_length: usize,
+        /// The special tokens of a pair.
+        special_tokens: usize,
+    },
+
+    /// A split the dataset does not have.
+    #[error("no split `{name}`; present: {}", present.join(", "))]
+    NoSuchSplit {
+        /// The split asked for.
+        name: String,
+        /// The splits there are.
+        present: Vec<String>,
+    },
 
     /// Reading data from the Hub failed.
     #[error(transparent)]
-    Hub(#[from] glue_data::hub::HubError),
+    Hub(#[from] ft_hub::HubError),
 }
 
 impl CollateError {

@@ -23,6 +23,8 @@
 //! Tokenization itself is the `tokenizers` crate's; this crate sets it up as transformers
 //! does and keeps the encoded ids compactly.
 
+#![warn(missing_docs)]
+
 mod collator;
 mod encoded;
 mod error;

@@ -36,9 +36,7 @@ impl DataLoader {
         drop_last: bool,
     ) -> Result<Self, CollateError> {
         if batch_size == 0 {
-            return Err(CollateError::InvalidArgument(
-                "batch size must be at least 1".to_string(),
-            ));
+            return Err(CollateError::Zero { what: "batch size" });
         }
         Ok(Self {
             dataset,

@@ -71,9 +71,7 @@ impl Shard {
     /// Rank `rank`'s share among `world_size` processes, padded to equal shares.
     pub fn new(rank: usize, world_size: usize) -> Result<Self, CollateError> {
         if rank >= world_size {
-            return Err(CollateError::InvalidArgument(format!(
-                "rank {rank} is not below the world size {world_size}"
-            )));
+            return Err(CollateError::RankOutOfRange { rank, world_size });
         }
         Ok(Self {
             rank,

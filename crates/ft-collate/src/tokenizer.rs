@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use glue_data::hub::{HubOptions, HubRepo};
+use ft_hub::{HubOptions, HubRepo};
 use serde::Deserialize;
 use tokenizers::decoders::wordpiece::WordPiece as WordPieceDecoder;
 use tokenizers::models::bpe::BPE;
@@ -180,102 +180,20 @@ impl AutoTokenizer {
         if let Some(path) = find("special_tokens_map.json") {
             config.merge_special_tokens(read_json(path)?);
         }
-
-        let model_max_length = match (options.model_max_length, config.model_max_length) {
-            (Some(length), _) => length,
-            (None, Some(length)) if length.is_finite() && length < UNBOUNDED_MAX_LENGTH => {
-                length as usize
-            }
-            _ => {
-                return Err(CollateError::NoModelMaxLength {
-                    location: name_or_path.to_string(),
-                });
-            }
-        };
-
-        let bpe_files = find("vocab.json").zip(find("merges.txt"));
-        let mut tokenizer = match (find("tokenizer.json"), find("vocab.txt"), bpe_files) {
-            (Some(path), _, _) => tokenizers::Tokenizer::from_file(path).map_err(|source| {
-                CollateError::InvalidFile {
-                    path: path.clone(),
-                    source,
-                }
-            })?,
-            (None, Some(vocab), _) => wordpiece_from_vocab(vocab, &config)?,
-            (None, None, Some((vocab, merges))) => byte_level_bpe(vocab, merges, &config)?,
-            (None, None, None) => {
-                return Err(CollateError::NoTokenizer {
-                    location: name_or_path.to_string(),
-                });
-            }
-        };
-
-        let token =
-            |t: &Option<SpecialToken>, default: &str| TokenizerConfigFile::token(t, default);
-        let id_of = |token: &str| {
-            tokenizer
-                .token_to_id(token)
-                .ok_or_else(|| CollateError::MissingSpecialToken {
-                    location: name_or_path.to_string(),
-                    token: token.to_string(),
-                })
-        };
-        let pad_token = token(&config.pad_token, "[PAD]");
-        let pad_token_id = id_of(&pad_token)?;
-        let special = SpecialTokens {
-            unk_token: token(&config.unk_token, "[UNK]"),
-            sep_token: token(&config.sep_token, "[SEP]"),
-            pad_token,
-            cls_token: token(&config.cls_token, "[CLS]"),
-            mask_token: token(&config.mask_token, "[MASK]"),
-            pad_token_id,
-        };
-        // Every pair uses these; a vocabulary without them would fail row by row later.
-        for token in [&special.unk_token, &special.sep_token, &special.cls_token] {
-            id_of(token)?;
-        }
-
-        // tokenizer.json may carry its own truncation and padding (all-MiniLM-L6-v2's pads to
-        // 128); transformers' `__call__` replaces them, and so do we.
-        let pair_special_tokens = tokenizer
-            .get_post_processor()
-            .map_or(0, |p| p.added_tokens(true));
-        if model_max_length <= pair_special_tokens {
-            return Err(CollateError::InvalidArgument(format!(
-                "{name_or_path}: model_max_length {model_max_length} leaves no room for text \
-                 beside {pair_special_tokens} special tokens"
-            )));
-        }
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                direction: TruncationDirection::Right,
-                max_length: model_max_length,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-            }))
-            .map_err(|source| CollateError::Truncation {
-                location: name_or_path.to_string(),
-                max_length: model_max_length,
-                source,
-            })?;
-
+        let model_max_length = model_max_length(name_or_path, &config, options)?;
+        let mut tokenizer = read_tokenizer(name_or_path, &files, &config)?;
+        let special = special_tokens(name_or_path, &tokenizer, &config)?;
+        truncate_only(name_or_path, &mut tokenizer, model_max_length)?;
         let class = config
             .tokenizer_class
             .as_deref()
             .map_or("BertTokenizer", |class| class.trim_end_matches("Fast"))
             .to_string();
-        let model_input_names = options.model_input_names.clone();
-        let model_input_names = model_input_names
+        let model_input_names = options
+            .model_input_names
+            .clone()
             .or(config.model_input_names)
-            .unwrap_or_else(|| {
-                let names: &[&str] = if CLASSES_WITHOUT_TOKEN_TYPES.contains(&class.as_str()) {
-                    &["input_ids", "attention_mask"]
-                } else {
-                    &["input_ids", "token_type_ids", "attention_mask"]
-                };
-                names.iter().map(|name| name.to_string()).collect()
-            });
+            .unwrap_or_else(|| default_input_names(&class));
         Ok(Self {
             name_or_path: name_or_path.to_string(),
             tokenizer,
@@ -414,6 +332,124 @@ fn download(id: &str, options: &HubOptions) -> Result<Vec<PathBuf>, CollateError
         }
     }
     Ok(files)
+}
+
+/// The longest input: the option's, else the config's unless it is transformers' "no
+/// limit" marker.
+fn model_max_length(
+    name_or_path: &str,
+    config: &TokenizerConfigFile,
+    options: &TokenizerOptions,
+) -> Result<usize, CollateError> {
+    match (options.model_max_length, config.model_max_length) {
+        (Some(length), _) => Ok(length),
+        (None, Some(length)) if length.is_finite() && length < UNBOUNDED_MAX_LENGTH => {
+            Ok(length as usize)
+        }
+        _ => Err(CollateError::NoModelMaxLength {
+            location: name_or_path.to_string(),
+        }),
+    }
+}
+
+/// The tokenizer of `tokenizer.json`, else of WordPiece's `vocab.txt`, else of byte-level
+/// BPE's `vocab.json` and `merges.txt`.
+fn read_tokenizer(
+    name_or_path: &str,
+    files: &[PathBuf],
+    config: &TokenizerConfigFile,
+) -> Result<tokenizers::Tokenizer, CollateError> {
+    let find = |name: &str| files.iter().find(|path| path.ends_with(name));
+    let bpe_files = find("vocab.json").zip(find("merges.txt"));
+    match (find("tokenizer.json"), find("vocab.txt"), bpe_files) {
+        (Some(path), _, _) => {
+            tokenizers::Tokenizer::from_file(path).map_err(|source| CollateError::InvalidFile {
+                path: path.clone(),
+                source,
+            })
+        }
+        (None, Some(vocab), _) => wordpiece_from_vocab(vocab, config),
+        (None, None, Some((vocab, merges))) => byte_level_bpe(vocab, merges, config),
+        (None, None, None) => Err(CollateError::NoTokenizer {
+            location: name_or_path.to_string(),
+        }),
+    }
+}
+
+/// The special tokens, each of which the vocabulary must have: every pair uses them, and a
+/// vocabulary without them would fail row by row later.
+fn special_tokens(
+    name_or_path: &str,
+    tokenizer: &tokenizers::Tokenizer,
+    config: &TokenizerConfigFile,
+) -> Result<SpecialTokens, CollateError> {
+    let token = |t: &Option<SpecialToken>, default: &str| TokenizerConfigFile::token(t, default);
+    let id_of = |token: &str| {
+        tokenizer
+            .token_to_id(token)
+            .ok_or_else(|| CollateError::MissingSpecialToken {
+                location: name_or_path.to_string(),
+                token: token.to_string(),
+            })
+    };
+    let pad_token = token(&config.pad_token, "[PAD]");
+    let pad_token_id = id_of(&pad_token)?;
+    let special = SpecialTokens {
+        unk_token: token(&config.unk_token, "[UNK]"),
+        sep_token: token(&config.sep_token, "[SEP]"),
+        pad_token,
+        cls_token: token(&config.cls_token, "[CLS]"),
+        mask_token: token(&config.mask_token, "[MASK]"),
+        pad_token_id,
+    };
+    for token in [&special.unk_token, &special.sep_token, &special.cls_token] {
+        id_of(token)?;
+    }
+    Ok(special)
+}
+
+/// Truncation to `model_max_length` and no padding. tokenizer.json may carry its own
+/// (all-MiniLM-L6-v2's pads to 128); transformers' `__call__` replaces them, and so do we.
+fn truncate_only(
+    name_or_path: &str,
+    tokenizer: &mut tokenizers::Tokenizer,
+    model_max_length: usize,
+) -> Result<(), CollateError> {
+    let pair_special_tokens = tokenizer
+        .get_post_processor()
+        .map_or(0, |p| p.added_tokens(true));
+    if model_max_length <= pair_special_tokens {
+        return Err(CollateError::NoRoomForText {
+            name_or_path: name_or_path.to_string(),
+            model_max_length,
+            special_tokens: pair_special_tokens,
+        });
+    }
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            direction: TruncationDirection::Right,
+            max_length: model_max_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+        }))
+        .map_err(|source| CollateError::Truncation {
+            location: name_or_path.to_string(),
+            max_length: model_max_length,
+            source,
+        })?;
+    Ok(())
+}
+
+/// The inputs a tokenizer class returns when its config does not say (transformers'
+/// `model_input_names`): token types, except for the classes that have none.
+fn default_input_names(class: &str) -> Vec<String> {
+    let names: &[&str] = if CLASSES_WITHOUT_TOKEN_TYPES.contains(&class) {
+        &["input_ids", "attention_mask"]
+    } else {
+        &["input_ids", "token_type_ids", "attention_mask"]
+    };
+    names.iter().map(|name| name.to_string()).collect()
 }
 
 /// The BERT WordPiece tokenizer that transformers builds from `vocab.txt` alone.

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use ft_collate::{AutoTokenizer, CollateError, EncodedDataset, TokenizerOptions};
-use glue_data::hub::HubOptions;
+use ft_hub::HubOptions;
 use test_support::{FakeHub, FakeRepo, RepoKind, minilm_dir};
 
 fn copy(from: &Path, to: &Path, names: &[&str]) {

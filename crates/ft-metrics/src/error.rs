@@ -32,9 +32,12 @@ pub enum MetricError {
     },
     /// The GLUE config is unknown.
     #[error(
-        "unknown GLUE config `{0}`; expected one of cola, sst2, mrpc, qqp, stsb, mnli, mnli_mismatched, mnli_matched, qnli, rte, wnli, hans, ax"
+        "unknown GLUE config `{name}`; expected one of cola, sst2, mrpc, qqp, stsb, mnli, mnli_mismatched, mnli_matched, qnli, rte, wnli, hans, ax"
     )]
-    UnknownConfig(String),
+    UnknownConfig {
+        /// The name given.
+        name: String,
+    },
     /// Class metrics were asked of a regression config, or the reverse.
     #[error("the `{config}` metric takes {expected}")]
     WrongKind {

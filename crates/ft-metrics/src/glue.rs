@@ -37,7 +37,11 @@ pub fn glue_metric(config: &str) -> Result<GlueMetric, MetricError> {
         "cola" => Kind::Matthews,
         "sst2" | "mnli" | "mnli_mismatched" | "mnli_matched" | "qnli" | "rte" | "wnli" | "hans"
         | "ax" => Kind::Accuracy,
-        other => return Err(MetricError::UnknownConfig(other.to_string())),
+        other => {
+            return Err(MetricError::UnknownConfig {
+                name: other.to_string(),
+            });
+        }
     };
     Ok(GlueMetric {
         config: config.to_string(),
@@ -126,7 +130,7 @@ mod tests {
         }
         assert!(matches!(
             glue_metric("squad"),
-            Err(MetricError::UnknownConfig(_))
+            Err(MetricError::UnknownConfig { .. })
         ));
     }
 

@@ -10,6 +10,8 @@
 //! # Ok::<(), ft_metrics::MetricError>(())
 //! ```
 
+#![warn(missing_docs)]
+
 mod classification;
 mod correlation;
 mod error;

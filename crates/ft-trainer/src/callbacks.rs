@@ -279,7 +279,24 @@ fn trim_zeros(text: &str) -> &str {
 pub struct ConsoleCallback {
     bar: Option<indicatif::ProgressBar>,
     columns: Vec<String>,
-    first_column: &'static str,
+    first_column: RowIndex,
+}
+
+/// What the first column of the notebook's table counts: epochs under the `epoch` eval
+/// strategy, steps otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RowIndex {
+    Epoch,
+    Step,
+}
+
+impl RowIndex {
+    fn header(self) -> &'static str {
+        match self {
+            RowIndex::Epoch => "Epoch",
+            RowIndex::Step => "Step",
+        }
+    }
 }
 
 impl ConsoleCallback {
@@ -288,7 +305,7 @@ impl ConsoleCallback {
         Self {
             bar: show_bar.then(indicatif::ProgressBar::hidden),
             columns: Vec::new(),
-            first_column: "Step",
+            first_column: RowIndex::Step,
         }
     }
 
@@ -332,9 +349,9 @@ impl TrainerCallback for ConsoleCallback {
             *bar = new;
         }
         self.first_column = if args.eval_strategy == IntervalStrategy::Epoch {
-            "Epoch"
+            RowIndex::Epoch
         } else {
-            "Step"
+            RowIndex::Step
         };
         self.columns.clear();
         Ok(())
@@ -384,13 +401,12 @@ impl TrainerCallback for ConsoleCallback {
             .rev()
             .find_map(|entry| entry.get("loss").and_then(Value::as_f64))
             .map_or("No log".to_string(), |loss| format!("{loss:.6}"));
-        let first = if self.first_column == "Epoch" {
-            format!("{}", state.epoch as usize)
-        } else {
-            state.global_step.to_string()
+        let first = match self.first_column {
+            RowIndex::Epoch => format!("{}", state.epoch as usize),
+            RowIndex::Step => state.global_step.to_string(),
         };
         let mut cells = vec![
-            (self.first_column.to_string(), first),
+            (self.first_column.header().to_string(), first),
             ("Training Loss".to_string(), training_loss),
         ];
         for (key, value) in metrics {
@@ -446,6 +462,54 @@ impl TrainerCallback for ConsoleCallback {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// transformers' `CallbackHandler`: the console first, then every other callback in the
+/// order they were added. The console is a part of its own, so that
+/// [`crate::Trainer::without_console`] removes it by what it is, not by its name.
+pub(crate) struct CallbackHandler {
+    console: Option<ConsoleCallback>,
+    others: Vec<Box<dyn TrainerCallback>>,
+}
+
+impl CallbackHandler {
+    /// The console alone.
+    pub(crate) fn new(console: ConsoleCallback) -> Self {
+        Self {
+            console: Some(console),
+            others: Vec::new(),
+        }
+    }
+
+    /// Adds a callback after the others.
+    pub(crate) fn add(&mut self, callback: Box<dyn TrainerCallback>) {
+        self.others.push(callback);
+    }
+
+    /// Drops the console's output.
+    pub(crate) fn remove_console(&mut self) {
+        self.console = None;
+    }
+
+    /// Every callback, in the order events reach them.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(dyn TrainerCallback + 'static)> {
+        let console = self
+            .console
+            .iter()
+            .map(|c| c as &(dyn TrainerCallback + 'static));
+        console.chain(self.others.iter().map(|c| c.as_ref()))
+    }
+
+    /// Every callback, mutably, in the order events reach them.
+    pub(crate) fn iter_mut(
+        &mut self,
+    ) -> impl Iterator<Item = &mut (dyn TrainerCallback + 'static)> {
+        let console = self
+            .console
+            .iter_mut()
+            .map(|c| c as &mut (dyn TrainerCallback + 'static));
+        console.chain(self.others.iter_mut().map(|c| c.as_mut()))
     }
 }
 

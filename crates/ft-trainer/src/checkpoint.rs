@@ -215,7 +215,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         make(dir.path(), 1);
         let err = write_checkpoint(dir.path(), 2, |_| {
-            Err(TrainerError::Setup("disk full".into()))
+            Err(TrainerError::io(
+                "model.safetensors",
+                std::io::Error::other("disk full"),
+            ))
         })
         .unwrap_err();
         assert_eq!(
@@ -225,7 +228,9 @@ mod tests {
                 dir.path().join("checkpoint-2").display()
             )
         );
-        let cause = std::error::Error::source(&err).map(ToString::to_string);
+        let cause = std::error::Error::source(&err)
+            .and_then(std::error::Error::source)
+            .map(ToString::to_string);
         assert_eq!(cause.as_deref(), Some("disk full"));
         assert_eq!(sorted_checkpoints(dir.path()).len(), 1);
         assert!(!dir.path().join(".tmp-checkpoint-2").exists());

@@ -12,9 +12,9 @@ pub type BoxedError = Box<dyn std::error::Error + Send + Sync>;
 /// not repeated in its message, so that a chain printed whole (`{:#}` with anyhow) reads once.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainerError {
-    /// Invalid `TrainingArguments` (the message is transformers').
-    #[error("{0}")]
-    Arguments(String),
+    /// Invalid `TrainingArguments`.
+    #[error(transparent)]
+    Arguments(#[from] ArgumentsError),
 
     /// A `TrainingArguments` JSON file could not be read as arguments.
     #[error("reading TrainingArguments from {path}")]
@@ -27,8 +27,17 @@ pub enum TrainerError {
     },
 
     /// The Trainer was set up with parts that do not fit together.
-    #[error("{0}")]
-    Setup(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+
+    /// An invariant of the Trainer did not hold: a bug, not a fault of the input.
+    #[error("internal error at {context}: {what}; please report it")]
+    Internal {
+        /// Where (`training step 12`, `evaluation`).
+        context: String,
+        /// What went wrong.
+        what: &'static str,
+    },
 
     /// A callback refused to start training.
     #[error("{callback} refused to start training")]
@@ -163,6 +172,283 @@ pub enum TrainerError {
     },
 }
 
+/// Why `TrainingArguments` are refused: transformers' `__post_init__` checks, with its
+/// messages, and the ranges outside which a number means nothing.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ArgumentsError {
+    /// NaN or an infinity.
+    #[error("--{name} must be a finite number, got {value}")]
+    NotFinite {
+        /// The field.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+
+    /// The `steps` eval strategy with neither `eval_steps` nor `logging_steps`.
+    #[error("evaluation strategy steps requires either non-zero --eval_steps or --logging_steps")]
+    EvalStepsNeeded,
+
+    /// The `steps` logging strategy without `logging_steps`.
+    #[error("logging strategy steps requires non-zero --logging_steps")]
+    LoggingStepsNeeded,
+
+    /// A negative step interval.
+    #[error("--{name} must be non-negative, got {value}")]
+    NegativeSteps {
+        /// The field.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+
+    /// A step interval above 1 that is not a whole number.
+    #[error("--{name} must be an integer if bigger than 1: {value}")]
+    FractionalSteps {
+        /// The field.
+        name: &'static str,
+        /// Its value.
+        value: f64,
+    },
+
+    /// `load_best_model_at_end` with an eval and a save strategy that differ.
+    #[error(
+        "--load_best_model_at_end requires the save and eval strategy to match, except when \
+         --save_strategy=\"best\", but found\n- Evaluation strategy: {eval}\n- Save strategy: \
+         {save}"
+    )]
+    BestModelStrategiesDiffer {
+        /// The eval strategy.
+        eval: crate::IntervalStrategy,
+        /// The save strategy.
+        save: crate::SaveStrategy,
+    },
+
+    /// `load_best_model_at_end` with one step interval a ratio and the other absolute.
+    #[error(
+        "--load_best_model_at_end requires the saving steps to be a multiple of the evaluation \
+         steps, which cannot get guaranteed when mixing ratio and absolute steps for save_steps \
+         {save} and eval_steps {eval}."
+    )]
+    BestModelStepsMixRatios {
+        /// `save_steps`.
+        save: f64,
+        /// `eval_steps`.
+        eval: f64,
+    },
+
+    /// `load_best_model_at_end` with saves that do not fall on evaluations.
+    #[error(
+        "--load_best_model_at_end requires the saving steps to be a round multiple of the \
+         evaluation steps, but found {save}, which is not a round multiple of {eval}."
+    )]
+    BestModelStepsNotMultiple {
+        /// `save_steps`.
+        save: f64,
+        /// `eval_steps`.
+        eval: f64,
+    },
+
+    /// The `best` save strategy without a metric.
+    #[error(
+        "`args.metric_for_best_model` must be provided when using 'best' save_strategy or if \
+         `args.load_best_model_at_end` is set to `True`."
+    )]
+    BestMetricNeeded,
+
+    /// Both half precisions.
+    #[error("At most one of fp16 and bf16 can be True, but not both")]
+    Fp16AndBf16,
+
+    /// Negative warm-up.
+    #[error("Got warmup_steps = {value}, Expected value warmup_steps >= 0")]
+    NegativeWarmup {
+        /// `warmup_steps`.
+        value: f64,
+    },
+
+    /// Label smoothing outside [0, 1].
+    #[error("--label_smoothing_factor must be between 0 and 1, got {value}")]
+    LabelSmoothingRange {
+        /// `label_smoothing_factor`.
+        value: f64,
+    },
+
+    /// A batch size of zero.
+    #[error("batch sizes must be at least 1")]
+    ZeroBatchSize,
+
+    /// Zero accumulation steps.
+    #[error("gradient_accumulation_steps must be at least 1")]
+    ZeroAccumulation,
+
+    /// A negative learning rate.
+    #[error("learning_rate must be non-negative, got {value}")]
+    NegativeLearningRate {
+        /// `learning_rate`.
+        value: f64,
+    },
+
+    /// Adam's betas outside [0, 1).
+    #[error("adam_beta1 and adam_beta2 must be in [0, 1)")]
+    AdamBetas,
+
+    /// No epochs and no `max_steps`.
+    #[error("num_train_epochs must be positive when max_steps is not set, got {value}")]
+    NoEpochs {
+        /// `num_train_epochs`.
+        value: f64,
+    },
+}
+
+/// Why the Trainer's parts do not fit together; found before any step runs, or where a call
+/// needs a part it was not given.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// `train()` without a train dataset.
+    #[error("`train()` needs a train_dataset")]
+    NoTrainDataset,
+
+    /// `evaluate()` without an eval dataset.
+    #[error("`evaluate()` needs an eval_dataset")]
+    NoEvalDataset,
+
+    /// An eval strategy without an eval dataset (transformers' message).
+    #[error(
+        "You have set `args.eval_strategy` to {strategy} but you didn't pass an `eval_dataset` \
+         to `Trainer`. Either set `args.eval_strategy` to `no` or pass an `eval_dataset`. "
+    )]
+    EvalStrategyWithoutDataset {
+        /// The eval strategy.
+        strategy: String,
+    },
+
+    /// Training rows without labels.
+    #[error("the train_dataset has rows without labels; a model cannot learn from them")]
+    UnlabelledTrainRows,
+
+    /// A train dataset that gives no batch.
+    #[error(
+        "the train_dataset gives no batch (empty, or smaller than one batch with \
+         dataloader_drop_last)"
+    )]
+    NoTrainBatches,
+
+    /// Neither a tokenizer nor a data collator.
+    #[error("no data collator: pass `tokenizer` or `data_collator` to the Trainer")]
+    NoDataCollator,
+
+    /// A token id past the model's vocabulary.
+    #[error(
+        "{role} dataset row idx {idx} has a token id beyond the model's vocabulary of \
+         {vocab_size}: is the tokenizer the model's?"
+    )]
+    TokenBeyondVocabulary {
+        /// `train`, `eval` or `test`.
+        role: &'static str,
+        /// The row's `idx`.
+        idx: u32,
+        /// The model's vocabulary.
+        vocab_size: usize,
+    },
+
+    /// A token type past the model's token types.
+    #[error(
+        "{role} dataset row idx {idx} has token type {token_type}, but the model has \
+         type_vocab_size={type_vocab_size}: is the tokenizer the model's?"
+    )]
+    TokenTypeBeyondVocabulary {
+        /// `train`, `eval` or `test`.
+        role: &'static str,
+        /// The row's `idx`.
+        idx: u32,
+        /// The token type.
+        token_type: u32,
+        /// The model's token types.
+        type_vocab_size: usize,
+    },
+
+    /// A row longer than the model's position embeddings.
+    #[error(
+        "{role} dataset row idx {idx} has {tokens} tokens, more than the model's \
+         {max_length} positions"
+    )]
+    RowTooLong {
+        /// `train`, `eval` or `test`.
+        role: &'static str,
+        /// The row's `idx`.
+        idx: u32,
+        /// Its tokens.
+        tokens: usize,
+        /// The model's longest input.
+        max_length: usize,
+    },
+
+    /// Class labels for a regression model.
+    #[error("{role} dataset has class labels but the model has num_labels=1 (regression)")]
+    ClassLabelsForRegression {
+        /// `train`, `eval` or `test`.
+        role: &'static str,
+    },
+
+    /// A class label the model has no output for.
+    #[error("{role} dataset has label {label}, but the model has num_labels={num_labels}")]
+    LabelBeyondClasses {
+        /// `train`, `eval` or `test`.
+        role: &'static str,
+        /// The label.
+        label: u32,
+        /// The model's outputs.
+        num_labels: usize,
+    },
+
+    /// Regression scores for a classifier.
+    #[error(
+        "{role} dataset has regression scores but the model has num_labels={num_labels}; use \
+         num_labels=1"
+    )]
+    ScoresForClassifier {
+        /// `train`, `eval` or `test`.
+        role: &'static str,
+        /// The model's outputs.
+        num_labels: usize,
+    },
+
+    /// `metric_for_best_model` names no metric of the evaluation (transformers' message).
+    #[error(
+        "The `metric_for_best_model` training argument is set to '{key}', which is not found \
+         in the evaluation metrics. The available evaluation metrics are: {available:?}."
+    )]
+    MetricNotFound {
+        /// The metric asked for.
+        key: String,
+        /// The evaluation's metrics.
+        available: Vec<String>,
+    },
+
+    /// Label smoothing asked for on regression scores.
+    #[error(
+        "{context}: label_smoothing_factor applies to class labels, and this task's labels \
+         are scores (regression)"
+    )]
+    LabelSmoothingOnScores {
+        /// Where (`training step 12`).
+        context: String,
+    },
+
+    /// Mixed precision on a device without the dtype.
+    #[error(
+        "{precision} was asked for, but the device {device} cannot compute in {precision}; \
+         drop the flag or pick another backend (tch-cpu and flex have bf16)"
+    )]
+    PrecisionUnsupported {
+        /// `bf16` or `fp16`.
+        precision: &'static str,
+        /// The device.
+        device: String,
+    },
+}
+
 /// What is wrong with a `TrainingArguments` JSON file.
 #[derive(Debug, thiserror::Error)]
 pub enum ArgumentsFileError {
@@ -208,16 +494,87 @@ pub enum ArgumentsFileError {
         default: serde_json::Value,
     },
 
-    /// Arguments valid as JSON that transformers' checks refuse.
-    #[error("{0}")]
-    Invalid(String),
+    /// transformers 4's `group_by_length` with a value that is not a boolean.
+    #[error("`group_by_length` must be true or false, got {value}")]
+    GroupByLengthNotBool {
+        /// The value in the file.
+        value: serde_json::Value,
+    },
+
+    /// `group_by_length` and a `train_sampling_strategy` that says otherwise.
+    #[error("`group_by_length: {on}` contradicts `train_sampling_strategy: {strategy}`")]
+    GroupByLengthContradicts {
+        /// `group_by_length`.
+        on: bool,
+        /// `train_sampling_strategy`.
+        strategy: serde_json::Value,
+    },
 }
 
 /// A problem found inside a checkpoint by our own checks (a missing count, a moment of the
 /// wrong length), as opposed to one a library reported.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct CheckpointProblem(pub String);
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointProblem {
+    /// The checkpoint path is not a folder.
+    #[error("not a folder")]
+    NotAFolder,
+
+    /// A file of the checkpoint is at another step than `trainer_state.json`.
+    #[error("it is at step {step}, but trainer_state.json is at step {state_step}")]
+    StepsDisagree {
+        /// The file's step.
+        step: usize,
+        /// `trainer_state.json`'s.
+        state_step: usize,
+    },
+
+    /// Optimizer moments of a parameter the model does not have.
+    #[error("moments for `{name}`, which the model does not have")]
+    UnknownParameter {
+        /// The parameter.
+        name: String,
+    },
+
+    /// A parameter with one of its two moments.
+    #[error("`{name}` lacks one of its two moments")]
+    MissingMoment {
+        /// The parameter.
+        name: String,
+    },
+
+    /// A moment of another size than its parameter.
+    #[error("{kind} of `{name}` has {found} values, but the parameter has {expected}")]
+    MomentSize {
+        /// `exp_avg` or `exp_avg_sq`.
+        kind: &'static str,
+        /// The parameter.
+        name: String,
+        /// The moment's values.
+        found: usize,
+        /// The parameter's.
+        expected: usize,
+    },
+
+    /// The optimizer file's metadata has no step count.
+    #[error("no step count in the metadata")]
+    NoStepCount,
+
+    /// A tensor of the optimizer file that is not f32.
+    #[error("{name} is {dtype}, expected F32")]
+    NotF32 {
+        /// The tensor.
+        name: String,
+        /// Its dtype.
+        dtype: String,
+    },
+
+    /// A tensor of the optimizer file that is no moment.
+    #[error("unexpected tensor `{name}`")]
+    UnexpectedTensor {
+        /// The tensor.
+        name: String,
+    },
+}
 
 impl TrainerError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
@@ -252,7 +609,7 @@ impl TrainerError {
     }
 
     /// A problem our own checks found in checkpoint `path`.
-    pub(crate) fn invalid_checkpoint(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
-        Self::load(path, CheckpointProblem(problem.into()))
+    pub(crate) fn invalid_checkpoint(path: impl Into<PathBuf>, problem: CheckpointProblem) -> Self {
+        Self::load(path, problem)
     }
 }

@@ -5,9 +5,9 @@ use std::time::Instant;
 
 use ft_collate::{DataLoader, EncodedDataset, Sampler, Shard};
 
-use crate::error::TrainerError;
+use crate::error::{SetupError, TrainerError};
 use crate::metrics::{EvalPrediction, Metrics, PredictionOutput, speed_metrics};
-use crate::model::TrainableModel;
+use crate::model::{TrainableModel, model_input};
 use crate::trainer::Trainer;
 
 /// What one pass over a dataset gives.
@@ -22,9 +22,10 @@ impl<M: TrainableModel> Trainer<M> {
     /// logged to `log_history` with the epoch.
     pub fn evaluate(&mut self) -> Result<Metrics, TrainerError> {
         let dataset = self
+            .data
             .eval_dataset
             .clone()
-            .ok_or_else(|| TrainerError::Setup("`evaluate()` needs an eval_dataset".into()))?;
+            .ok_or(SetupError::NoEvalDataset)?;
         let start = Instant::now();
         let output = self.evaluation_loop(&dataset, "evaluation")?;
         let mut metrics = self.finish_metrics(&output, "eval")?;
@@ -37,7 +38,7 @@ impl<M: TrainableModel> Trainer<M> {
         self.log(metrics.clone());
         metrics.insert("epoch".into(), self.state.epoch);
         let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in &mut self.callbacks {
+        for callback in self.callbacks.iter_mut() {
             callback.on_evaluate(args, state, control, &metrics);
         }
         self.control.should_evaluate = false;
@@ -61,7 +62,7 @@ impl<M: TrainableModel> Trainer<M> {
             output.batches as f64,
         ));
         let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in &mut self.callbacks {
+        for callback in self.callbacks.iter_mut() {
             callback.on_predict(args, state, control, &metrics);
         }
         Ok(PredictionOutput {
@@ -97,7 +98,11 @@ impl<M: TrainableModel> Trainer<M> {
         what: &str,
     ) -> Result<LoopOutput, TrainerError> {
         let master = self.model().valid();
-        let model = self.precision.compute_model(&master).unwrap_or(master);
+        let model = self
+            .optimization
+            .precision
+            .compute_model(&master)
+            .unwrap_or(master);
         let num_labels = model.num_labels();
         let loader = self.eval_loader(dataset, self.group.rank())?;
         let mut local = Vec::new();
@@ -105,7 +110,9 @@ impl<M: TrainableModel> Trainer<M> {
         for (index, batch) in loader.iter(0, 0, &self.device).enumerate() {
             let batch = batch?;
             let size = batch.batch_size();
-            let output = self.compute_loss(&model, &batch, || format!("{what} batch {index}"))?;
+            let context = || format!("{what} batch {index}");
+            let input = model_input(&batch).map_err(|e| TrainerError::model(context(), e))?;
+            let output = self.compute_loss(&model, &input, context)?;
             let read_error = |source| TrainerError::DeviceRead {
                 what: format!("the output of {what} batch {index}"),
                 source,
@@ -180,11 +187,11 @@ impl<M: TrainableModel> Trainer<M> {
     ) -> Result<(Vec<usize>, Vec<f32>), TrainerError> {
         let gathered = self.group.all_gather(local).concat();
         if gathered.len() != order.len() * num_labels {
-            return Err(TrainerError::Setup(format!(
-                "the processes returned {} logits for {} rows of {num_labels} labels",
-                gathered.len(),
-                order.len()
-            )));
+            debug_assert!(false, "{} logits for {} rows", gathered.len(), order.len());
+            return Err(TrainerError::Internal {
+                context: "gathering the processes' logits".into(),
+                what: "the processes returned another number of logits than of rows",
+            });
         }
         let mut rows: Vec<(usize, &[f32])> = order
             .iter()

@@ -3,7 +3,7 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use burn::tensor::Device;
-//! use ft_bert::AutoModelForSequenceClassification;
+//! use ft_bert::prelude::*;
 //! use ft_collate::{AutoTokenizer, EncodedDatasetDict};
 //! use ft_trainer::{IntervalStrategy, Trainer, TrainingArguments, glue_compute_metrics};
 //!
@@ -23,6 +23,8 @@
 //! println!("{output:?}");
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+#![warn(missing_docs)]
 
 mod args;
 mod callbacks;
@@ -51,13 +53,15 @@ pub use callbacks::{
 pub use checkpoint::{
     CHECKPOINT_PREFIX, get_last_checkpoint, rotate_checkpoints, sorted_checkpoints,
 };
-pub use error::{ArgumentsFileError, BoxedError, CheckpointProblem, TrainerError};
+pub use error::{
+    ArgumentsError, ArgumentsFileError, BoxedError, CheckpointProblem, SetupError, TrainerError,
+};
 pub use label_smoothing::LabelSmoother;
 pub use metrics::{
     ComputeMetrics, EvalPrediction, Metrics, PredictionOutput, TrainOutput, glue_compute_metrics,
     python_dict, python_float, speed_metrics,
 };
-pub use model::{ModelOutput, TrainableModel};
+pub use model::{TrainableModel, model_input};
 pub use optimizer::{AdamW, AdamWConfig, MomentValues, OPTIMIZER_FILE, is_no_decay};
 pub use precision::{LossScaler, Precision};
 pub use schedule::Schedule;

@@ -7,7 +7,7 @@ use burn::tensor::{DType, Device, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::args::TrainingArguments;
-use crate::error::TrainerError;
+use crate::error::{SetupError, TrainerError};
 
 /// The compute precision of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,15 +31,15 @@ impl Precision {
         if let Some(dtype) = precision.dtype()
             && !device.supports_dtype(DType::from(dtype))
         {
-            return Err(TrainerError::Setup(format!(
-                "{} was asked for, but the device {device:?} cannot compute in {dtype:?}; \
-                 drop the flag or pick another backend (tch-cpu and flex have bf16)",
-                if precision == Precision::Bf16 {
+            return Err(SetupError::PrecisionUnsupported {
+                precision: if precision == Precision::Bf16 {
                     "bf16"
                 } else {
                     "fp16"
                 },
-            )));
+                device: format!("{device:?}"),
+            }
+            .into());
         }
         Ok(precision)
     }

@@ -7,13 +7,14 @@ use serde_json::Value;
 
 use crate::args::TrainingArguments;
 use crate::checkpoint::{rotate_checkpoints, write_checkpoint};
-use crate::error::TrainerError;
+use crate::error::{CheckpointProblem, TrainerError};
 use crate::metrics::Metrics;
 use crate::model::TrainableModel;
-use crate::optimizer::{AdamW, AdamWConfig, OPTIMIZER_FILE};
+use crate::optimizer::OPTIMIZER_FILE;
 use crate::state::{TRAINER_STATE_FILE, TrainerState};
 use crate::trainer::Trainer;
 use crate::trainer::position::StepShape;
+use ft_bert::HubWeights;
 
 /// The scheduler's position (transformers writes `scheduler.pt`).
 const SCHEDULER_FILE: &str = "scheduler.json";
@@ -114,7 +115,7 @@ impl<M: TrainableModel> Trainer<M> {
         self.model
             .save_pretrained(dir)
             .map_err(|e| TrainerError::save(dir, e))?;
-        if let Some(tokenizer) = &self.tokenizer {
+        if let Some(tokenizer) = &self.data.tokenizer {
             tokenizer
                 .save_pretrained(dir)
                 .map_err(|e| TrainerError::save(dir, e))?;
@@ -206,7 +207,7 @@ impl<M: TrainableModel> Trainer<M> {
         }
         let mut stateful = BTreeMap::new();
         stateful.insert("TrainerControl".to_string(), self.control.to_state());
-        for callback in &self.callbacks {
+        for callback in self.callbacks.iter() {
             if let Some(state) = callback.state() {
                 stateful.insert(callback.name().to_string(), state);
             }
@@ -231,7 +232,7 @@ impl<M: TrainableModel> Trainer<M> {
         };
         self.group.barrier();
         let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in &mut self.callbacks {
+        for callback in self.callbacks.iter_mut() {
             callback.on_save(args, state, control);
         }
         Ok(path)
@@ -247,10 +248,12 @@ impl<M: TrainableModel> Trainer<M> {
     ) -> Result<std::path::PathBuf, TrainerError> {
         let path = write_checkpoint(output_dir, step, |dir| {
             self.save_model(dir)?;
-            self.optimizer.save(&dir.join(OPTIMIZER_FILE))?;
+            self.optimization
+                .optimizer
+                .save(&dir.join(OPTIMIZER_FILE))?;
             write_json(&dir.join(SCHEDULER_FILE), scheduler)?;
-            if self.precision == crate::precision::Precision::Fp16 {
-                write_json(&dir.join(SCALER_FILE), &self.scaler)?;
+            if self.optimization.precision == crate::precision::Precision::Fp16 {
+                write_json(&dir.join(SCALER_FILE), &self.optimization.scaler)?;
             }
             write_json(&dir.join(RNG_FILE), rng)?;
             write(&dir.join(ARGS_FILE), &self.args.to_json()?)?;
@@ -273,25 +276,28 @@ impl<M: TrainableModel> Trainer<M> {
     /// the batch shape the checkpoint was trained with.
     pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> Result<StepShape, TrainerError> {
         if !dir.is_dir() {
-            return Err(TrainerError::invalid_checkpoint(dir, "not a folder"));
+            return Err(TrainerError::invalid_checkpoint(
+                dir,
+                CheckpointProblem::NotAFolder,
+            ));
         }
         let saved = TrainerState::load(&dir.join(TRAINER_STATE_FILE))?;
         let rng = self.check_checkpoint_position(dir, &saved)?;
         let saved_args = read_arguments(dir)?;
         self.warn_about_changed_arguments(dir, &saved_args, saved.global_step)?;
-        let mut optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
-        optimizer.load(&dir.join(OPTIMIZER_FILE), &self.model, &self.device)?;
+        self.optimization
+            .optimizer
+            .load(&dir.join(OPTIMIZER_FILE), &self.model, &self.device)?;
         let scaler_file = dir.join(SCALER_FILE);
         let scaler = match scaler_file.is_file() {
             true => read_json(&scaler_file)?,
-            false => self.scaler,
+            false => self.optimization.scaler,
         };
         self.model
             .load_pretrained_weights(dir)
             .map_err(|e| TrainerError::load(dir, e))?;
-        self.optimizer = optimizer;
-        self.scaler = scaler;
-        for callback in &mut self.callbacks {
+        self.optimization.scaler = scaler;
+        for callback in self.callbacks.iter_mut() {
             if let Some(state) = saved.stateful_callbacks.get(callback.name()) {
                 callback.load_state(state);
             }
@@ -325,10 +331,10 @@ impl<M: TrainableModel> Trainer<M> {
             if step != saved.global_step {
                 return Err(TrainerError::invalid_checkpoint(
                     dir.join(file),
-                    format!(
-                        "it is at step {step}, but {TRAINER_STATE_FILE} is at step {}",
-                        saved.global_step
-                    ),
+                    CheckpointProblem::StepsDisagree {
+                        step,
+                        state_step: saved.global_step,
+                    },
                 ));
             }
         }

@@ -1,8 +1,6 @@
 //! The Trainer on a tiny BERT: the loop, logs, evaluation, checkpoints, determinism, resume.
 
 use crate::common;
-use ft_bert::PreTrainedModel;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -208,7 +206,8 @@ fn setup_errors_are_clear() {
     let out = tempfile::tempdir().unwrap();
     let device = burn::tensor::Device::flex();
     let model =
-        ft_bert::BertForSequenceClassification::new(&common::tiny_config(), 1, &device).unwrap();
+        ft_bert::BertForSequenceClassification::from_config(&common::tiny_config(), 1, &device)
+            .unwrap();
     let mut args = common::args(out.path());
     args.eval_strategy = IntervalStrategy::Epoch;
     let mut trainer = ft_trainer::Trainer::new(model, args, &device)
@@ -246,7 +245,8 @@ fn setup_errors_are_clear() {
         r#"{{"model_type": "roberta", {sizes}, "type_vocab_size": 1, "pad_token_id": 1,
             "max_position_embeddings": 130}}"#
     ));
-    let model = ft_bert::RobertaForSequenceClassification::new(&roberta, 1, &device).unwrap();
+    let model =
+        ft_bert::RobertaForSequenceClassification::from_config(&roberta, 1, &device).unwrap();
     let mut args = common::args(out.path());
     args.eval_strategy = IntervalStrategy::No;
     args.max_steps = 1;
@@ -264,7 +264,8 @@ fn setup_errors_are_clear() {
         r#"{"model_type": "distilbert", "vocab_size": 30522, "dim": 32, "n_layers": 1,
             "n_heads": 2, "hidden_dim": 64}"#,
     );
-    let model = ft_bert::DistilBertForSequenceClassification::new(&distilbert, 1, &device).unwrap();
+    let model =
+        ft_bert::DistilBertForSequenceClassification::from_config(&distilbert, 1, &device).unwrap();
     let mut trainer = ft_trainer::Trainer::new(model, args, &device)
         .unwrap()
         .without_console()
@@ -523,3 +524,4 @@ fn report_to_tensorboard_writes_every_logged_value_as_tensorboard_reads_it() {
             .contains("\"hidden_size\"")
     );
 }
+use ft_bert::prelude::*;

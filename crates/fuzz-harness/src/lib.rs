@@ -7,10 +7,13 @@
 //! functions (`cargo xtask fuzz`), and `tests/corpora.rs` replays the committed corpora
 //! through them in CI.
 
+#![warn(missing_docs)]
+
 use std::hint::black_box;
 use std::path::Path;
 
-use ft_bert::{BertConfig, BertForSequenceClassification, PreTrainedModel};
+use ft_bert::prelude::*;
+use ft_bert::{BertConfig, BertForSequenceClassification};
 use ft_collate::AutoTokenizer;
 use glue_data::Task;
 

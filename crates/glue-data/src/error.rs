@@ -8,9 +8,12 @@ use std::path::PathBuf;
 pub enum GlueError {
     /// The task name is not a GLUE config.
     #[error(
-        "unknown GLUE task `{0}`; expected one of cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli, ax"
+        "unknown GLUE task `{name}`; expected one of cola, sst2, mrpc, qqp, stsb, mnli, qnli, rte, wnli, ax"
     )]
-    UnknownTask(String),
+    UnknownTask {
+        /// The name given.
+        name: String,
+    },
 
     /// The split is not part of the dataset.
     #[error("no split `{split}` in this dataset; it has: {available}")]
@@ -147,7 +150,7 @@ pub enum GlueError {
 
     /// A Hub download failed.
     #[error(transparent)]
-    Hub(#[from] crate::hub::HubError),
+    Hub(#[from] ft_hub::HubError),
 
     /// A row does not fit the split's features.
     #[error("split `{split}`, row {row}: {reason}")]

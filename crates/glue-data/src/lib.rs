@@ -15,10 +15,11 @@
 //!
 //! This crate holds no tensors: tokenization and batching live in `ft-collate`.
 
+#![warn(missing_docs)]
+
 mod dict;
 mod error;
 mod features;
-pub mod hub;
 mod parquet;
 mod parquet_guard;
 mod source;

@@ -4,10 +4,10 @@ use std::path::{Path, PathBuf};
 
 use crate::dict::DatasetDict;
 use crate::error::GlueError;
-use crate::hub::{HubOptions, HubRepo};
 use crate::parquet::{load_parquet_dir, read_parquet_split, split_files};
 use crate::task::Task;
 use crate::tsv::load_tsv_dir;
+use ft_hub::{HubOptions, HubRepo};
 
 /// The Hub dataset this crate reads by default.
 pub const GLUE_HUB_ID: &str = "nyu-mll/glue";

@@ -247,7 +247,9 @@ impl FromStr for Task {
         Task::ALL
             .into_iter()
             .find(|task| task.name() == normalised)
-            .ok_or_else(|| GlueError::UnknownTask(name.to_string()))
+            .ok_or_else(|| GlueError::UnknownTask {
+                name: name.to_string(),
+            })
     }
 }
 
@@ -270,7 +272,7 @@ mod tests {
         assert_eq!("STS-B".parse::<Task>().unwrap(), Task::Stsb);
         assert!(matches!(
             "squad".parse::<Task>(),
-            Err(GlueError::UnknownTask(name)) if name == "squad"
+            Err(GlueError::UnknownTask { name }) if name == "squad"
         ));
     }
 

@@ -8,7 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use glue_data::{GlueError, Label, hub::HubError, load_dataset};
+use ft_hub::HubError;
+use glue_data::{GlueError, Label, load_dataset};
 use test_support::{COMMIT, FakeHub, FakeRepo, RepoKind};
 
 fn glue_repo(dir: &Path) -> FakeRepo {

@@ -1,6 +1,8 @@
 //! Test support shared by the workspace's test suites (never a dependency of library code):
 //! a Hugging Face Hub stand-in, and where the shared GLUE data and model live.
 
+#![warn(missing_docs)]
+
 pub mod hub;
 
 use std::path::{Path, PathBuf};

@@ -23,6 +23,7 @@ use burn::tensor::{DType, Device, Tensor};
 
 use super::tensor;
 use crate::positions::ElementKeys;
+use crate::random::{GOLDEN_GAMMA, mix64, random_key};
 
 /// Elements per rayon task; even, so that every task starts on a whole pair of decisions.
 const CHUNK: usize = 16 * 1024;
@@ -52,7 +53,7 @@ pub(crate) fn dropout<const D: usize>(
     } else {
         ElementKeys::flat(len)
     };
-    let mask = Mask::new(crate::ops::random_key(&device), prob, keys);
+    let mask = Mask::new(random_key(&device), prob, keys);
     let backward = mask.clone();
     tensor::unary(
         x,
@@ -92,12 +93,10 @@ impl Mask {
     /// `2·pair + 1`.
     #[inline(always)]
     fn bits(&self, pair: u64) -> u64 {
-        let mut z = self
-            .key
-            .wrapping_add(pair.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        mix64(
+            self.key
+                .wrapping_add(pair.wrapping_add(1).wrapping_mul(GOLDEN_GAMMA)),
+        )
     }
 
     /// The factor, `scale` or `0`, for an element with random bits `half`.

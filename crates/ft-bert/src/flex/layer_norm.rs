@@ -38,14 +38,14 @@ pub(crate) fn layer_norm<const D: usize>(
         return Err(x);
     }
     let (Ok(FlexFloat::Tracked(gamma, strategy)), Ok(FlexFloat::Tracked(beta, beta_strategy))) =
-        (tensor::unwrap(gamma), tensor::unwrap(beta))
+        (tensor::as_flex(gamma), tensor::as_flex(beta))
     else {
         return Err(x);
     };
     if beta_strategy != strategy {
         return Err(x);
     }
-    match tensor::unwrap(x)? {
+    match tensor::as_flex(x)? {
         FlexFloat::Tracked(x, x_strategy) if x_strategy == strategy => {
             let op = Tracked {
                 x,

@@ -50,10 +50,10 @@ pub(crate) fn linear<const D: usize>(
     if x.dims()[D - 1] != d_input || bias.dims() != [d_output] || d_input * d_output == 0 {
         return Err(x);
     }
-    let (Ok(weight), Ok(bias)) = (tensor::unwrap(weight), tensor::unwrap(bias)) else {
+    let (Ok(weight), Ok(bias)) = (tensor::as_flex(weight), tensor::as_flex(bias)) else {
         return Err(x);
     };
-    let output = match (tensor::unwrap(x)?, weight, bias) {
+    let output = match (tensor::as_flex(x)?, weight, bias) {
         (FlexFloat::Plain(x), FlexFloat::Plain(weight), FlexFloat::Plain(bias)) => {
             FlexFloat::Plain(forward(&x, &weight, &bias))
         }

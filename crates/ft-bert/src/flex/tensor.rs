@@ -31,7 +31,7 @@ pub(super) enum FlexFloat {
     clippy::result_large_err,
     reason = "the error hands the input tensor back; `Ok` holds a tensor of the same size"
 )]
-pub(super) fn unwrap<const D: usize>(tensor: Tensor<D>) -> Result<FlexFloat, Tensor<D>> {
+pub(super) fn as_flex<const D: usize>(tensor: Tensor<D>) -> Result<FlexFloat, Tensor<D>> {
     if tensor.dtype() != DType::F32 {
         return Err(tensor);
     }
@@ -109,7 +109,7 @@ where
     F: Fn(&FlexTensor) -> FlexTensor,
     S: FnOnce(FlexTensor, &FlexTensor) -> B::State,
 {
-    Ok(wrap(match unwrap(x)? {
+    Ok(wrap(match as_flex(x)? {
         FlexFloat::Plain(x) => FlexFloat::Plain(forward(&x)),
         FlexFloat::Tracked(x, strategy) => {
             let op = Unary {

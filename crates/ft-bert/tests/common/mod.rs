@@ -38,3 +38,21 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
 }
+
+/// A collated batch as the model's input (the Trainer's `model_input`, which this crate's
+/// tests cannot reach: the model sits below the Trainer).
+pub fn input(batch: &ft_collate::Batch) -> ft_bert::ModelInput {
+    let layout = ft_bert::TokenLayout::from_row_lengths(batch.seq_len, &batch.lengths).unwrap();
+    let labels = batch.labels.as_ref().map(|labels| match labels {
+        ft_collate::Labels::Class(classes) => ft_bert::Labels::Class(classes.clone()),
+        ft_collate::Labels::Score(scores) => ft_bert::Labels::Score(scores.clone()),
+    });
+    ft_bert::ModelInput::new(
+        batch.input_ids.clone(),
+        batch.token_type_ids.clone(),
+        batch.attention_mask.clone(),
+        layout,
+    )
+    .unwrap()
+    .with_labels(labels)
+}

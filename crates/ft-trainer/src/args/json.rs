@@ -153,11 +153,11 @@ fn group_by_length_alias(
     value: &Value,
     explicit_strategy: Option<&Value>,
 ) -> Result<(), ArgumentsFileError> {
-    let on = value.as_bool().ok_or_else(|| {
-        ArgumentsFileError::Invalid(format!(
-            "`{GROUP_BY_LENGTH}` must be true or false, got {value}"
-        ))
-    })?;
+    let on = value
+        .as_bool()
+        .ok_or_else(|| ArgumentsFileError::GroupByLengthNotBool {
+            value: value.clone(),
+        })?;
     tracing::warn!(
         "`group_by_length` is deprecated (transformers 5 removed it); use \
          `train_sampling_strategy`"
@@ -169,10 +169,10 @@ fn group_by_length_alias(
         None => false,
     };
     if contradicts {
-        return Err(ArgumentsFileError::Invalid(format!(
-            "`group_by_length: {on}` contradicts `train_sampling_strategy: {}`",
-            explicit_strategy.unwrap_or(&Value::Null)
-        )));
+        return Err(ArgumentsFileError::GroupByLengthContradicts {
+            on,
+            strategy: explicit_strategy.cloned().unwrap_or(Value::Null),
+        });
     }
     if explicit_strategy.is_none() {
         fields.insert("train_sampling_strategy".into(), meant);

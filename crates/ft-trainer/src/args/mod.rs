@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::error::{ArgumentsFileError, TrainerError};
+use crate::error::{ArgumentsError, ArgumentsFileError, TrainerError};
 
 /// When to log, evaluate or save (`IntervalStrategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -394,133 +394,17 @@ impl TrainingArguments {
     /// combinations with transformers' messages.
     pub fn validated(mut self) -> Result<Self, TrainerError> {
         self.check_finite()?;
-        let fail = |message: String| Err(TrainerError::Arguments(message));
-        if self.eval_strategy == IntervalStrategy::Steps && self.eval_steps.is_none_or(|s| s == 0.0)
-        {
-            if self.logging_steps > 0.0 {
-                self.eval_steps = Some(self.logging_steps);
-            } else {
-                return fail(
-                    "evaluation strategy steps requires either non-zero --eval_steps or --logging_steps"
-                        .into(),
-                );
-            }
-        }
-        if self.logging_strategy == IntervalStrategy::Steps && self.logging_steps == 0.0 {
-            return fail("logging strategy steps requires non-zero --logging_steps".into());
-        }
-        for (name, value) in [
-            ("logging_steps", Some(self.logging_steps)),
-            ("eval_steps", self.eval_steps),
-            ("save_steps", Some(self.save_steps)),
-        ] {
-            if let Some(value) = value {
-                if value < 0.0 || !value.is_finite() {
-                    return fail(format!("--{name} must be non-negative, got {value}"));
-                }
-                if value > 1.0 && value.fract() != 0.0 {
-                    return fail(format!(
-                        "--{name} must be an integer if bigger than 1: {value}"
-                    ));
-                }
-            }
-        }
-        if self.load_best_model_at_end && self.metric_for_best_model.is_none() {
-            self.metric_for_best_model = Some("loss".into());
-        }
-        if let (Some(metric), None) = (&self.metric_for_best_model, self.greater_is_better) {
-            self.greater_is_better = Some(!metric.ends_with("loss"));
-        }
-        if self.load_best_model_at_end && self.save_strategy != SaveStrategy::Best {
-            let matching = matches!(
-                (self.eval_strategy, self.save_strategy),
-                (IntervalStrategy::No, SaveStrategy::No)
-                    | (IntervalStrategy::Steps, SaveStrategy::Steps)
-                    | (IntervalStrategy::Epoch, SaveStrategy::Epoch)
-            );
-            if !matching {
-                return fail(format!(
-                    "--load_best_model_at_end requires the save and eval strategy to match, except \
-                     when --save_strategy=\"best\", but found\n- Evaluation strategy: {}\n- Save \
-                     strategy: {}",
-                    self.eval_strategy, self.save_strategy
-                ));
-            }
-            if self.eval_strategy == IntervalStrategy::Steps {
-                let (save, eval) = (
-                    self.save_steps,
-                    self.eval_steps.unwrap_or(self.logging_steps),
-                );
-                if (save < 1.0) != (eval < 1.0) {
-                    return fail(format!(
-                        "--load_best_model_at_end requires the saving steps to be a multiple of the \
-                         evaluation steps, which cannot get guaranteed when mixing ratio and \
-                         absolute steps for save_steps {save} and eval_steps {eval}."
-                    ));
-                }
-                let (s, e) = ((save * 1e6).round() as u64, (eval * 1e6).round() as u64);
-                if e == 0 || s % e != 0 {
-                    return fail(format!(
-                        "--load_best_model_at_end requires the saving steps to be a round multiple \
-                         of the evaluation steps, but found {save}, which is not a round multiple \
-                         of {eval}."
-                    ));
-                }
-            }
-        }
-        if self.save_strategy == SaveStrategy::Best && self.metric_for_best_model.is_none() {
-            return fail(
-                "`args.metric_for_best_model` must be provided when using 'best' save_strategy or \
-                 if `args.load_best_model_at_end` is set to `True`."
-                    .into(),
-            );
-        }
-        if self.fp16 && self.bf16 {
-            return fail("At most one of fp16 and bf16 can be True, but not both".into());
-        }
-        if self.warmup_steps < 0.0 || !self.warmup_steps.is_finite() {
-            return fail(format!(
-                "Got warmup_steps = {}, Expected value warmup_steps >= 0",
-                self.warmup_steps
-            ));
-        }
-        // transformers takes any value; outside [0, 1] the "smoothed" target has negative
-        // probabilities and the loss has no minimum.
-        if !(0.0..=1.0).contains(&self.label_smoothing_factor) {
-            return fail(format!(
-                "--label_smoothing_factor must be between 0 and 1, got {}",
-                self.label_smoothing_factor
-            ));
-        }
-        if self.per_device_train_batch_size == 0 || self.per_device_eval_batch_size == 0 {
-            return fail("batch sizes must be at least 1".into());
-        }
-        if self.gradient_accumulation_steps == 0 {
-            return fail("gradient_accumulation_steps must be at least 1".into());
-        }
-        if !(self.learning_rate >= 0.0 && self.learning_rate.is_finite()) {
-            return fail(format!(
-                "learning_rate must be non-negative, got {}",
-                self.learning_rate
-            ));
-        }
-        if !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2) {
-            return fail("adam_beta1 and adam_beta2 must be in [0, 1)".into());
-        }
-        if self.max_steps <= 0
-            && !(self.num_train_epochs > 0.0 && self.num_train_epochs.is_finite())
-        {
-            return fail(format!(
-                "num_train_epochs must be positive when max_steps is not set, got {}",
-                self.num_train_epochs
-            ));
-        }
+        self.fill_eval_steps()?;
+        self.check_steps()?;
+        self.fill_best_model_defaults();
+        self.check_best_model()?;
+        self.check_ranges()?;
         Ok(self)
     }
 
     /// Refuses NaN and infinities in every number: they would pass the range checks below
     /// unnoticed, and JSON cannot hold them, so a checkpoint's arguments could not be read.
-    fn check_finite(&self) -> Result<(), TrainerError> {
+    fn check_finite(&self) -> Result<(), ArgumentsError> {
         let numbers = [
             ("eval_steps", self.eval_steps.unwrap_or(0.0)),
             ("logging_steps", self.logging_steps),
@@ -536,9 +420,131 @@ impl TrainingArguments {
             ("warmup_steps", self.warmup_steps),
         ];
         match numbers.into_iter().find(|(_, value)| !value.is_finite()) {
-            Some((name, value)) => Err(TrainerError::Arguments(format!(
-                "--{name} must be a finite number, got {value}"
-            ))),
+            Some((name, value)) => Err(ArgumentsError::NotFinite { name, value }),
+            None => Ok(()),
+        }
+    }
+
+    /// `eval_steps` defaults to `logging_steps` under the `steps` eval strategy.
+    fn fill_eval_steps(&mut self) -> Result<(), ArgumentsError> {
+        if self.eval_strategy == IntervalStrategy::Steps && self.eval_steps.is_none_or(|s| s == 0.0)
+        {
+            if self.logging_steps <= 0.0 {
+                return Err(ArgumentsError::EvalStepsNeeded);
+            }
+            self.eval_steps = Some(self.logging_steps);
+        }
+        Ok(())
+    }
+
+    /// Step intervals: positive, and whole numbers above 1 (below, a ratio of the run).
+    fn check_steps(&self) -> Result<(), ArgumentsError> {
+        if self.logging_strategy == IntervalStrategy::Steps && self.logging_steps == 0.0 {
+            return Err(ArgumentsError::LoggingStepsNeeded);
+        }
+        for (name, value) in [
+            ("logging_steps", Some(self.logging_steps)),
+            ("eval_steps", self.eval_steps),
+            ("save_steps", Some(self.save_steps)),
+        ] {
+            let Some(value) = value else { continue };
+            if value < 0.0 || !value.is_finite() {
+                return Err(ArgumentsError::NegativeSteps { name, value });
+            }
+            if value > 1.0 && value.fract() != 0.0 {
+                return Err(ArgumentsError::FractionalSteps { name, value });
+            }
+        }
+        Ok(())
+    }
+
+    /// `load_best_model_at_end` defaults the metric to the loss, and the metric's name
+    /// whether greater is better.
+    fn fill_best_model_defaults(&mut self) {
+        if self.load_best_model_at_end && self.metric_for_best_model.is_none() {
+            self.metric_for_best_model = Some("loss".into());
+        }
+        if let (Some(metric), None) = (&self.metric_for_best_model, self.greater_is_better) {
+            self.greater_is_better = Some(!metric.ends_with("loss"));
+        }
+    }
+
+    /// `load_best_model_at_end` needs a checkpoint at every evaluation.
+    fn check_best_model(&self) -> Result<(), ArgumentsError> {
+        if self.load_best_model_at_end && self.save_strategy != SaveStrategy::Best {
+            let matching = matches!(
+                (self.eval_strategy, self.save_strategy),
+                (IntervalStrategy::No, SaveStrategy::No)
+                    | (IntervalStrategy::Steps, SaveStrategy::Steps)
+                    | (IntervalStrategy::Epoch, SaveStrategy::Epoch)
+            );
+            if !matching {
+                return Err(ArgumentsError::BestModelStrategiesDiffer {
+                    eval: self.eval_strategy,
+                    save: self.save_strategy,
+                });
+            }
+            if self.eval_strategy == IntervalStrategy::Steps {
+                let save = self.save_steps;
+                let eval = self.eval_steps.unwrap_or(self.logging_steps);
+                if (save < 1.0) != (eval < 1.0) {
+                    return Err(ArgumentsError::BestModelStepsMixRatios { save, eval });
+                }
+                let (s, e) = ((save * 1e6).round() as u64, (eval * 1e6).round() as u64);
+                if e == 0 || s % e != 0 {
+                    return Err(ArgumentsError::BestModelStepsNotMultiple { save, eval });
+                }
+            }
+        }
+        if self.save_strategy == SaveStrategy::Best && self.metric_for_best_model.is_none() {
+            return Err(ArgumentsError::BestMetricNeeded);
+        }
+        Ok(())
+    }
+
+    /// Each number within the range where it means something.
+    fn check_ranges(&self) -> Result<(), ArgumentsError> {
+        use ArgumentsError as E;
+        let checks = [
+            (self.fp16 && self.bf16, E::Fp16AndBf16),
+            (
+                self.warmup_steps < 0.0,
+                E::NegativeWarmup {
+                    value: self.warmup_steps,
+                },
+            ),
+            // transformers takes any value; outside [0, 1] the "smoothed" target has negative
+            // probabilities and the loss has no minimum.
+            (
+                !(0.0..=1.0).contains(&self.label_smoothing_factor),
+                E::LabelSmoothingRange {
+                    value: self.label_smoothing_factor,
+                },
+            ),
+            (
+                self.per_device_train_batch_size == 0 || self.per_device_eval_batch_size == 0,
+                E::ZeroBatchSize,
+            ),
+            (self.gradient_accumulation_steps == 0, E::ZeroAccumulation),
+            (
+                self.learning_rate < 0.0,
+                E::NegativeLearningRate {
+                    value: self.learning_rate,
+                },
+            ),
+            (
+                !(0.0..1.0).contains(&self.adam_beta1) || !(0.0..1.0).contains(&self.adam_beta2),
+                E::AdamBetas,
+            ),
+            (
+                self.max_steps <= 0 && self.num_train_epochs <= 0.0,
+                E::NoEpochs {
+                    value: self.num_train_epochs,
+                },
+            ),
+        ];
+        match checks.into_iter().find(|(failed, _)| *failed) {
+            Some((_, error)) => Err(error),
             None => Ok(()),
         }
     }

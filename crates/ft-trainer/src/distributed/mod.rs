@@ -32,9 +32,9 @@ pub enum DistributedError {
         /// Processes the launcher started.
         world_size: usize,
     },
-    /// MPI was already initialised in this process, or refused to start.
-    #[error("MPI could not be initialised: {0}")]
-    Init(String),
+    /// MPI was already initialised in this process.
+    #[error("MPI could not be initialised: it was already initialised")]
+    AlreadyInitialised,
     /// The launcher's environment and MPI disagree on the number of processes.
     #[error("the launcher started {launcher} processes, but MPI's world has {mpi}")]
     WorldSize {

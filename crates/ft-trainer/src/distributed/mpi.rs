@@ -26,7 +26,7 @@ impl MpiComm {
     /// only the main thread calls MPI.
     pub(super) fn init() -> Result<Self, DistributedError> {
         let (universe, _) = ::mpi::initialize_with_threading(Threading::Funneled)
-            .ok_or_else(|| DistributedError::Init("it was already initialised".into()))?;
+            .ok_or(DistributedError::AlreadyInitialised)?;
         let world = universe.world();
         let node = world.split_shared(world.rank());
         Ok(Self {

@@ -128,7 +128,7 @@ mod libtorch {
 
     /// A libtorch float tensor's handle and autodiff context, or the tensor back.
     #[allow(clippy::result_large_err, reason = "the error hands the tensor back")]
-    fn unwrap<const D: usize>(
+    fn as_libtorch<const D: usize>(
         tensor: Tensor<D>,
     ) -> Result<(TchTensor, DispatchAutodiffContext), Tensor<D>> {
         match tensor.into_dispatch() {
@@ -158,11 +158,11 @@ mod libtorch {
         grad: Tensor<D>,
         update: &mut impl FnMut(&mut [f32], &[f32]),
     ) -> Result<Tensor<D>, (Tensor<D>, Tensor<D>)> {
-        let (mut param, autodiff) = match unwrap(value) {
+        let (mut param, autodiff) = match as_libtorch(value) {
             Ok(parts) => parts,
             Err(value) => return Err((value, grad)),
         };
-        let grad = match unwrap(grad) {
+        let grad = match as_libtorch(grad) {
             Ok((grad, _)) => grad.tensor.contiguous(),
             Err(grad) => return Err((wrap(param, autodiff), grad)),
         };

@@ -17,7 +17,7 @@ use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::args::TrainingArguments;
-use crate::error::TrainerError;
+use crate::error::{CheckpointProblem, TrainerError};
 use host::{HostAdamW, host_memory};
 
 /// File name of the optimizer state in a checkpoint.
@@ -134,6 +134,13 @@ impl AdamW {
         }
     }
 
+    /// Forgets every step and moment, as a newly built optimizer, keeping its configuration
+    /// and where it keeps its moments.
+    pub fn reset(&mut self) {
+        self.step = 0;
+        self.moments.clear();
+    }
+
     /// Optimizer steps taken.
     pub fn steps(&self) -> u64 {
         self.step
@@ -229,31 +236,33 @@ impl AdamW {
     /// Reads the state written by [`AdamW::save`] onto `device`, for `model`'s parameters:
     /// each moment must belong to one of them and have its length. On an error the optimizer
     /// is unchanged.
+    ///
+    /// Nothing changes unless the whole file is read and fits `model`.
     pub fn load<M: Module>(
         &mut self,
         path: &Path,
         model: &M,
         device: &Device,
     ) -> Result<(), TrainerError> {
-        let invalid = |problem: String| TrainerError::invalid_checkpoint(path, problem);
+        let invalid = |problem: CheckpointProblem| TrainerError::invalid_checkpoint(path, problem);
         let (step, moments) = read_moments(path)?;
         let sizes = parameter_sizes(model);
         let mut complete = HashMap::new();
         for (name, pair) in moments {
             let size = *sizes.get(&name).ok_or_else(|| {
-                invalid(format!(
-                    "moments for `{name}`, which the model does not have"
-                ))
+                invalid(CheckpointProblem::UnknownParameter { name: name.clone() })
             })?;
             let (Some(exp_avg), Some(exp_avg_sq)) = pair else {
-                return Err(invalid(format!("`{name}` lacks one of its two moments")));
+                return Err(invalid(CheckpointProblem::MissingMoment { name }));
             };
             for (kind, values) in [("exp_avg", &exp_avg), ("exp_avg_sq", &exp_avg_sq)] {
                 if values.len() != size {
-                    return Err(invalid(format!(
-                        "{kind} of `{name}` has {} values, but the parameter has {size}",
-                        values.len()
-                    )));
+                    return Err(invalid(CheckpointProblem::MomentSize {
+                        kind,
+                        name: name.clone(),
+                        found: values.len(),
+                        expected: size,
+                    }));
                 }
             }
             complete.insert(name, self.moments_on(exp_avg, exp_avg_sq, device));
@@ -284,7 +293,7 @@ impl AdamW {
 
 /// The step count and every parameter's moments in a file written by [`AdamW::save`].
 fn read_moments(path: &Path) -> Result<(u64, HashMap<String, PartialMoments>), TrainerError> {
-    let invalid = |problem: String| TrainerError::invalid_checkpoint(path, problem);
+    let invalid = |problem: CheckpointProblem| TrainerError::invalid_checkpoint(path, problem);
     let bytes = std::fs::read(path).map_err(|e| TrainerError::io(path, e))?;
     let (_, metadata) =
         safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| TrainerError::load(path, e))?;
@@ -293,16 +302,16 @@ fn read_moments(path: &Path) -> Result<(u64, HashMap<String, PartialMoments>), T
         .as_ref()
         .and_then(|m| m.get("step"))
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| invalid("no step count in the metadata".into()))?;
+        .ok_or_else(|| invalid(CheckpointProblem::NoStepCount))?;
     let tensors =
         safetensors::SafeTensors::deserialize(&bytes).map_err(|e| TrainerError::load(path, e))?;
     let mut moments: HashMap<String, PartialMoments> = HashMap::new();
     for (name, view) in tensors.tensors() {
         if view.dtype() != Dtype::F32 {
-            return Err(invalid(format!(
-                "{name} is {:?}, expected F32",
-                view.dtype()
-            )));
+            return Err(invalid(CheckpointProblem::NotF32 {
+                name,
+                dtype: format!("{:?}", view.dtype()),
+            }));
         }
         let values: Vec<f32> = view
             .data()
@@ -312,7 +321,11 @@ fn read_moments(path: &Path) -> Result<(u64, HashMap<String, PartialMoments>), T
         let slot = match name.split_once('/') {
             Some(("exp_avg", param)) => &mut moments.entry(param.to_string()).or_default().0,
             Some(("exp_avg_sq", param)) => &mut moments.entry(param.to_string()).or_default().1,
-            _ => return Err(invalid(format!("unexpected tensor `{name}`"))),
+            _ => {
+                return Err(invalid(CheckpointProblem::UnexpectedTensor {
+                    name: name.clone(),
+                }));
+            }
         };
         *slot = Some(values);
     }

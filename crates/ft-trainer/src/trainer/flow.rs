@@ -4,7 +4,7 @@
 use std::sync::atomic::Ordering;
 
 use crate::args::{IntervalStrategy, SaveStrategy};
-use crate::error::TrainerError;
+use crate::error::{SetupError, TrainerError};
 use crate::metrics::Metrics;
 use crate::model::TrainableModel;
 use crate::trainer::Trainer;
@@ -115,11 +115,10 @@ impl<M: TrainableModel> Trainer<M> {
         };
         let key = crate::callbacks::metric_key(&metric);
         let value = *metrics.get(&key).ok_or_else(|| {
-            TrainerError::Setup(format!(
-                "The `metric_for_best_model` training argument is set to '{key}', which is not \
-                 found in the evaluation metrics. The available evaluation metrics are: {:?}.",
-                metrics.keys().collect::<Vec<_>>()
-            ))
+            TrainerError::from(SetupError::MetricNotFound {
+                key: key.to_string(),
+                available: metrics.keys().cloned().collect(),
+            })
         })?;
         let greater = self.args.greater_is_better.unwrap_or(true);
         let better = match self.state.best_metric {

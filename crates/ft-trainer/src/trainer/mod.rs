@@ -23,9 +23,9 @@ use glue_data::LabelColumn;
 use serde_json::Value;
 
 use crate::args::{Integration, TrainSamplingStrategy, TrainingArguments};
-use crate::callbacks::{ConsoleCallback, TrainerCallback};
+use crate::callbacks::{CallbackHandler, ConsoleCallback, TrainerCallback};
 use crate::distributed::ProcessGroup;
-use crate::error::TrainerError;
+use crate::error::{SetupError, TrainerError};
 use crate::metrics::{ComputeMetrics, Metrics};
 use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig};
@@ -54,29 +54,50 @@ impl std::str::FromStr for ResumeFrom {
     }
 }
 
+/// The data the Trainer was given: the datasets, and the collator and tokenizer that batch
+/// them and are saved with every checkpoint. `with_tokenizer` makes a collator only where
+/// none was given, as transformers does.
+#[derive(Default)]
+pub(crate) struct TrainerData {
+    pub(crate) train_dataset: Option<Arc<EncodedDataset>>,
+    pub(crate) eval_dataset: Option<Arc<EncodedDataset>>,
+    pub(crate) collator: Option<DataCollatorWithPadding>,
+    pub(crate) tokenizer: Option<AutoTokenizer>,
+}
+
+/// What an optimizer step needs besides the model and its gradients. Built once, with the
+/// Trainer, from arguments that are fixed from then on: `train()` resets AdamW's moments
+/// (transformers makes a new optimizer there), and resuming loads them in place.
+pub(crate) struct Optimization {
+    pub(crate) optimizer: AdamW,
+    /// The precision the micro-batches run in (fp32 masters whatever it is).
+    pub(crate) precision: Precision,
+    /// fp16's dynamic loss scale; untouched otherwise.
+    pub(crate) scaler: LossScaler,
+}
+
 /// transformers' `Trainer`: trains a model on a device with `TrainingArguments`, evaluates it,
 /// predicts with it, and writes checkpoints that transformers can load.
 pub struct Trainer<M: TrainableModel> {
     /// The model on the training device. Held by value: the optimizer step moves it through
     /// AdamW, which updates flex's buffers in place only while it holds their one handle.
     pub(crate) model: M,
+    /// The arguments, validated; fixed from `new` on.
     pub(crate) args: TrainingArguments,
+    /// The device without autodiff: evaluation runs here, training on its autodiff twin.
     pub(crate) device: Device,
-    pub(crate) train_dataset: Option<Arc<EncodedDataset>>,
-    pub(crate) eval_dataset: Option<Arc<EncodedDataset>>,
-    pub(crate) collator: Option<DataCollatorWithPadding>,
-    pub(crate) tokenizer: Option<AutoTokenizer>,
+    /// What is batched, and how.
+    pub(crate) data: TrainerData,
     pub(crate) compute_metrics: Option<ComputeMetrics>,
-    pub(crate) callbacks: Vec<Box<dyn TrainerCallback>>,
+    pub(crate) callbacks: CallbackHandler,
     /// Every optimizer step of the last `train()` call.
     pub(crate) step_history: Vec<StepRecord>,
     pub(crate) state: TrainerState,
     pub(crate) control: TrainerControl,
-    pub(crate) optimizer: AdamW,
+    /// AdamW, the precision of the micro-batches, and fp16's loss scale.
+    pub(crate) optimization: Optimization,
     pub(crate) interrupt: Option<Arc<AtomicBool>>,
     pub(crate) flos_per_token: f64,
-    pub(crate) precision: Precision,
-    pub(crate) scaler: LossScaler,
     /// The processes training this model together; this one alone by default.
     pub(crate) group: ProcessGroup,
 }
@@ -96,26 +117,22 @@ impl<M: TrainableModel> Trainer<M> {
         let mut trainer = Self {
             model,
             device: device.clone().without_autodiff(),
-            train_dataset: None,
-            eval_dataset: None,
-            collator: None,
-            tokenizer: None,
+            data: TrainerData::default(),
             compute_metrics: None,
-            callbacks: Vec::new(),
+            callbacks: CallbackHandler::new(ConsoleCallback::for_args(&args)),
             step_history: Vec::new(),
             state: TrainerState::default(),
             control: TrainerControl::default(),
-            optimizer,
+            optimization: Optimization {
+                optimizer,
+                precision,
+                scaler: LossScaler::default(),
+            },
             interrupt: None,
             flos_per_token,
-            precision,
-            scaler: LossScaler::default(),
             group: ProcessGroup::single(),
             args,
         };
-        trainer
-            .callbacks
-            .push(Box::new(ConsoleCallback::for_args(&trainer.args)));
         trainer.add_report_to_callbacks();
         Ok(trainer)
     }
@@ -129,7 +146,7 @@ impl<M: TrainableModel> Trainer<M> {
                     if let Some(config) = self.model.config_json() {
                         callback = callback.with_model_config(config);
                     }
-                    self.callbacks.push(Box::new(callback));
+                    self.callbacks.add(Box::new(callback));
                 }
             }
         }
@@ -137,29 +154,29 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// `train_dataset=`.
     pub fn with_train_dataset(mut self, dataset: impl Into<Arc<EncodedDataset>>) -> Self {
-        self.train_dataset = Some(dataset.into());
+        self.data.train_dataset = Some(dataset.into());
         self
     }
 
     /// `eval_dataset=`.
     pub fn with_eval_dataset(mut self, dataset: impl Into<Arc<EncodedDataset>>) -> Self {
-        self.eval_dataset = Some(dataset.into());
+        self.data.eval_dataset = Some(dataset.into());
         self
     }
 
     /// `data_collator=`.
     pub fn with_data_collator(mut self, collator: DataCollatorWithPadding) -> Self {
-        self.collator = Some(collator);
+        self.data.collator = Some(collator);
         self
     }
 
     /// `tokenizer=` (`processing_class`): saved with every checkpoint, and, as in
     /// transformers, the source of a default `DataCollatorWithPadding`.
     pub fn with_tokenizer(mut self, tokenizer: AutoTokenizer) -> Self {
-        if self.collator.is_none() {
-            self.collator = Some(DataCollatorWithPadding::new(&tokenizer));
+        if self.data.collator.is_none() {
+            self.data.collator = Some(DataCollatorWithPadding::new(&tokenizer));
         }
-        self.tokenizer = Some(tokenizer);
+        self.data.tokenizer = Some(tokenizer);
         self
     }
 
@@ -171,13 +188,13 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// `callbacks=[...]`: adds a callback.
     pub fn with_callback(mut self, callback: impl TrainerCallback + 'static) -> Self {
-        self.callbacks.push(Box::new(callback));
+        self.callbacks.add(Box::new(callback));
         self
     }
 
     /// Replaces the console output (progress bar, logs, table) with nothing.
     pub fn without_console(mut self) -> Self {
-        self.callbacks.retain(|c| c.name() != "ConsoleCallback");
+        self.callbacks.remove_console();
         self
     }
 
@@ -241,18 +258,17 @@ impl<M: TrainableModel> Trainer<M> {
     }
 
     pub(crate) fn collator(&self) -> Result<&DataCollatorWithPadding, TrainerError> {
-        self.collator.as_ref().ok_or_else(|| {
-            TrainerError::Setup(
-                "no data collator: pass `tokenizer` or `data_collator` to the Trainer".into(),
-            )
-        })
+        self.data
+            .collator
+            .as_ref()
+            .ok_or_else(|| SetupError::NoDataCollator.into())
     }
 
     /// Refuses data the model cannot take, before any step runs.
     pub(crate) fn check_dataset(
         &self,
         dataset: &EncodedDataset,
-        role: &str,
+        role: &'static str,
     ) -> Result<(), TrainerError> {
         let model = &self.model;
         let vocab = model.vocab_size();
@@ -260,11 +276,12 @@ impl<M: TrainableModel> Trainer<M> {
             .rows()
             .find(|r| r.input_ids.iter().any(|&id| id as usize >= vocab))
         {
-            return Err(TrainerError::Setup(format!(
-                "{role} dataset row idx {} has a token id beyond the model's vocabulary of {vocab}: \
-                 is the tokenizer the model's?",
-                row.idx
-            )));
+            return Err(SetupError::TokenBeyondVocabulary {
+                role,
+                idx: row.idx,
+                vocab_size: vocab,
+            }
+            .into());
         }
         if let Some(types) = model.type_vocab_size()
             && let Some((row, t)) = dataset.rows().find_map(|r| {
@@ -276,39 +293,41 @@ impl<M: TrainableModel> Trainer<M> {
                 Some((r, t))
             })
         {
-            return Err(TrainerError::Setup(format!(
-                "{role} dataset row idx {} has token type {t}, but the model has \
-                 type_vocab_size={types}: is the tokenizer the model's?",
-                row.idx
-            )));
+            return Err(SetupError::TokenTypeBeyondVocabulary {
+                role,
+                idx: row.idx,
+                token_type: u32::from(t),
+                type_vocab_size: types,
+            }
+            .into());
         }
         let max_len = model.max_sequence_length();
         if let Some(row) = dataset.rows().find(|r| r.input_ids.len() > max_len) {
-            return Err(TrainerError::Setup(format!(
-                "{role} dataset row idx {} has {} tokens, more than the model's {max_len} positions",
-                row.idx,
-                row.input_ids.len()
-            )));
+            return Err(SetupError::RowTooLong {
+                role,
+                idx: row.idx,
+                tokens: row.input_ids.len(),
+                max_length: max_len,
+            }
+            .into());
         }
         let num_labels = model.num_labels();
         match dataset.labels() {
             LabelColumn::Class(labels) => {
                 if num_labels == 1 && labels.iter().flatten().next().is_some() {
-                    return Err(TrainerError::Setup(format!(
-                        "{role} dataset has class labels but the model has num_labels=1 (regression)"
-                    )));
+                    return Err(SetupError::ClassLabelsForRegression { role }.into());
                 }
                 if let Some(bad) = labels.iter().flatten().find(|&&l| l as usize >= num_labels) {
-                    return Err(TrainerError::Setup(format!(
-                        "{role} dataset has label {bad}, but the model has num_labels={num_labels}"
-                    )));
+                    return Err(SetupError::LabelBeyondClasses {
+                        role,
+                        label: *bad,
+                        num_labels,
+                    }
+                    .into());
                 }
             }
             LabelColumn::Score(_) if num_labels != 1 => {
-                return Err(TrainerError::Setup(format!(
-                    "{role} dataset has regression scores but the model has num_labels={num_labels}; \
-                     use num_labels=1"
-                )));
+                return Err(SetupError::ScoresForClassifier { role, num_labels }.into());
             }
             LabelColumn::Score(_) => {}
         }
@@ -346,7 +365,7 @@ impl<M: TrainableModel> Trainer<M> {
         entry.insert("step".into(), Value::from(self.state.global_step));
         self.state.log_history.push(entry.clone());
         let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in &mut self.callbacks {
+        for callback in self.callbacks.iter_mut() {
             callback.on_log(args, state, control, &entry);
         }
     }
@@ -361,23 +380,15 @@ impl<M: TrainableModel> Trainer<M> {
             &mut TrainerControl,
         ),
     ) {
-        for callback in &mut self.callbacks {
-            event(
-                callback.as_mut(),
-                &self.args,
-                &self.state,
-                &mut self.control,
-            );
+        for callback in self.callbacks.iter_mut() {
+            event(callback, &self.args, &self.state, &mut self.control);
         }
     }
 }
 
 /// A per-micro-batch seed from the run's seed (SplitMix64's finaliser).
 fn mix_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed ^ index.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
+    ft_bert::random::mix64(seed ^ index.wrapping_mul(ft_bert::random::GOLDEN_GAMMA))
 }
 
 #[cfg(test)]
@@ -397,7 +408,7 @@ pub(crate) mod tests {
         }))
         .unwrap();
         let device = Device::flex();
-        let model = BertForSequenceClassification::new(&config, 42, &device).unwrap();
+        let model = BertForSequenceClassification::from_config(&config, 42, &device).unwrap();
         let mut args = TrainingArguments::new(output_dir);
         args.disable_tqdm = true;
         Trainer::new(model, args, &device)

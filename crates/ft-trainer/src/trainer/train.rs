@@ -9,10 +9,9 @@ use ft_collate::{DataLoader, EncodedDataset};
 use crate::args::{IntervalStrategy, TrainingArguments};
 use crate::checkpoint::{delete_checkpoint, get_last_checkpoint, sorted_checkpoints};
 use crate::distributed::weights_digest;
-use crate::error::TrainerError;
+use crate::error::{SetupError, TrainerError};
 use crate::metrics::{TrainOutput, speed_metrics};
 use crate::model::TrainableModel;
-use crate::optimizer::{AdamW, AdamWConfig};
 use crate::schedule::Schedule;
 use crate::state::{StepRecord, TrainerControl, TrainerState};
 use crate::trainer::flow::LossTracker;
@@ -101,7 +100,9 @@ impl<M: TrainableModel> Trainer<M> {
         let plan = TrainPlan::new(&self.args, loader.len(), dataset.len(), world_size);
         self.state = plan.initial_state(&self.args);
         self.step_history.clear();
-        self.optimizer = AdamW::for_device(AdamWConfig::from(&self.args), &self.device);
+        // transformers creates the optimizer at the start of `train()`: no moments from an
+        // earlier call carry over.
+        self.optimization.optimizer.reset();
         let start_at = match resume_from_checkpoint {
             Some(resume) => self.resume(resume, dataset.len())?,
             None => Position::START,
@@ -144,30 +145,25 @@ impl<M: TrainableModel> Trainer<M> {
     /// from it or evaluation would find no eval dataset.
     fn training_data(&self) -> Result<(Arc<EncodedDataset>, DataLoader), TrainerError> {
         let dataset = self
+            .data
             .train_dataset
             .clone()
-            .ok_or_else(|| TrainerError::Setup("`train()` needs a train_dataset".into()))?;
+            .ok_or(SetupError::NoTrainDataset)?;
         if !dataset.has_labels() {
-            return Err(TrainerError::Setup(
-                "the train_dataset has rows without labels; a model cannot learn from them".into(),
-            ));
+            return Err(SetupError::UnlabelledTrainRows.into());
         }
         self.check_dataset(&dataset, "train")?;
         if self.args.eval_strategy != IntervalStrategy::No {
-            let eval = self.eval_dataset.as_ref().ok_or_else(|| {
-                TrainerError::Setup(format!(
-                    "You have set `args.eval_strategy` to {} but you didn't pass an `eval_dataset` \
-                     to `Trainer`. Either set `args.eval_strategy` to `no` or pass an `eval_dataset`. ",
-                    self.args.eval_strategy
-                ))
+            let eval = self.data.eval_dataset.as_ref().ok_or_else(|| {
+                SetupError::EvalStrategyWithoutDataset {
+                    strategy: self.args.eval_strategy.to_string(),
+                }
             })?;
             self.check_dataset(eval, "eval")?;
         }
         let loader = self.train_loader(&dataset)?;
         if loader.is_empty() {
-            return Err(TrainerError::Setup(
-                "the train_dataset gives no batch (empty, or smaller than one batch with dataloader_drop_last)".into(),
-            ));
+            return Err(SetupError::NoTrainBatches.into());
         }
         Ok((dataset, loader))
     }
@@ -228,7 +224,7 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// `on_train_begin` on every callback; the first refusal stops training before it starts.
     fn call_on_train_begin(&mut self) -> Result<(), TrainerError> {
-        for callback in &mut self.callbacks {
+        for callback in self.callbacks.iter_mut() {
             callback
                 .on_train_begin(&self.args, &self.state, &mut self.control)
                 .map_err(|source| TrainerError::Callback {
@@ -298,7 +294,7 @@ impl<M: TrainableModel> Trainer<M> {
             StepOutcome::SkippedOverflow { what, value } => tracing::warn!(
                 "step {step}: non-finite {what} ({value}) under fp16; the step is skipped and \
                  the loss scale lowered to {}",
-                self.scaler.scale
+                self.optimization.scaler.scale
             ),
             StepOutcome::NonFinite { what, value } => {
                 return Err(TrainerError::NonFinite {

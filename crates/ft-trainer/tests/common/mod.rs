@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use burn::tensor::Device;
-use ft_bert::PreTrainedModel;
+use ft_bert::prelude::*;
 use ft_bert::{BertConfig, BertForSequenceClassification};
 use ft_collate::{AutoTokenizer, EncodedDataset};
 use ft_trainer::{IntervalStrategy, Trainer, TrainingArguments, glue_compute_metrics};
@@ -75,7 +75,7 @@ pub fn args(output_dir: &std::path::Path) -> TrainingArguments {
 /// A Trainer on flex for the tiny model and task.
 pub fn trainer(args: TrainingArguments) -> Trainer<BertForSequenceClassification> {
     let device = Device::flex();
-    let model = BertForSequenceClassification::new(&tiny_config(), 42, &device).unwrap();
+    let model = BertForSequenceClassification::from_config(&tiny_config(), 42, &device).unwrap();
     Trainer::new(model, args, &device)
         .unwrap()
         .without_console()

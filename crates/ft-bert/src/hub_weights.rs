@@ -1,4 +1,5 @@
-//! Hugging Face checkpoints in and out: `from_pretrained` and `save_pretrained`.
+//! Hugging Face checkpoints in and out: [`HubWeights`], the `from_pretrained` and
+//! `save_pretrained` of every [`PreTrainedModel`].
 //!
 //! Tensors are read and written by burn-store, whose adapters transpose `Linear` weights
 //! (PyTorch keeps them `[out, in]`) and rename LayerNorm's `weight`/`bias` to burn's
@@ -16,17 +17,65 @@ use burn::store::{
     ModuleStore, PyTorchToBurnAdapter, PytorchStore, SafetensorsStore,
 };
 use burn::tensor::{DType, Device};
-use glue_data::hub::{HubOptions, HubRepo};
+use ft_hub::{HubOptions, HubRepo};
 
 use crate::architecture::Architecture;
 use crate::config::BertConfig;
 use crate::error::BertError;
 use crate::pretrained::PreTrainedModel;
 
+/// `from_pretrained`, `save_pretrained` and loading weights into a model, for every
+/// [`PreTrainedModel`] (the classes and `AutoModelForSequenceClassification` alike).
+pub trait HubWeights: PreTrainedModel {
+    /// `from_pretrained(name_or_path, num_labels=...)`: loads a local folder or Hub model,
+    /// with a newly initialised head where the checkpoint has none. The load report goes to
+    /// the log, as transformers' warning does.
+    fn from_pretrained(
+        name_or_path: &str,
+        num_labels: usize,
+        device: &Device,
+    ) -> Result<Self, BertError> {
+        let options = PretrainedOptions {
+            num_labels: Some(num_labels),
+            ..PretrainedOptions::default()
+        };
+        let (model, info) = Self::from_pretrained_with_info(name_or_path, &options, device)?;
+        info.warn();
+        Ok(model)
+    }
+
+    /// `from_pretrained(..., output_loading_info=True)`: the model and what loading found.
+    fn from_pretrained_with_info(
+        name_or_path: &str,
+        options: &PretrainedOptions,
+        device: &Device,
+    ) -> Result<(Self, LoadingInfo), BertError> {
+        let files = CheckpointFiles::resolve(name_or_path, options.hub.as_ref())?;
+        from_files(name_or_path, &files, options, device)
+    }
+
+    /// `save_pretrained(dir)`: `config.json` and `model.safetensors` with transformers'
+    /// names, which `AutoModelForSequenceClassification.from_pretrained(dir)` loads as they
+    /// are.
+    fn save_pretrained(&self, dir: &Path) -> Result<(), BertError> {
+        save_pretrained(self, dir)
+    }
+
+    /// Loads tensors named as transformers names them from a safetensors or PyTorch file
+    /// into this model, such as a head or a whole checkpoint's `model.safetensors`. Tensors
+    /// the file lacks keep their values and are listed as missing; a shape mismatch is an
+    /// error.
+    fn load_weights(&mut self, path: &Path) -> Result<LoadingInfo, BertError> {
+        load_weights(self, path)
+    }
+}
+
+impl<M: PreTrainedModel> HubWeights for M {}
+
 /// Weight files, in the order transformers prefers them.
 const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
-/// Options of [`PreTrainedModel::from_pretrained_with_info`].
+/// Options of [`HubWeights::from_pretrained_with_info`].
 #[derive(Debug, Clone)]
 pub struct PretrainedOptions {
     /// Number of labels of the head; `None` keeps the checkpoint's.
@@ -166,39 +215,16 @@ impl CheckpointFiles {
     }
 }
 
-/// [`PreTrainedModel::from_pretrained_with_info`]: finds the checkpoint's files, then loads
-/// them.
-pub(crate) fn from_pretrained<M: PreTrainedModel>(
-    name_or_path: &str,
-    options: &PretrainedOptions,
-    device: &Device,
-) -> Result<(M, LoadingInfo), BertError> {
-    let files = CheckpointFiles::resolve(name_or_path, options.hub.as_ref())?;
-    from_files(name_or_path, &files, options, device)
-}
-
 /// Builds `M` from a checkpoint's config and loads its weights, with a newly initialised
 /// head where the checkpoint has none.
-pub(crate) fn from_files<M: PreTrainedModel>(
+fn from_files<M: PreTrainedModel>(
     source: &str,
     files: &CheckpointFiles,
     options: &PretrainedOptions,
     device: &Device,
 ) -> Result<(M, LoadingInfo), BertError> {
-    let architecture = M::ARCHITECTURE;
     let mut config = BertConfig::from_file(&files.config)?;
-    if config.architecture != architecture {
-        return Err(BertError::InvalidConfig {
-            path: files.config.clone(),
-            reason: format!(
-                "model_type {:?} is not {:?}: load it as {} or with \
-                 AutoModelForSequenceClassification",
-                config.architecture.model_type(),
-                architecture.model_type(),
-                config.architecture.class_name()
-            ),
-        });
-    }
+    let architecture = config.architecture;
     let names = tensor_shapes(&files.weights)?;
     let prefixed = is_prefixed(architecture, names.keys());
     if let Some(num_labels) = options.num_labels {
@@ -213,15 +239,25 @@ pub(crate) fn from_files<M: PreTrainedModel>(
         }
         config.set_num_labels(num_labels);
     }
-    let mut model = M::new(&config, options.seed, device).map_err(|e| match e {
-        BertError::Input(reason) => BertError::InvalidConfig {
+    let mut model = M::from_config(&config, options.seed, device).map_err(|e| match e {
+        BertError::ArchitectureMismatch { config, expected } => BertError::InvalidConfig {
+            path: files.config.clone(),
+            reason: format!(
+                "model_type {:?} is not {:?}: load it as {} or with \
+                 AutoModelForSequenceClassification",
+                config.model_type(),
+                expected.model_type(),
+                config.class_name()
+            ),
+        },
+        BertError::InvalidConfigValues { reason, .. } => BertError::InvalidConfig {
             path: files.config.clone(),
             reason,
         },
         other => other,
     })?;
     let result = apply_weights(&mut model, &files.weights, prefixed)?;
-    let info = loading_info::<M>(source, &files.weights, &result, prefixed)?;
+    let info = loading_info(architecture, source, &files.weights, &result, prefixed)?;
     Ok((model, info))
 }
 
@@ -235,8 +271,8 @@ fn is_prefixed<'a>(
     names.any(|name| name.starts_with(&prefix))
 }
 
-/// [`PreTrainedModel::save_pretrained`].
-pub(crate) fn save_pretrained<M: PreTrainedModel>(model: &M, dir: &Path) -> Result<(), BertError> {
+/// [`HubWeights::save_pretrained`].
+fn save_pretrained<M: PreTrainedModel>(model: &M, dir: &Path) -> Result<(), BertError> {
     std::fs::create_dir_all(dir).map_err(|e| BertError::io("creating", dir, e))?;
     let mut config = model.config().clone();
     let num_labels = config.num_labels();
@@ -254,9 +290,10 @@ pub(crate) fn save_pretrained<M: PreTrainedModel>(model: &M, dir: &Path) -> Resu
     let mut store = SafetensorsStore::from_file(&weights)
         .with_to_adapter(BurnToPyTorchAdapter.chain(FloatCastAdapter::to(DType::F32)))
         .metadata("format", "pt")
+        .skip_enum_variants(true)
         .overwrite(true);
-    for (from, to) in M::ARCHITECTURE.save_remap() {
-        store = store.with_key_remapping(*from, *to);
+    for (from, to) in model.architecture().save_remap() {
+        store = store.with_key_remapping(from, to);
     }
     model
         .save_into(&mut store)
@@ -266,12 +303,9 @@ pub(crate) fn save_pretrained<M: PreTrainedModel>(model: &M, dir: &Path) -> Resu
         })
 }
 
-/// [`PreTrainedModel::load_weights`].
-pub(crate) fn load_weights<M: PreTrainedModel>(
-    model: &mut M,
-    path: &Path,
-) -> Result<LoadingInfo, BertError> {
-    let architecture = M::ARCHITECTURE;
+/// [`HubWeights::load_weights`].
+fn load_weights<M: PreTrainedModel>(model: &mut M, path: &Path) -> Result<LoadingInfo, BertError> {
+    let architecture = model.architecture();
     let prefixed = is_prefixed(architecture, tensor_shapes(path)?.keys());
     let result = apply_weights(model, path, prefixed)?;
     let mut missing_keys: Vec<String> = result
@@ -331,32 +365,37 @@ fn apply_weights<M: PreTrainedModel>(
     path: &Path,
     prefixed: bool,
 ) -> Result<ApplyResult, BertError> {
-    let architecture = M::ARCHITECTURE;
+    let architecture = model.architecture();
     let error = |source: Box<dyn std::error::Error + Send + Sync>| BertError::Weights {
         path: path.to_path_buf(),
         source,
     };
-    let mut remap: Vec<(&str, &str)> = Vec::new();
+    let mut remap: Vec<(String, String)> = Vec::new();
     if !prefixed {
-        remap.push(architecture.bare_remap());
+        let (from, to) = architecture.bare_remap();
+        remap.push((from.to_string(), to.to_string()));
     }
-    remap.extend(architecture.load_remap());
+    remap.extend(architecture.load_remap().iter().cloned());
+    // `skip_enum_variants`: the auto class's variant (`Roberta`) is burn's, not the
+    // checkpoint's; without it the enum and the class it holds read and write one file.
     let result = if is_pickle(path) {
         // Never unpickles code: burn-store's reader interprets only tensor-rebuild calls.
         let mut store = PytorchStore::from_file(path)
+            .skip_enum_variants(true)
             .allow_partial(true)
             .validate(false);
         for (from, to) in &remap {
-            store = store.with_key_remapping(*from, *to);
+            store = store.with_key_remapping(from, to);
         }
         model.load_from(&mut store).map_err(|e| error(e.into()))?
     } else {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
+            .skip_enum_variants(true)
             .allow_partial(true)
             .validate(false);
         for (from, to) in &remap {
-            store = store.with_key_remapping(*from, *to);
+            store = store.with_key_remapping(from, to);
         }
         model.load_from(&mut store).map_err(|e| error(e.into()))?
     };
@@ -398,14 +437,7 @@ fn pytorch_layout(path: &str, mut shape: Vec<usize>) -> Vec<usize> {
 /// A model parameter path as the checkpoint spells it: through the architecture's save
 /// table, without the encoder's prefix where the checkpoint has none.
 fn to_checkpoint_name(architecture: Architecture, path: &str, prefixed: bool) -> String {
-    let name = architecture
-        .save_remap()
-        .iter()
-        .fold(path.to_string(), |name, (from, to)| {
-            // The tables are constants, checked by `architecture`'s tests.
-            regex::Regex::new(from)
-                .map_or(name.clone(), |re| re.replace_all(&name, *to).into_owned())
-        });
+    let name = architecture.to_checkpoint_name(path);
     let prefix = format!("{}.", architecture.base_model_prefix());
     match name.strip_prefix(&prefix) {
         Some(bare) if !prefixed => bare.to_string(),
@@ -426,13 +458,13 @@ fn to_transformers_name(architecture: Architecture, path: &str) -> String {
 }
 
 /// Sorts out what was missing and unused; missing encoder weights are an error.
-fn loading_info<M: PreTrainedModel>(
+fn loading_info(
+    architecture: Architecture,
     source: &str,
     path: &Path,
     result: &ApplyResult,
     prefixed: bool,
 ) -> Result<LoadingInfo, BertError> {
-    let architecture = M::ARCHITECTURE;
     // transformers initialises a new head (and a pooler the checkpoint lacks); anything else
     // missing means the checkpoint is not this architecture.
     let prefix = format!("{}.", architecture.base_model_prefix());

@@ -2,8 +2,11 @@
 //!
 //! The environment is read as `huggingface_hub` reads it: `HF_ENDPOINT` for the server,
 //! `HF_HUB_CACHE` or `HF_HOME` for the cache, and `HF_HUB_OFFLINE` to use the cache alone.
-//! The layers above (tokenizers, models) share this module, so that every download behaves
-//! the same.
+//! Datasets (`glue-data`), tokenizers (`ft-collate`) and models (`ft-bert`) all download
+//! through this crate, so that every download behaves the same; it sits below them all and
+//! knows nothing of what the files hold.
+
+#![warn(missing_docs)]
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

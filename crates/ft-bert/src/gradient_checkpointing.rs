@@ -16,13 +16,36 @@
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Device, Tensor};
-use ft_collate::Batch;
 
 use crate::attention::AttentionMask;
 use crate::error::BertError;
+use crate::input::ModelInput;
 use crate::model::BertModel;
-use crate::ops::random_key;
 use crate::pretrained::{PreTrainedModel, SequenceClassifierOutput};
+use crate::random::random_key;
+
+/// transformers' `gradient_checkpointing_enable()`, as a pass of its own: every
+/// [`PreTrainedModel`] has it.
+pub trait GradientCheckpointing: PreTrainedModel {
+    /// One training micro-batch's forward and backward pass with the encoder layers'
+    /// activations recomputed in the backward pass rather than kept. `loss` turns the
+    /// logits into the loss to minimise (the input's labels are not read), whose backward
+    /// pass is scaled by `loss_scale`. Returns the logits and the unscaled loss, detached,
+    /// and the gradient of every parameter.
+    ///
+    /// # Shapes
+    /// - `input`: `[batch, seq]`; the logits given to `loss`: `[batch, num_labels]`
+    fn forward_backward_checkpointed<E: From<BertError>>(
+        &self,
+        input: &ModelInput,
+        loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, E>,
+        loss_scale: f64,
+    ) -> Result<(SequenceClassifierOutput, GradientsParams), E> {
+        forward_backward(self, input, loss, loss_scale)
+    }
+}
+
+impl<M: PreTrainedModel> GradientCheckpointing for M {}
 
 /// A layer's input and the seed its dropout starts from, kept for its second run.
 struct SavedLayer {
@@ -30,22 +53,16 @@ struct SavedLayer {
     seed: u64,
 }
 
-/// [`PreTrainedModel::forward_backward_checkpointed`]: one training micro-batch's forward and
-/// backward pass with gradient checkpointing.
-pub(crate) fn forward_backward<M: PreTrainedModel, E: From<BertError>>(
+/// [`GradientCheckpointing::forward_backward_checkpointed`].
+fn forward_backward<M: PreTrainedModel, E: From<BertError>>(
     model: &M,
-    batch: &Batch,
+    input: &ModelInput,
     loss: impl FnOnce(Tensor<2>) -> Result<Tensor<1>, E>,
     loss_scale: f64,
 ) -> Result<(SequenceClassifierOutput, GradientsParams), E> {
-    let rows = batch.global_rows;
+    let rows = input.dropout_rows;
     let base = model.base_model();
-    let (embedded, mask) = base.embed(
-        batch.input_ids.clone(),
-        batch.token_type_ids.clone(),
-        batch.attention_mask.clone(),
-        rows,
-    )?;
+    let (embedded, mask) = base.embed(input)?;
     let device = embedded.device();
     let (top, saved) = encode_without_graph(base, embedded.clone().detach(), &mask, &device);
 
@@ -106,8 +123,8 @@ fn backward_segment<M: PreTrainedModel>(
     accumulator: &mut GradientsAccumulator<M>,
 ) -> Result<Tensor<2>, BertError> {
     let mut grads = target.backward();
-    let upstream = input.grad_remove(&mut grads).ok_or_else(|| {
-        BertError::Input("gradient checkpointing: a layer's input got no gradient".into())
+    let upstream = input.grad_remove(&mut grads).ok_or(BertError::Internal {
+        what: "gradient checkpointing: a layer's input got no gradient",
     })?;
     accumulator.accumulate(model, GradientsParams::from_grads(grads, model));
     Ok(upstream)
@@ -125,11 +142,11 @@ fn scaled(loss: Tensor<1>, scale: f64) -> Tensor<1> {
 mod tests {
     use burn::module::{ModuleVisitor, Param};
     use burn::tensor::{Int, TensorData};
-    use ft_collate::{GlobalRows, Labels};
 
     use super::*;
     use crate::classification::BertForSequenceClassification;
     use crate::config::BertConfig;
+    use crate::input::{Labels, TokenLayout};
 
     fn config(dropout: f64) -> BertConfig {
         serde_json::from_value(serde_json::json!({
@@ -141,7 +158,7 @@ mod tests {
     }
 
     /// Two rows of 6 tokens, the second padded after 4.
-    fn batch(device: &Device) -> Batch {
+    fn batch(device: &Device) -> ModelInput {
         let ids = Tensor::<2, Int>::from_data(
             TensorData::new(vec![2i64, 7, 9, 11, 5, 3, 2, 8, 13, 3, 0, 0], [2, 6]),
             device,
@@ -151,38 +168,25 @@ mod tests {
             device,
         );
         let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), device);
-        Batch {
-            token_type_ids: Some(ids.zeros_like()),
-            input_ids: ids,
-            attention_mask: mask,
-            labels: Some(Labels::Class(labels)),
-            idx: vec![0, 1],
-            num_tokens: 10,
-            global_rows: GlobalRows::LOCAL,
-        }
+        let layout = TokenLayout::from_row_lengths(6, &[6, 4]).unwrap();
+        ModelInput::new(ids.clone(), Some(ids.zeros_like()), mask, layout)
+            .unwrap()
+            .with_labels(Some(Labels::Class(labels)))
     }
 
     /// The plain forward and backward pass, with each layer's dropout seeded as the
     /// checkpointed pass seeds it: the gradients it must reproduce.
     fn reference(
         model: &BertForSequenceClassification,
-        batch: &Batch,
+        batch: &ModelInput,
     ) -> (Tensor<1>, GradientsParams) {
-        let (mut hidden, mask) = model
-            .bert
-            .embed(
-                batch.input_ids.clone(),
-                batch.token_type_ids.clone(),
-                batch.attention_mask.clone(),
-                batch.global_rows,
-            )
-            .unwrap();
+        let (mut hidden, mask) = model.bert.embed(batch).unwrap();
         let device = hidden.device();
         for layer in &model.bert.encoder.layer {
             device.seed(random_key(&device));
             hidden = layer.forward(hidden, &mask);
         }
-        let logits = model.classify(model.bert.pool(hidden, &mask), batch.global_rows);
+        let logits = model.classify(model.bert.pool(hidden, &mask), batch.dropout_rows);
         let loss = model.loss(logits, batch.labels.as_ref().unwrap()).unwrap();
         let grads = GradientsParams::from_grads(loss.backward(), model);
         (loss, grads)
@@ -216,7 +220,7 @@ mod tests {
         for dropout in [0.0, 0.1] {
             for (name, device) in test_support::devices!() {
                 let train = device.clone().autodiff();
-                let model = BertForSequenceClassification::new(&config(dropout), 3, &train)
+                let model = BertForSequenceClassification::from_config(&config(dropout), 3, &train)
                     .unwrap()
                     .train();
                 let batch = batch(&train);

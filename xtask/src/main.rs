@@ -9,7 +9,10 @@ mod cargo;
 mod ci;
 mod fuzz;
 mod gpu_check;
-// Test-only: the layering invariant of the workspace, checked against `cargo metadata`.
+// Test-only: the layering invariant of the workspace, checked against `cargo metadata`, and
+// inside each crate, no circle of files.
+#[cfg(test)]
+mod imports;
 #[cfg(test)]
 mod layering;
 mod python;

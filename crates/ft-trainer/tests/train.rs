@@ -4,9 +4,10 @@ use crate::common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use ft_bert::prelude::*;
 use ft_trainer::{
-    IntervalStrategy, ResumeFrom, TrainerCallback, TrainerControl, TrainerError, TrainerState,
-    TrainingArguments, get_last_checkpoint,
+    IntervalStrategy, ResumeFrom, SetupError, TrainerCallback, TrainerControl, TrainerError,
+    TrainerState, TrainingArguments, get_last_checkpoint,
 };
 
 #[test]
@@ -215,8 +216,15 @@ fn setup_errors_are_clear() {
         .without_console()
         .with_train_dataset(common::encoded("train", 16, 0))
         .with_tokenizer(common::tokenizer());
-    let err = trainer.train(None).unwrap_err().to_string();
-    assert!(err.contains("didn't pass an `eval_dataset`"), "{err}");
+    let err = trainer.train(None).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrainerError::Setup(SetupError::EvalStrategyWithoutDataset { strategy })
+                if strategy == "epoch"
+        ),
+        "{err:?}"
+    );
 
     let mut trainer = common::trainer(common::args(out.path()));
     let err = trainer.train(Some(ResumeFrom::Latest)).unwrap_err();
@@ -255,10 +263,18 @@ fn setup_errors_are_clear() {
         .without_console()
         .with_train_dataset(common::encoded("train", 16, 0))
         .with_tokenizer(common::tokenizer());
-    let err = trainer.train(None).unwrap_err().to_string();
+    let err = trainer.train(None).unwrap_err();
     assert!(
-        err.contains("row idx 0 has token type 1") && err.contains("type_vocab_size=1"),
-        "{err}"
+        matches!(
+            err,
+            TrainerError::Setup(SetupError::TokenTypeBeyondVocabulary {
+                role: "train",
+                idx: 0,
+                token_type: 1,
+                type_vocab_size: 1
+            })
+        ),
+        "{err:?}"
     );
     let distilbert = config(
         r#"{"model_type": "distilbert", "vocab_size": 30522, "dim": 32, "n_layers": 1,
@@ -524,4 +540,3 @@ fn report_to_tensorboard_writes_every_logged_value_as_tensorboard_reads_it() {
             .contains("\"hidden_size\"")
     );
 }
-use ft_bert::prelude::*;

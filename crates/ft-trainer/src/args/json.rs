@@ -361,7 +361,14 @@ mod tests {
             "group_by_length": true, "train_sampling_strategy": "sequential"
         }))
         .unwrap_err();
-        assert!(error.to_string().contains("contradicts"), "{error}");
+        assert!(
+            matches!(
+                &error,
+                ArgumentsFileError::GroupByLengthContradicts { on: true, strategy }
+                    if strategy == "sequential"
+            ),
+            "{error}"
+        );
         // The file's own strategy decides, whatever the layer below held.
         let args = merged(serde_json::json!({
             "group_by_length": true, "train_sampling_strategy": "group_by_length"
@@ -376,7 +383,14 @@ mod tests {
             serde_json::json!({"group_by_length": true, "train_sampling_strategy": "random"}),
         )
         .unwrap_err();
-        assert!(error.to_string().contains("contradicts"), "{error}");
+        assert!(
+            matches!(
+                &error,
+                ArgumentsFileError::GroupByLengthContradicts { on: true, strategy }
+                    if strategy == "random"
+            ),
+            "{error}"
+        );
     }
 
     #[test]

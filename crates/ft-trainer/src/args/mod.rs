@@ -577,10 +577,6 @@ impl TrainingArguments {
 mod tests {
     use super::*;
 
-    fn err(args: TrainingArguments) -> String {
-        args.validated().unwrap_err().to_string()
-    }
-
     #[test]
     fn defaults_are_transformers_5() {
         let args = TrainingArguments::new("test-trainer").validated().unwrap();
@@ -652,57 +648,107 @@ mod tests {
         assert_eq!(args.validated().unwrap().greater_is_better, Some(true));
     }
 
+    /// Why `args` are refused.
+    fn refusal(args: TrainingArguments) -> ArgumentsError {
+        match args.validated() {
+            Err(TrainerError::Arguments(error)) => error,
+            other => panic!("expected an ArgumentsError, got {other:?}"),
+        }
+    }
+
     #[test]
     fn invalid_combinations_are_refused_as_transformers_does() {
+        use ArgumentsError as E;
         let mut args = TrainingArguments::new("x");
         args.load_best_model_at_end = true;
         args.eval_strategy = IntervalStrategy::Epoch;
-        let message = err(args.clone());
-        assert!(
-            message.contains("requires the save and eval strategy to match"),
-            "{message}"
+        let error = refusal(args.clone());
+        assert_eq!(
+            error,
+            E::BestModelStrategiesDiffer {
+                eval: IntervalStrategy::Epoch,
+                save: SaveStrategy::Steps
+            }
         );
+        // transformers' own words, which users search for.
+        let message = error.to_string();
         assert!(
-            message.contains("Evaluation strategy: epoch")
-                && message.contains("Save strategy: steps")
+            message.contains("requires the save and eval strategy to match")
+                && message.contains("Evaluation strategy: epoch")
+                && message.contains("Save strategy: steps"),
+            "{message}"
         );
 
         args.eval_strategy = IntervalStrategy::Steps;
         args.eval_steps = Some(30.0);
         args.save_steps = 50.0;
-        assert!(err(args).contains("round multiple"));
+        assert_eq!(
+            refusal(args),
+            E::BestModelStepsNotMultiple {
+                save: 50.0,
+                eval: 30.0
+            }
+        );
 
         let mut args = TrainingArguments::new("x");
         args.fp16 = true;
         args.bf16 = true;
-        assert!(err(args).contains("At most one of fp16 and bf16"));
+        assert_eq!(refusal(args), E::Fp16AndBf16);
 
         let mut args = TrainingArguments::new("x");
         args.logging_steps = 2.5;
-        assert!(err(args).contains("--logging_steps must be an integer if bigger than 1: 2.5"));
+        assert_eq!(
+            refusal(args),
+            E::FractionalSteps {
+                name: "logging_steps",
+                value: 2.5
+            }
+        );
 
         let mut args = TrainingArguments::new("x");
         args.save_strategy = SaveStrategy::Best;
-        assert!(err(args).contains("metric_for_best_model` must be provided"));
+        assert_eq!(refusal(args), E::BestMetricNeeded);
 
-        for field in [0, 1] {
-            let mut args = TrainingArguments::new("x");
-            args.max_steps = 10;
-            if field == 0 {
-                args.max_grad_norm = f64::INFINITY;
-            } else {
-                args.num_train_epochs = f64::NAN;
+        let mut args = TrainingArguments::new("x");
+        args.max_steps = 10;
+        args.max_grad_norm = f64::INFINITY;
+        assert!(matches!(
+            refusal(args),
+            E::NotFinite {
+                name: "max_grad_norm",
+                ..
             }
-            assert!(err(args).contains("must be a finite number"));
-        }
+        ));
+        let mut args = TrainingArguments::new("x");
+        args.max_steps = 10;
+        args.num_train_epochs = f64::NAN;
+        assert!(matches!(
+            refusal(args),
+            E::NotFinite {
+                name: "num_train_epochs",
+                ..
+            }
+        ));
 
         let mut args = TrainingArguments::new("x");
         args.warmup_steps = -1.0;
-        assert!(err(args).contains("warmup_steps >= 0"));
+        assert_eq!(refusal(args), E::NegativeWarmup { value: -1.0 });
 
         let mut args = TrainingArguments::new("x");
         args.eval_strategy = IntervalStrategy::Steps;
         args.logging_steps = 0.0;
-        assert!(err(args).contains("requires either non-zero --eval_steps or --logging_steps"));
+        assert_eq!(refusal(args), E::EvalStepsNeeded);
+
+        for (field, error) in [
+            ("per_device_train_batch_size", E::ZeroBatchSize),
+            ("gradient_accumulation_steps", E::ZeroAccumulation),
+        ] {
+            let mut args = TrainingArguments::new("x");
+            match field {
+                "per_device_train_batch_size" => args.per_device_train_batch_size = 0,
+                _ => args.gradient_accumulation_steps = 0,
+            }
+            assert_eq!(refusal(args), error, "{field}");
+        }
     }
 }

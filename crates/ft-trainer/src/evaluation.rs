@@ -36,12 +36,9 @@ impl<M: TrainableModel> Trainer<M> {
             output.batches as f64,
         ));
         self.log(metrics.clone());
-        metrics.insert("epoch".into(), self.state.epoch);
-        let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in self.callbacks.iter_mut() {
-            callback.on_evaluate(args, state, control, &metrics);
-        }
-        self.control.should_evaluate = false;
+        metrics.insert("epoch".into(), self.progress.state.epoch);
+        self.run_callbacks(|c, a, s, ctl| c.on_evaluate(a, s, ctl, &metrics));
+        self.progress.control.should_evaluate = false;
         Ok(metrics)
     }
 
@@ -61,10 +58,7 @@ impl<M: TrainableModel> Trainer<M> {
             output.prediction.len() as f64,
             output.batches as f64,
         ));
-        let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in self.callbacks.iter_mut() {
-            callback.on_predict(args, state, control, &metrics);
-        }
+        self.run_callbacks(|c, a, s, ctl| c.on_predict(a, s, ctl, &metrics));
         Ok(PredictionOutput {
             prediction: output.prediction,
             metrics,

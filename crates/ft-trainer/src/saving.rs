@@ -134,6 +134,7 @@ impl<M: TrainableModel> Trainer<M> {
         write(
             &path,
             &self
+                .progress
                 .state
                 .to_json()
                 .map_err(|e| TrainerError::save(&path, e))?,
@@ -197,22 +198,25 @@ impl<M: TrainableModel> Trainer<M> {
     /// folder appears only once every file is on disk. Rank 0 writes it; the other processes
     /// wait until it is whole, since they may read it next (the best model, at the end).
     pub fn save_checkpoint(&mut self) -> Result<std::path::PathBuf, TrainerError> {
-        let step = self.state.global_step;
+        let step = self.progress.state.global_step;
         let output_dir = self.args.output_dir.clone();
-        if let Some(best) = self.state.best_global_step {
+        if let Some(best) = self.progress.state.best_global_step {
             let path = output_dir.join(format!("{}{best}", crate::checkpoint::CHECKPOINT_PREFIX));
             if best == step || path.exists() {
-                self.state.best_model_checkpoint = Some(path.display().to_string());
+                self.progress.state.best_model_checkpoint = Some(path.display().to_string());
             }
         }
         let mut stateful = BTreeMap::new();
-        stateful.insert("TrainerControl".to_string(), self.control.to_state());
+        stateful.insert(
+            "TrainerControl".to_string(),
+            self.progress.control.to_state(),
+        );
         for callback in self.callbacks.iter() {
             if let Some(state) = callback.state() {
                 stateful.insert(callback.name().to_string(), state);
             }
         }
-        self.state.stateful_callbacks = stateful;
+        self.progress.state.stateful_callbacks = stateful;
         let scheduler = SchedulerState {
             last_epoch: step,
             lr_scheduler_type: self.args.lr_scheduler_type,
@@ -231,10 +235,7 @@ impl<M: TrainableModel> Trainer<M> {
             self.write_checkpoint_files(&output_dir, step, &scheduler, &rng)?
         };
         self.group.barrier();
-        let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in self.callbacks.iter_mut() {
-            callback.on_save(args, state, control);
-        }
+        self.run_callbacks(|c, a, s, ctl| c.on_save(a, s, ctl));
         Ok(path)
     }
 
@@ -257,14 +258,18 @@ impl<M: TrainableModel> Trainer<M> {
             }
             write_json(&dir.join(RNG_FILE), rng)?;
             write(&dir.join(ARGS_FILE), &self.args.to_json()?)?;
-            let state = self.state.to_json();
+            let state = self.progress.state.to_json();
             let path = dir.join(TRAINER_STATE_FILE);
             write(&path, &state.map_err(|e| TrainerError::save(&path, e))?)
         })?;
         rotate_checkpoints(
             output_dir,
             self.args.save_total_limit,
-            self.state.best_model_checkpoint.as_deref().map(Path::new),
+            self.progress
+                .state
+                .best_model_checkpoint
+                .as_deref()
+                .map(Path::new),
         );
         Ok(path)
     }
@@ -302,16 +307,7 @@ impl<M: TrainableModel> Trainer<M> {
                 callback.load_state(state);
             }
         }
-        let plan = self.state.clone();
-        self.state = TrainerState {
-            max_steps: plan.max_steps,
-            num_train_epochs: plan.num_train_epochs,
-            logging_steps: plan.logging_steps,
-            eval_steps: plan.eval_steps,
-            save_steps: plan.save_steps,
-            train_batch_size: plan.train_batch_size,
-            ..saved
-        };
+        self.progress.restore(saved);
         Ok(StepShape::new(&saved_args, rng.world_size))
     }
 
@@ -338,12 +334,12 @@ impl<M: TrainableModel> Trainer<M> {
                 ));
             }
         }
-        if saved.max_steps != self.state.max_steps {
+        if saved.max_steps != self.progress.state.max_steps {
             tracing::warn!(
                 "the checkpoint planned {} steps, this run plans {}; continuing with {}",
                 saved.max_steps,
-                self.state.max_steps,
-                self.state.max_steps
+                self.progress.state.max_steps,
+                self.progress.state.max_steps
             );
         }
         Ok(rng)
@@ -405,7 +401,7 @@ mod tests {
     fn resuming_names_every_argument_that_changed() {
         let dir = tempfile::tempdir().unwrap();
         let mut trainer = tiny_trainer(dir.path());
-        trainer.state.global_step = 4;
+        trainer.progress.state.global_step = 4;
         let checkpoint = trainer.save_checkpoint().unwrap();
         let saved = read_arguments(&checkpoint).unwrap();
         assert!(
@@ -432,10 +428,10 @@ mod tests {
     fn a_checkpoint_whose_files_disagree_on_the_step_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut trainer = tiny_trainer(dir.path());
-        trainer.state.global_step = 4;
+        trainer.progress.state.global_step = 4;
         let checkpoint = trainer.save_checkpoint().unwrap();
         trainer.load_checkpoint(&checkpoint).unwrap();
-        assert_eq!(trainer.state.global_step, 4);
+        assert_eq!(trainer.progress.state.global_step, 4);
 
         let scheduler = checkpoint.join(SCHEDULER_FILE);
         let text = std::fs::read_to_string(&scheduler).unwrap();

@@ -1,9 +1,7 @@
-//! `DefaultFlowCallback`'s decisions (when to log, evaluate and save) and
-//! `_maybe_log_save_evaluate`, which carries them out.
+//! `_maybe_log_save_evaluate`, which carries out `DefaultFlowCallback`'s decisions (in
+//! `progress.rs`): log, evaluate, save; and the check for Ctrl-C.
 
-use std::sync::atomic::Ordering;
-
-use crate::args::{IntervalStrategy, SaveStrategy};
+use crate::args::SaveStrategy;
 use crate::error::{SetupError, TrainerError};
 use crate::metrics::Metrics;
 use crate::model::TrainableModel;
@@ -22,66 +20,15 @@ pub(crate) struct LossTracker {
 }
 
 impl<M: TrainableModel> Trainer<M> {
-    /// `DefaultFlowCallback.on_step_end`.
-    pub(crate) fn flow_on_step_end(&mut self) {
-        let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        let step = state.global_step;
-        if step == 1 && args.logging_first_step {
-            control.should_log = true;
-        }
-        if args.logging_strategy == IntervalStrategy::Steps
-            && state.logging_steps > 0
-            && step.is_multiple_of(state.logging_steps)
-        {
-            control.should_log = true;
-        }
-        if args.eval_strategy == IntervalStrategy::Steps
-            && state.eval_steps > 0
-            && step.is_multiple_of(state.eval_steps)
-        {
-            control.should_evaluate = true;
-        }
-        if args.save_strategy == SaveStrategy::Steps
-            && state.save_steps > 0
-            && step.is_multiple_of(state.save_steps)
-        {
-            control.should_save = true;
-        }
-        if step >= state.max_steps {
-            control.should_training_stop = true;
-            if args.eval_strategy == IntervalStrategy::Steps
-                && state.eval_steps > 0
-                && !step.is_multiple_of(state.eval_steps)
-            {
-                control.should_evaluate = true;
-            }
-            if args.save_strategy == SaveStrategy::Steps {
-                control.should_save = true;
-            }
-        }
-    }
-
-    /// `DefaultFlowCallback.on_epoch_end`.
-    pub(crate) fn flow_on_epoch_end(&mut self) {
-        let (args, control) = (&self.args, &mut self.control);
-        if args.logging_strategy == IntervalStrategy::Epoch {
-            control.should_log = true;
-        }
-        if args.eval_strategy == IntervalStrategy::Epoch {
-            control.should_evaluate = true;
-        }
-        if args.save_strategy == SaveStrategy::Epoch {
-            control.should_save = true;
-        }
-    }
-
     /// `_maybe_log_save_evaluate`: log, then evaluate, then save.
     pub(crate) fn maybe_log_save_evaluate(
         &mut self,
         tracker: &mut LossTracker,
     ) -> Result<(), TrainerError> {
-        if self.control.should_log && self.state.global_step > tracker.last_logged_step {
-            let steps = (self.state.global_step - tracker.last_logged_step) as f64;
+        if self.progress.control.should_log
+            && self.progress.state.global_step > tracker.last_logged_step
+        {
+            let steps = (self.progress.state.global_step - tracker.last_logged_step) as f64;
             let mut logs = Metrics::new();
             logs.insert("loss".into(), tracker.since_log / steps);
             if let Some(norm) = tracker.last_grad_norm {
@@ -90,20 +37,20 @@ impl<M: TrainableModel> Trainer<M> {
             logs.insert("learning_rate".into(), tracker.last_learning_rate);
             tracker.logged_total += tracker.since_log;
             tracker.since_log = 0.0;
-            tracker.last_logged_step = self.state.global_step;
+            tracker.last_logged_step = self.progress.state.global_step;
             self.log(logs);
-            self.control.should_log = false;
+            self.progress.control.should_log = false;
         }
-        if self.control.should_evaluate {
+        if self.progress.control.should_evaluate {
             let metrics = self.evaluate()?;
             let is_new_best = self.determine_best_metric(&metrics)?;
             if self.args.save_strategy == SaveStrategy::Best {
-                self.control.should_save = is_new_best;
+                self.progress.control.should_save = is_new_best;
             }
         }
-        if self.control.should_save {
+        if self.progress.control.should_save {
             self.save_checkpoint()?;
-            self.control.should_save = false;
+            self.progress.control.should_save = false;
         }
         Ok(())
     }
@@ -121,15 +68,15 @@ impl<M: TrainableModel> Trainer<M> {
             })
         })?;
         let greater = self.args.greater_is_better.unwrap_or(true);
-        let better = match self.state.best_metric {
+        let better = match self.progress.state.best_metric {
             None => true,
             Some(best) if greater => value > best,
             Some(best) => value < best,
         };
         if better {
-            self.state.best_metric = Some(value);
+            self.progress.state.best_metric = Some(value);
             if self.args.save_strategy != SaveStrategy::No {
-                self.state.best_global_step = Some(self.state.global_step);
+                self.progress.state.best_global_step = Some(self.progress.state.global_step);
             }
         }
         Ok(better)
@@ -138,10 +85,7 @@ impl<M: TrainableModel> Trainer<M> {
     /// After a step: when the Ctrl-C flag is up, writes a checkpoint and stops with
     /// [`TrainerError::Interrupted`], naming it.
     pub(crate) fn check_interrupt(&mut self) -> Result<(), TrainerError> {
-        let raised = self
-            .interrupt
-            .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::SeqCst));
+        let raised = self.progress.interrupt_raised();
         // Any rank's interrupt stops them all, at the same step.
         let mut raised_anywhere = [f64::from(u8::from(raised))];
         self.group.all_reduce_sum_f64(&mut raised_anywhere);
@@ -150,7 +94,7 @@ impl<M: TrainableModel> Trainer<M> {
         }
         let checkpoint = self.save_checkpoint()?;
         Err(TrainerError::Interrupted {
-            step: self.state.global_step,
+            step: self.progress.state.global_step,
             checkpoint,
         })
     }
@@ -162,39 +106,12 @@ mod tests {
     use crate::trainer::tests::tiny_trainer;
 
     #[test]
-    fn the_flow_asks_for_logs_and_saves_on_their_steps_and_at_the_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut trainer = tiny_trainer(dir.path());
-        trainer.state.logging_steps = 2;
-        trainer.state.save_steps = 3;
-        trainer.state.max_steps = 5;
-        let mut asked = Vec::new();
-        for step in 1..=5 {
-            trainer.state.global_step = step;
-            trainer.control = Default::default();
-            trainer.flow_on_step_end();
-            let c = &trainer.control;
-            asked.push((c.should_log, c.should_save, c.should_training_stop));
-        }
-        assert_eq!(
-            asked,
-            [
-                (false, false, false),
-                (true, false, false),
-                (false, true, false),
-                (true, false, false),
-                (false, true, true),
-            ]
-        );
-    }
-
-    #[test]
     fn maybe_log_save_evaluate_logs_the_mean_loss_then_saves() {
         let dir = tempfile::tempdir().unwrap();
         let mut trainer = tiny_trainer(dir.path());
-        trainer.state.global_step = 4;
-        trainer.control.should_log = true;
-        trainer.control.should_save = true;
+        trainer.progress.state.global_step = 4;
+        trainer.progress.control.should_log = true;
+        trainer.progress.control.should_save = true;
         let mut tracker = LossTracker {
             since_log: 2.0,
             last_logged_step: 0,
@@ -203,17 +120,17 @@ mod tests {
             ..LossTracker::default()
         };
         trainer.maybe_log_save_evaluate(&mut tracker).unwrap();
-        let entry = trainer.state.log_history.last().unwrap();
+        let entry = trainer.progress.state.log_history.last().unwrap();
         assert_eq!(entry["loss"], 0.5);
         assert_eq!(entry["grad_norm"], 0.25);
         assert_eq!(entry["step"], 4);
         assert_eq!((tracker.since_log, tracker.logged_total), (0.0, 2.0));
         assert!(dir.path().join("checkpoint-4/trainer_state.json").is_file());
-        assert!(!trainer.control.should_log && !trainer.control.should_save);
+        assert!(!trainer.progress.control.should_log && !trainer.progress.control.should_save);
 
         // Nothing new since the last log: no second entry.
-        trainer.control.should_log = true;
+        trainer.progress.control.should_log = true;
         trainer.maybe_log_save_evaluate(&mut tracker).unwrap();
-        assert_eq!(trainer.state.log_history.len(), 1);
+        assert_eq!(trainer.progress.state.log_history.len(), 1);
     }
 }

@@ -8,6 +8,7 @@
 
 mod flow;
 pub(crate) mod position;
+mod progress;
 mod step;
 mod train;
 
@@ -20,7 +21,6 @@ use ft_collate::{
     AutoTokenizer, DataCollatorWithPadding, DataLoader, EncodedDataset, Sampler, Shard,
 };
 use glue_data::LabelColumn;
-use serde_json::Value;
 
 use crate::args::{Integration, TrainSamplingStrategy, TrainingArguments};
 use crate::callbacks::{CallbackHandler, ConsoleCallback, TrainerCallback};
@@ -30,8 +30,9 @@ use crate::metrics::{ComputeMetrics, Metrics};
 use crate::model::TrainableModel;
 use crate::optimizer::{AdamW, AdamWConfig};
 use crate::precision::{LossScaler, Precision};
-use crate::state::{LogEntry, StepRecord, TrainerControl, TrainerState};
+use crate::state::{StepRecord, TrainerControl, TrainerState};
 use crate::tensorboard::TensorBoardCallback;
+pub(crate) use progress::Progress;
 
 /// Where `train` resumes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,16 +89,14 @@ pub struct Trainer<M: TrainableModel> {
     pub(crate) device: Device,
     /// What is batched, and how.
     pub(crate) data: TrainerData,
+    /// `compute_metrics=`: what evaluation adds to the loss.
     pub(crate) compute_metrics: Option<ComputeMetrics>,
+    /// Every callback, and with them every output but checkpoints: the console, TensorBoard.
     pub(crate) callbacks: CallbackHandler,
-    /// Every optimizer step of the last `train()` call.
-    pub(crate) step_history: Vec<StepRecord>,
-    pub(crate) state: TrainerState,
-    pub(crate) control: TrainerControl,
+    /// The state, the callbacks' requests and every step's record.
+    pub(crate) progress: Progress,
     /// AdamW, the precision of the micro-batches, and fp16's loss scale.
     pub(crate) optimization: Optimization,
-    pub(crate) interrupt: Option<Arc<AtomicBool>>,
-    pub(crate) flos_per_token: f64,
     /// The processes training this model together; this one alone by default.
     pub(crate) group: ProcessGroup,
 }
@@ -111,7 +110,7 @@ impl<M: TrainableModel> Trainer<M> {
         let precision = Precision::for_args(&args, device)?;
         let train_device = device.clone().autodiff();
         let model = model.fork(&train_device).train();
-        let flos_per_token = 6.0 * model.non_embedding_parameters() as f64;
+        let progress = Progress::new(model.non_embedding_parameters());
         let optimizer =
             AdamW::for_device(AdamWConfig::from(&args), &device.clone().without_autodiff());
         let mut trainer = Self {
@@ -120,16 +119,12 @@ impl<M: TrainableModel> Trainer<M> {
             data: TrainerData::default(),
             compute_metrics: None,
             callbacks: CallbackHandler::new(ConsoleCallback::for_args(&args)),
-            step_history: Vec::new(),
-            state: TrainerState::default(),
-            control: TrainerControl::default(),
+            progress,
             optimization: Optimization {
                 optimizer,
                 precision,
                 scaler: LossScaler::default(),
             },
-            interrupt: None,
-            flos_per_token,
             group: ProcessGroup::single(),
             args,
         };
@@ -201,7 +196,7 @@ impl<M: TrainableModel> Trainer<M> {
     /// A flag that, once set (by a Ctrl-C handler), makes training stop after the current
     /// step, write a checkpoint and return [`TrainerError::Interrupted`].
     pub fn with_interrupt_flag(mut self, flag: Arc<AtomicBool>) -> Self {
-        self.interrupt = Some(flag);
+        self.progress.set_interrupt(flag);
         self
     }
 
@@ -227,8 +222,8 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// `state.is_world_process_zero` and `state.is_local_process_zero`, from the group.
     pub(crate) fn set_process_flags(&mut self) {
-        self.state.is_world_process_zero = self.group.is_world_process_zero();
-        self.state.is_local_process_zero = self.group.is_local_process_zero();
+        self.progress.state.is_world_process_zero = self.group.is_world_process_zero();
+        self.progress.state.is_local_process_zero = self.group.is_local_process_zero();
     }
 
     /// The arguments, after validation.
@@ -239,12 +234,12 @@ impl<M: TrainableModel> Trainer<M> {
     /// Every optimizer step of the last `train()` call, for plots; steps before a resume
     /// are in `state().log_history` alone.
     pub fn step_history(&self) -> &[StepRecord] {
-        &self.step_history
+        self.progress.history()
     }
 
-    /// The state (`trainer.state`).
+    /// The state (`trainer.progress.state`).
     pub fn state(&self) -> &TrainerState {
-        &self.state
+        &self.progress.state
     }
 
     /// The model (on the training device).
@@ -360,14 +355,8 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// `self.log(logs)`: adds `epoch` and `step`, appends to `log_history`, calls `on_log`.
     pub(crate) fn log(&mut self, logs: Metrics) {
-        let mut entry: LogEntry = logs.into_iter().map(|(k, v)| (k, Value::from(v))).collect();
-        entry.insert("epoch".into(), Value::from(self.state.epoch));
-        entry.insert("step".into(), Value::from(self.state.global_step));
-        self.state.log_history.push(entry.clone());
-        let (args, state, control) = (&self.args, &self.state, &mut self.control);
-        for callback in self.callbacks.iter_mut() {
-            callback.on_log(args, state, control, &entry);
-        }
+        let entry = self.progress.log_entry(logs);
+        self.run_callbacks(|c, a, s, ctl| c.on_log(a, s, ctl, &entry));
     }
 
     /// Calls `event` on every callback.
@@ -380,8 +369,9 @@ impl<M: TrainableModel> Trainer<M> {
             &mut TrainerControl,
         ),
     ) {
+        let progress = &mut self.progress;
         for callback in self.callbacks.iter_mut() {
-            event(callback, &self.args, &self.state, &mut self.control);
+            event(callback, &self.args, &progress.state, &mut progress.control);
         }
     }
 }

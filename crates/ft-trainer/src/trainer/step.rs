@@ -76,7 +76,7 @@ impl<M: TrainableModel> Trainer<M> {
         batch: &ModelInput,
         loss_scale: f64,
     ) -> Result<(Tensor<1>, GradientsParams), TrainerError> {
-        let context = || format!("training step {}", self.state.global_step + 1);
+        let context = || format!("training step {}", self.progress.state.global_step + 1);
         if self.args.gradient_checkpointing {
             return self.training_step_checkpointed(model, batch, loss_scale, context);
         }
@@ -174,7 +174,8 @@ impl<M: TrainableModel> Trainer<M> {
         // Under mixed precision the step runs on a half-precision copy of the master.
         let half = self.optimization.precision.compute_model(&self.model);
         let loss_scale = self.loss_scale();
-        let first_micro_batch = self.state.global_step * self.args.gradient_accumulation_steps;
+        let first_micro_batch =
+            self.progress.state.global_step * self.args.gradient_accumulation_steps;
         let mut accumulator: GradientsAccumulator<M> = GradientsAccumulator::new();
         let mut loss_sum: Option<Tensor<1>> = None;
         let mut micro_batches = 0;
@@ -187,7 +188,10 @@ impl<M: TrainableModel> Trainer<M> {
             self.device.seed(mix_seed(self.args.seed, index));
             let model = half.as_ref().unwrap_or(&self.model);
             let input = model_input(&batch).map_err(|e| {
-                TrainerError::model(format!("training step {}", self.state.global_step + 1), e)
+                TrainerError::model(
+                    format!("training step {}", self.progress.state.global_step + 1),
+                    e,
+                )
             })?;
             let (loss, grads) = self.training_step(model, &input, loss_scale)?;
             accumulator.accumulate(model, grads);
@@ -196,7 +200,7 @@ impl<M: TrainableModel> Trainer<M> {
                 None => loss,
             });
             let tokens = batch.batch_size() * batch.input_ids.dims()[1];
-            flos += self.flos_per_token * tokens as f64;
+            flos += self.progress.flos(tokens);
             micro_batches += 1;
         }
         Ok(loss_sum.map(|loss_sum| Accumulated {
@@ -227,7 +231,7 @@ impl<M: TrainableModel> Trainer<M> {
         let loss_sum = if self.group.is_distributed() {
             self.average_across_ranks(loss_sum, &mut grads, flos)?
         } else {
-            self.state.total_flos += flos;
+            self.progress.state.total_flos += flos;
             loss_sum
         };
         let (loss, scaled_norm) = self.read_loss_and_norm(loss_sum, &grads)?;
@@ -279,7 +283,10 @@ impl<M: TrainableModel> Trainer<M> {
         flos: f64,
     ) -> Result<Tensor<1>, TrainerError> {
         let error = |source| TrainerError::DeviceRead {
-            what: format!("the gradients of step {}", self.state.global_step + 1),
+            what: format!(
+                "the gradients of step {}",
+                self.progress.state.global_step + 1
+            ),
             source,
         };
         let loss = loss_sum.try_into_scalar::<f64>().map_err(error)?;
@@ -293,7 +300,7 @@ impl<M: TrainableModel> Trainer<M> {
         )
         .map_err(error)?;
         let [loss, flos] = scalars;
-        self.state.total_flos += flos;
+        self.progress.state.total_flos += flos;
         let mean = loss / self.group.world_size() as f64;
         Ok(Tensor::from_data(
             TensorData::new(vec![mean as f32], [1]),
@@ -326,7 +333,7 @@ impl<M: TrainableModel> Trainer<M> {
         let error = |source| TrainerError::DeviceRead {
             what: format!(
                 "the loss and gradient norm of step {}",
-                self.state.global_step + 1
+                self.progress.state.global_step + 1
             ),
             source,
         };
@@ -516,7 +523,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let flag = Arc::new(AtomicBool::new(false));
         let mut trainer = tiny_trainer(dir.path()).with_interrupt_flag(flag.clone());
-        trainer.state.global_step = 3;
+        trainer.progress.state.global_step = 3;
         trainer.check_interrupt().unwrap();
         assert!(!dir.path().join("checkpoint-3").exists());
 

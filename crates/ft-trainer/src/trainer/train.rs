@@ -13,7 +13,7 @@ use crate::error::{SetupError, TrainerError};
 use crate::metrics::{TrainOutput, speed_metrics};
 use crate::model::TrainableModel;
 use crate::schedule::Schedule;
-use crate::state::{StepRecord, TrainerControl, TrainerState};
+use crate::state::{StepRecord, TrainerState};
 use crate::trainer::flow::LossTracker;
 use crate::trainer::position::{Position, StepShape};
 use crate::trainer::step::{StepOutcome, StepReport};
@@ -98,8 +98,7 @@ impl<M: TrainableModel> Trainer<M> {
         let (dataset, loader) = self.training_data()?;
         let world_size = self.group.world_size();
         let plan = TrainPlan::new(&self.args, loader.len(), dataset.len(), world_size);
-        self.state = plan.initial_state(&self.args);
-        self.step_history.clear();
+        self.progress.begin(plan.initial_state(&self.args));
         // transformers creates the optimizer at the start of `train()`: no moments from an
         // earlier call carry over.
         self.optimization.optimizer.reset();
@@ -110,11 +109,10 @@ impl<M: TrainableModel> Trainer<M> {
         self.set_process_flags();
         self.check_ranks_agree("at the start of training")?;
         self.log_run_header(&plan, dataset.len());
-        self.control = TrainerControl::default();
         self.call_on_train_begin()?;
 
         let start = Instant::now();
-        let first_step = self.state.global_step;
+        let first_step = self.progress.state.global_step;
         let mut tracker = LossTracker {
             last_logged_step: first_step,
             ..LossTracker::default()
@@ -136,7 +134,7 @@ impl<M: TrainableModel> Trainer<M> {
                 0
             };
             self.train_epoch(&plan, &loader, &schedule, epoch, consumed, &mut tracker)?;
-            stop = self.control.should_training_stop;
+            stop = self.progress.control.should_training_stop;
         }
         self.finalize(&plan, tracker, start, first_step)
     }
@@ -178,7 +176,7 @@ impl<M: TrainableModel> Trainer<M> {
         };
         let saved = self.load_checkpoint(&path)?;
         let now = StepShape::new(&self.args, self.group.world_size());
-        let at = Position::resumed(saved, now, len, self.state.global_step);
+        let at = Position::resumed(saved, now, len, self.progress.state.global_step);
         if saved != now {
             tracing::warn!(
                 "{} was trained {} rows a step ({} per device on {} processes, {} accumulated); \
@@ -194,13 +192,13 @@ impl<M: TrainableModel> Trainer<M> {
                 at.epoch,
                 at.global_step,
             );
-            self.state.global_step = at.global_step;
+            self.progress.state.global_step = at.global_step;
         }
         tracing::info!(
             "resuming from {} at step {} (epoch {:.2})",
             path.display(),
-            self.state.global_step,
-            self.state.epoch
+            self.progress.state.global_step,
+            self.progress.state.epoch
         );
         Ok(at)
     }
@@ -224,9 +222,10 @@ impl<M: TrainableModel> Trainer<M> {
 
     /// `on_train_begin` on every callback; the first refusal stops training before it starts.
     fn call_on_train_begin(&mut self) -> Result<(), TrainerError> {
+        let progress = &mut self.progress;
         for callback in self.callbacks.iter_mut() {
             callback
-                .on_train_begin(&self.args, &self.state, &mut self.control)
+                .on_train_begin(&self.args, &progress.state, &mut progress.control)
                 .map_err(|source| TrainerError::Callback {
                     callback: callback.name().to_string(),
                     source,
@@ -246,16 +245,14 @@ impl<M: TrainableModel> Trainer<M> {
         consumed: usize,
         tracker: &mut LossTracker,
     ) -> Result<(), TrainerError> {
-        self.control.should_epoch_stop = false;
+        self.progress.control.should_epoch_stop = false;
         self.run_callbacks(|c, a, s, ctl| c.on_epoch_begin(a, s, ctl));
         let mut batches = loader.iter(epoch as u64, consumed, &self.device.clone().autodiff());
         let shape = StepShape::new(&self.args, self.group.world_size());
         // Micro-batches of this run's size that the consumed rows make up.
         let mut micro_step = consumed as f64 / shape.rows_per_micro_batch() as f64;
         loop {
-            self.control.should_log = false;
-            self.control.should_evaluate = false;
-            self.control.should_save = false;
+            self.progress.clear_step_requests();
             self.run_callbacks(|c, a, s, ctl| c.on_step_begin(a, s, ctl));
             // The last step of an epoch takes the micro-batches that are left.
             let window = plan.gradient_accumulation_steps;
@@ -264,16 +261,17 @@ impl<M: TrainableModel> Trainer<M> {
             };
             micro_step += step.micro_batches as f64;
             let position = epoch as f64 + micro_step / plan.batches_per_epoch as f64;
-            let learning_rate = schedule.learning_rate(self.state.global_step + 1);
+            let learning_rate = schedule.learning_rate(self.progress.state.global_step + 1);
             let report = self.optimizer_step(step, learning_rate)?;
             self.complete_step(report, learning_rate, position, tracker)?;
             self.check_interrupt()?;
-            if self.control.should_training_stop || self.control.should_epoch_stop {
+            if self.progress.control.should_training_stop || self.progress.control.should_epoch_stop
+            {
                 break;
             }
         }
         drop(batches);
-        self.flow_on_epoch_end();
+        self.progress.flow_on_epoch_end(&self.args);
         self.run_callbacks(|c, a, s, ctl| c.on_epoch_end(a, s, ctl));
         self.maybe_log_save_evaluate(tracker)
     }
@@ -288,7 +286,7 @@ impl<M: TrainableModel> Trainer<M> {
         epoch_position: f64,
         tracker: &mut LossTracker,
     ) -> Result<(), TrainerError> {
-        let step = self.state.global_step + 1;
+        let step = self.progress.state.global_step + 1;
         match report.outcome {
             StepOutcome::Applied => {}
             StepOutcome::SkippedOverflow { what, value } => tracing::warn!(
@@ -305,9 +303,7 @@ impl<M: TrainableModel> Trainer<M> {
                 });
             }
         }
-        self.state.global_step = step;
-        self.state.epoch = epoch_position;
-        self.step_history.push(StepRecord {
+        self.progress.record_step(StepRecord {
             step,
             epoch: epoch_position,
             loss: report.loss,
@@ -319,7 +315,7 @@ impl<M: TrainableModel> Trainer<M> {
         }
         tracker.last_grad_norm = Some(report.grad_norm);
         tracker.last_learning_rate = learning_rate;
-        self.flow_on_step_end();
+        self.progress.flow_on_step_end(&self.args);
         self.run_callbacks(|c, a, s, ctl| c.on_step_end(a, s, ctl));
         self.maybe_log_save_evaluate(tracker)
     }
@@ -334,7 +330,7 @@ impl<M: TrainableModel> Trainer<M> {
         first_step: usize,
     ) -> Result<TrainOutput, TrainerError> {
         tracker.logged_total += tracker.since_log;
-        let steps_trained = self.state.global_step - first_step;
+        let steps_trained = self.progress.state.global_step - first_step;
         let train_loss = tracker.logged_total / (steps_trained as f64).max(0.001);
         let mut metrics = speed_metrics(
             "train",
@@ -342,11 +338,11 @@ impl<M: TrainableModel> Trainer<M> {
             plan.num_train_samples * steps_trained as f64 / plan.max_steps.max(1) as f64,
             steps_trained as f64,
         );
-        metrics.insert("total_flos".into(), self.state.total_flos);
+        metrics.insert("total_flos".into(), self.progress.state.total_flos);
         metrics.insert("train_loss".into(), train_loss);
         self.log(metrics.clone());
-        metrics.insert("epoch".into(), self.state.epoch);
-        if let Some(best) = self.state.best_model_checkpoint.clone() {
+        metrics.insert("epoch".into(), self.progress.state.epoch);
+        if let Some(best) = self.progress.state.best_model_checkpoint.clone() {
             let best = Path::new(&best);
             if self.args.load_best_model_at_end {
                 self.load_best_model(best)?;
@@ -358,7 +354,7 @@ impl<M: TrainableModel> Trainer<M> {
         self.check_ranks_agree("at the end of training")?;
         self.run_callbacks(|c, a, s, ctl| c.on_train_end(a, s, ctl));
         Ok(TrainOutput {
-            global_step: self.state.global_step,
+            global_step: self.progress.state.global_step,
             training_loss: train_loss,
             metrics,
         })
@@ -389,7 +385,7 @@ impl<M: TrainableModel> Trainer<M> {
         tracing::info!(
             "Loading best model from {} (score: {:?}).",
             best.display(),
-            self.state.best_metric
+            self.progress.state.best_metric
         );
         self.model
             .load_pretrained_weights(best)
@@ -426,8 +422,8 @@ mod tests {
     fn a_non_finite_outcome_stops_and_any_other_counts_the_step() {
         let dir = tempfile::tempdir().unwrap();
         let mut trainer = tiny_trainer(dir.path());
-        trainer.state.global_step = 6;
-        trainer.state.max_steps = 100;
+        trainer.progress.state.global_step = 6;
+        trainer.progress.state.max_steps = 100;
         let mut tracker = LossTracker::default();
         let report = |outcome| StepReport {
             outcome,
@@ -445,7 +441,7 @@ mod tests {
             error,
             TrainerError::NonFinite { step: 7, epoch, .. } if epoch == 1.25
         ));
-        assert_eq!(trainer.state.global_step, 6);
+        assert_eq!(trainer.progress.state.global_step, 6);
         assert_eq!(tracker.since_log, 0.0);
 
         let skipped = StepOutcome::SkippedOverflow {
@@ -457,8 +453,8 @@ mod tests {
                 .complete_step(report(outcome), 1e-4, 1.5, &mut tracker)
                 .unwrap();
         }
-        assert_eq!(trainer.state.global_step, 8);
-        assert_eq!(trainer.state.epoch, 1.5);
+        assert_eq!(trainer.progress.state.global_step, 8);
+        assert_eq!(trainer.progress.state.epoch, 1.5);
         assert_eq!(tracker.since_log, 1.0);
         assert_eq!(tracker.last_grad_norm, Some(1.5));
     }

@@ -11,6 +11,7 @@ use std::fmt;
 use std::path::Path;
 use std::sync::LazyLock;
 
+use burn::store::KeyRemapper;
 use regex::Regex;
 use serde::Deserialize;
 
@@ -176,40 +177,36 @@ impl Architecture {
 
     /// This architecture's name maps, built once per process.
     fn name_maps(self) -> &'static NameMaps {
-        static MAPS: LazyLock<Vec<NameMaps>> = LazyLock::new(|| {
-            Architecture::ALL
-                .iter()
-                .map(|arch| NameMaps::new(arch.renames()))
-                .collect()
-        });
-        let index = Architecture::ALL
-            .iter()
-            .position(|&arch| arch == self)
-            .unwrap_or_default();
-        &MAPS[index]
+        static BERT: LazyLock<NameMaps> = LazyLock::new(|| NameMaps::new(Architecture::Bert));
+        static DISTILBERT: LazyLock<NameMaps> =
+            LazyLock::new(|| NameMaps::new(Architecture::DistilBert));
+        static ROBERTA: LazyLock<NameMaps> = LazyLock::new(|| NameMaps::new(Architecture::Roberta));
+        match self {
+            Architecture::Bert => &BERT,
+            Architecture::DistilBert => &DISTILBERT,
+            Architecture::Roberta => &ROBERTA,
+        }
     }
 
-    /// Checkpoint names to this crate's parameter paths, as regexes applied in order after
-    /// a bare checkpoint's names are given [`Architecture::base_model_prefix`].
-    pub(crate) fn load_remap(self) -> &'static [(String, String)] {
-        &self.name_maps().load
+    /// Checkpoint names to this crate's parameter paths, as burn-store applies them; a bare
+    /// checkpoint's (not `prefixed`) first move under [`Architecture::base_model_prefix`].
+    pub(crate) fn load_remapper(self, prefixed: bool) -> KeyRemapper {
+        let maps = self.name_maps();
+        match prefixed {
+            true => maps.load.clone(),
+            false => maps.load_bare.clone(),
+        }
     }
 
-    /// This crate's parameter paths to the checkpoint's names, applied in order: the
-    /// inverse of [`Architecture::load_remap`].
-    pub(crate) fn save_remap(self) -> &'static [(String, String)] {
-        &self.name_maps().save
+    /// This crate's parameter paths to the checkpoint's names: the inverse of
+    /// [`Architecture::load_remapper`] for a prefixed checkpoint.
+    pub(crate) fn save_remapper(self) -> KeyRemapper {
+        self.name_maps().save.clone()
     }
 
-    /// A parameter path as the checkpoint spells it, through [`Architecture::save_remap`]'s
-    /// regexes, compiled once.
+    /// A parameter path as the checkpoint spells it.
     pub(crate) fn to_checkpoint_name(self, path: &str) -> String {
-        self.name_maps()
-            .save_compiled
-            .iter()
-            .fold(path.to_string(), |name, (from, to)| {
-                from.replace_all(&name, to.as_str()).into_owned()
-            })
+        rename(&self.name_maps().save, path)
     }
 
     /// The prefix remap a bare `...Model` checkpoint needs: its top-level modules moved under
@@ -231,50 +228,56 @@ impl Architecture {
 /// `output.layer_norm` could take its tail, and what one rename writes is never the start of
 /// another's match.
 struct NameMaps {
-    load: Vec<(String, String)>,
-    save: Vec<(String, String)>,
-    save_compiled: Vec<(Regex, String)>,
+    /// A prefixed checkpoint's names to ours.
+    load: KeyRemapper,
+    /// A bare checkpoint's names to ours: the base model's prefix, then `load`.
+    load_bare: KeyRemapper,
+    /// Ours to the checkpoint's.
+    save: KeyRemapper,
 }
 
 impl NameMaps {
-    fn new(renames: &[(&str, &str)]) -> Self {
-        let remap = |pairs: Vec<(&str, &str)>| -> Vec<(String, String)> {
-            let mut pairs = pairs;
-            pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
-            pairs
-                .into_iter()
-                .map(|(from, to)| {
-                    (
-                        format!(r"(^|\.){}\.", regex::escape(from)),
-                        format!("${{1}}{to}."),
-                    )
-                })
-                .collect()
-        };
-        let load = remap(
-            renames
-                .iter()
-                .map(|&(theirs, ours)| (theirs, ours))
-                .collect(),
-        );
-        let save = remap(
-            renames
-                .iter()
-                .map(|&(theirs, ours)| (ours, theirs))
-                .collect(),
-        );
-        let save_compiled = save
-            .iter()
-            // The patterns are escaped literals between fixed anchors; the table's tests
-            // compile every one.
-            .filter_map(|(from, to)| Regex::new(from).ok().map(|re| (re, to.clone())))
-            .collect();
+    fn new(architecture: Architecture) -> Self {
+        let renames = architecture.renames();
+        let load = compile(renames.iter().map(|&(theirs, ours)| (theirs, ours)));
+        let save = compile(renames.iter().map(|&(theirs, ours)| (ours, theirs)));
+        let (bare, prefixed) = architecture.bare_remap();
+        let mut load_bare = load.clone();
+        // A fixed pattern: the table's tests load bare checkpoints of every architecture.
+        if let Ok(bare) = Regex::new(bare) {
+            load_bare.insert(0, (bare, prefixed.to_string()));
+        }
         Self {
-            load,
-            save,
-            save_compiled,
+            load: KeyRemapper::from_compiled_patterns(load),
+            load_bare: KeyRemapper::from_compiled_patterns(load_bare),
+            save: KeyRemapper::from_compiled_patterns(save),
         }
     }
+}
+
+/// Module renames as whole-path regexes, the longest first.
+fn compile<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(Regex, String)> {
+    let mut pairs: Vec<_> = pairs.collect();
+    pairs.sort_by_key(|(from, _)| std::cmp::Reverse(from.len()));
+    pairs
+        .into_iter()
+        // Escaped literals between fixed anchors; the table's tests count every one.
+        .filter_map(|(from, to)| {
+            let pattern = format!(r"(^|\.){}\.", regex::escape(from));
+            let regex = Regex::new(&pattern).ok()?;
+            Some((regex, format!("${{1}}{to}.")))
+        })
+        .collect()
+}
+
+/// `name` through `remapper`'s patterns, in order, as burn-store renames a tensor.
+fn rename(remapper: &KeyRemapper, name: &str) -> String {
+    remapper
+        .patterns
+        .iter()
+        .fold(name.to_string(), |name, (from, to)| {
+            from.replace_all(&name, to.as_str()).into_owned()
+        })
 }
 
 impl fmt::Display for Architecture {
@@ -287,24 +290,14 @@ impl fmt::Display for Architecture {
 mod tests {
     use super::*;
 
-    fn apply(table: &[(String, String)], name: &str) -> String {
-        table.iter().fold(name.to_string(), |name, (from, to)| {
-            Regex::new(from)
-                .unwrap()
-                .replace_all(&name, to.as_str())
-                .into_owned()
-        })
-    }
-
     #[test]
     fn every_pattern_compiles_in_both_directions() {
         for arch in Architecture::ALL {
             let maps = arch.name_maps();
-            assert_eq!(maps.load.len(), arch.renames().len(), "{arch}");
-            assert_eq!(maps.save_compiled.len(), maps.save.len(), "{arch}");
-            for (pattern, _) in maps.load.iter().chain(&maps.save) {
-                Regex::new(pattern).unwrap();
-            }
+            let renames = arch.renames().len();
+            assert_eq!(maps.load.patterns.len(), renames, "{arch}");
+            assert_eq!(maps.save.patterns.len(), renames, "{arch}");
+            assert_eq!(maps.load_bare.patterns.len(), renames + 1, "{arch}");
         }
     }
 
@@ -351,17 +344,21 @@ mod tests {
             (Architecture::DistilBert, "pre_classifier.weight"),
         ];
         for (arch, name) in names {
-            let ours = apply(arch.load_remap(), name);
+            let ours = rename(&arch.load_remapper(true), name);
             assert!(
                 !ours.contains("LayerNorm") && !ours.contains("lin"),
                 "{ours}"
             );
-            assert_eq!(apply(arch.save_remap(), &ours), name, "{arch}: via {ours}");
+            assert_eq!(
+                rename(&arch.save_remapper(), &ours),
+                name,
+                "{arch}: via {ours}"
+            );
             assert_eq!(arch.to_checkpoint_name(&ours), name, "{arch}");
         }
         assert_eq!(
-            apply(
-                Architecture::DistilBert.load_remap(),
+            rename(
+                &Architecture::DistilBert.load_remapper(true),
                 "distilbert.transformer.layer.1.sa_layer_norm.weight"
             ),
             "distilbert.encoder.layer.1.attention.output.layer_norm.weight"

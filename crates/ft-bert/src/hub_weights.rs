@@ -3,7 +3,7 @@
 //!
 //! Tensors are read and written by burn-store, whose adapters transpose `Linear` weights
 //! (PyTorch keeps them `[out, in]`) and rename LayerNorm's `weight`/`bias` to burn's
-//! `gamma`/`beta`. Each architecture's regex tables ([`Architecture::load_remap`]) map the
+//! `gamma`/`beta`. Each architecture's regex tables ([`Architecture::load_remapper`]) map the
 //! spellings this crate's Rust field names cannot take (`LayerNorm`, the keyword `self`) and
 //! another architecture's module names onto the shared encoder, and the prefix
 //! (`bert.`, `roberta.`, `distilbert.`) that bare `...Model` checkpoints lack.
@@ -291,10 +291,8 @@ fn save_pretrained<M: PreTrainedModel>(model: &M, dir: &Path) -> Result<(), Bert
         .with_to_adapter(BurnToPyTorchAdapter.chain(FloatCastAdapter::to(DType::F32)))
         .metadata("format", "pt")
         .skip_enum_variants(true)
-        .overwrite(true);
-    for (from, to) in model.architecture().save_remap() {
-        store = store.with_key_remapping(from, to);
-    }
+        .overwrite(true)
+        .remap(model.architecture().save_remapper());
     model
         .save_into(&mut store)
         .map_err(|source| BertError::SaveWeights {
@@ -370,12 +368,7 @@ fn apply_weights<M: PreTrainedModel>(
         path: path.to_path_buf(),
         source,
     };
-    let mut remap: Vec<(String, String)> = Vec::new();
-    if !prefixed {
-        let (from, to) = architecture.bare_remap();
-        remap.push((from.to_string(), to.to_string()));
-    }
-    remap.extend(architecture.load_remap().iter().cloned());
+    let remapper = architecture.load_remapper(prefixed);
     // `skip_enum_variants`: the auto class's variant (`Roberta`) is burn's, not the
     // checkpoint's; without it the enum and the class it holds read and write one file.
     let result = if is_pickle(path) {
@@ -383,20 +376,16 @@ fn apply_weights<M: PreTrainedModel>(
         let mut store = PytorchStore::from_file(path)
             .skip_enum_variants(true)
             .allow_partial(true)
-            .validate(false);
-        for (from, to) in &remap {
-            store = store.with_key_remapping(from, to);
-        }
+            .validate(false)
+            .remap(remapper);
         model.load_from(&mut store).map_err(|e| error(e.into()))?
     } else {
         let mut store = SafetensorsStore::from_file(path)
             .with_from_adapter(PyTorchToBurnAdapter.chain(FloatCastAdapter::to(DType::F32)))
             .skip_enum_variants(true)
             .allow_partial(true)
-            .validate(false);
-        for (from, to) in &remap {
-            store = store.with_key_remapping(from, to);
-        }
+            .validate(false)
+            .remap(remapper);
         model.load_from(&mut store).map_err(|e| error(e.into()))?
     };
     let mismatches: Vec<String> = result

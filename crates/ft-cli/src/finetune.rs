@@ -78,6 +78,18 @@ impl FinetuneArgs {
         })?;
         Ok(Some(EarlyStoppingCallback::new(patience, threshold)))
     }
+
+    /// `--resume-from-checkpoint`'s folder, refused before any work when it is not there.
+    fn check_resume_path(&self) -> Result<()> {
+        match &self.resume_from_checkpoint {
+            Some(ResumeFrom::Path(path)) if !path.is_dir() => anyhow::bail!(
+                "--resume-from-checkpoint {}: no checkpoint folder there (give a \
+                 `checkpoint-N` folder, or `latest` for the last one in --output-dir)",
+                path.display()
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// The notebook's `TrainingArguments("test-trainer", eval_strategy="epoch")`.
@@ -100,6 +112,7 @@ macro_rules! say {
 pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
     let training = args.training.to_arguments(notebook_defaults())?;
     let early_stopping = args.early_stopping(&training)?;
+    args.check_resume_path()?;
     // Before loading anything: a bad output_dir would otherwise fail at the first checkpoint.
     training.create_output_dir()?;
     let backend = if group.is_distributed() {
@@ -190,7 +203,13 @@ fn train_and_report(
     let output_dir = trainer.args().output_dir.clone();
     let train_output = trainer
         .train(args.resume_from_checkpoint.clone())
-        .context("training")?;
+        .with_context(|| match &args.resume_from_checkpoint {
+            Some(ResumeFrom::Path(path)) => {
+                format!("training from --resume-from-checkpoint {}", path.display())
+            }
+            Some(ResumeFrom::Latest) => "training from the last checkpoint".to_string(),
+            None => "training".to_string(),
+        })?;
     say!(group, "{train_output}");
     say!(group, "{}", stop_report(trainer.state(), trainer.args()));
     trainer.save_model(&output_dir)?;

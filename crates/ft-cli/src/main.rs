@@ -22,26 +22,59 @@ use ft_trainer::distributed::ProcessGroup;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use clap::{Parser, Subcommand};
 
+// A flag given twice takes its last value, as argparse (and so transformers'
+// `HfArgumentParser`) does: scripts append overrides to a base command line.
 #[derive(Parser)]
 #[command(
     name = "bert-ft",
     version,
-    about = "Fine-tune BERT-family models on GLUE, Trainer-style"
+    about = "Fine-tune BERT-family models on GLUE, Trainer-style",
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Colour in the log lines: on a terminal only (auto), always, or never.
+    #[arg(long, global = true, value_enum, default_value_t = LogColor::Auto)]
+    log_color: LogColor,
 }
 
+/// When log lines carry ANSI colour codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogColor {
+    /// When stderr is a terminal: a file or a pipe gets plain text.
+    Auto,
+    /// Always, for a pager or CI log viewer that renders them.
+    Always,
+    /// Never.
+    Never,
+}
+
+impl LogColor {
+    fn enabled(self) -> bool {
+        match self {
+            LogColor::Auto => std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            LogColor::Always => true,
+            LogColor::Never => false,
+        }
+    }
+}
+
+// Negative numbers are values (`--learning-rate -1`), so that our own checks say what is
+// wrong with them rather than clap's "unexpected argument".
 #[derive(Subcommand)]
 enum Command {
     /// Fine-tunes on GLUE MRPC as the course notebook does (`finetune --task mrpc`).
+    #[command(allow_negative_numbers = true)]
     FinetuneMrpc(finetune::FinetuneArgs),
     /// Fine-tunes on a GLUE task, evaluates, and writes the results.
+    #[command(allow_negative_numbers = true)]
     Finetune(finetune::FinetuneArgs),
     /// Writes a fine-tuned model's predictions for a GLUE-format TSV file.
+    #[command(allow_negative_numbers = true)]
     Predict(predict::PredictArgs),
     /// Writes the model inputs of a split, one JSON object per row.
+    #[command(allow_negative_numbers = true)]
     Encode(encode::EncodeArgs),
     /// One benchmark measurement, as JSON on stdout (driven by `cargo xtask bench`).
     #[command(subcommand, hide = true)]
@@ -61,8 +94,9 @@ impl Command {
 }
 
 fn main() -> std::process::ExitCode {
-    // First, so that a build without MPI refuses to run as one of several processes before
-    // doing any work.
+    let cli = Cli::parse();
+    // Before any work, so that a build without MPI refuses to run as one of several
+    // processes.
     let group = match ProcessGroup::from_env() {
         Ok(group) => group,
         Err(error) => {
@@ -70,8 +104,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    init_tracing(&group);
-    let Err(error) = run(&group) else {
+    init_tracing(&group, cli.log_color);
+    let Err(error) = run(cli.command, &group) else {
         return std::process::ExitCode::SUCCESS;
     };
     let interrupted = error.chain().any(|e| {
@@ -113,7 +147,7 @@ fn report(error: &anyhow::Error) -> String {
 
 /// Logs to stderr at `RUST_LOG`'s level (info by default); with several processes, ranks
 /// other than 0 log warnings and errors only, as transformers' `log_level_replica` does.
-fn init_tracing(group: &ProcessGroup) {
+fn init_tracing(group: &ProcessGroup, color: LogColor) {
     let default = if group.is_world_process_zero() {
         "info"
     } else {
@@ -125,11 +159,11 @@ fn init_tracing(group: &ProcessGroup) {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(color.enabled())
         .init();
 }
 
-fn run(group: &ProcessGroup) -> Result<()> {
-    let command = Cli::parse().command;
+fn run(command: Command, group: &ProcessGroup) -> Result<()> {
     // A process-wide allocator setting, made once here, before any tensor is allocated.
     if command
         .backend()

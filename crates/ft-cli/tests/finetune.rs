@@ -25,6 +25,51 @@ fn bert_ft_with(args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
+/// `bert-ft finetune-mrpc` with `flags`, expected to stop before loading anything; its stderr.
+fn refused(flags: &[&str]) -> String {
+    let out = tempfile::tempdir().unwrap();
+    let output_dir = out.path().join("run");
+    let mut args = vec![
+        "finetune-mrpc",
+        "--output-dir",
+        output_dir.to_str().unwrap(),
+    ];
+    args.extend_from_slice(flags);
+    let result = bert_ft(&args);
+    let stderr = String::from_utf8_lossy(&result.stderr).into_owned();
+    assert!(!result.status.success(), "{stderr}");
+    assert!(!stderr.contains("Using device"), "{stderr}");
+    stderr
+}
+
+#[test]
+fn negative_numbers_are_values_that_our_own_checks_refuse() {
+    let stderr = refused(&["--learning-rate", "-1"]);
+    assert!(
+        stderr.contains("learning_rate must be non-negative, got -1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+}
+
+#[test]
+fn a_flag_given_twice_takes_its_last_value_as_argparse_does() {
+    let stderr = refused(&["--learning-rate", "2e-5", "--learning-rate", "-2"]);
+    assert!(
+        stderr.contains("learning_rate must be non-negative, got -2"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_missing_checkpoint_folder_is_named_with_its_flag() {
+    let stderr = refused(&["--resume-from-checkpoint", "some/missing/path"]);
+    assert!(
+        stderr.contains("--resume-from-checkpoint some/missing/path: no checkpoint folder"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn finetune_mrpc_runs_the_notebook_and_writes_run_glue_outputs() {
     let data = tempfile::tempdir().unwrap();
@@ -58,6 +103,9 @@ fn finetune_mrpc_runs_the_notebook_and_writes_run_glue_outputs() {
         "{stdout}"
     );
     assert!(stdout.contains("TrainOutput(global_step=6, "), "{stdout}");
+    // stderr is a pipe here: its log lines carry no colour codes.
+    assert!(stderr.contains(" INFO "), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
     assert!(stdout.contains("(16, 2) (16,)"), "{stdout}");
     assert!(stdout.contains("{'accuracy': "), "{stdout}");
 

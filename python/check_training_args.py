@@ -4,6 +4,9 @@ and every key of the JSON reads back from the constructed object with the same v
 transformers' own normalisation (enums compare by `.value`, `report_to` as a list, numbers
 numerically, `output_dir` as a string).
 
+A deprecation warning (FutureWarning or DeprecationWarning) from the construction is a
+refusal too: a file we write must not use a name transformers is retiring.
+
 Usage: python check_training_args.py ARGS.json
 Exits non-zero with a message if transformers refuses the arguments or any value differs.
 """
@@ -12,6 +15,7 @@ import enum
 import json
 import numbers
 import sys
+import warnings
 
 from transformers import TrainingArguments
 
@@ -49,7 +53,10 @@ def main():
     with open(path) as f:
         values = json.load(f)
     try:
-        args = TrainingArguments(**values)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", FutureWarning)
+            warnings.simplefilter("error", DeprecationWarning)
+            args = TrainingArguments(**values)
     except Exception as error:  # noqa: BLE001 - any refusal is the finding
         sys.exit(f"transformers.TrainingArguments refused {path}: {type(error).__name__}: {error}")
 

@@ -485,7 +485,7 @@ fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
     training.disable_tqdm = true;
     training.bf16 = args.bf16;
     training.per_device_train_batch_size = args.per_device_train_batch_size;
-    training.gradient_checkpointing = args.gradient_checkpointing;
+    training.activation_checkpointing = args.gradient_checkpointing;
     // The Trainer keeps the strategy of a device that already has autodiff.
     let train_device = if args.burn_checkpointing {
         device.clone().autodiff().gradient_checkpointing()

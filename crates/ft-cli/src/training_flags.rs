@@ -95,9 +95,10 @@ pub struct TrainingFlags {
     /// Micro-batches per optimizer step.
     #[arg(long)]
     pub gradient_accumulation_steps: Option<usize>,
-    /// Recompute each encoder layer's activations in the backward pass (less memory).
-    #[arg(long)]
-    pub gradient_checkpointing: Option<bool>,
+    /// Recompute each encoder layer's activations in the backward pass (less memory);
+    /// `--gradient-checkpointing` is its name before transformers 5.24.
+    #[arg(long, alias = "gradient-checkpointing")]
+    pub activation_checkpointing: Option<bool>,
     /// Seed of the head, data order and dropout.
     #[arg(long)]
     pub seed: Option<u64>,
@@ -107,6 +108,12 @@ pub struct TrainingFlags {
     /// Reload the best checkpoint at the end.
     #[arg(long)]
     pub load_best_model_at_end: Option<bool>,
+    /// Evaluate once before the first step.
+    #[arg(long)]
+    pub eval_on_start: Option<bool>,
+    /// On SIGTERM, finish the step, write a checkpoint and stop.
+    #[arg(long)]
+    pub enable_jit_checkpoint: Option<bool>,
     /// Metric deciding the best checkpoint.
     #[arg(long)]
     pub metric_for_best_model: Option<String>,

@@ -253,6 +253,40 @@ fn the_first_ctrl_c_checkpoints_and_exits_130_the_second_exits_at_once() {
 }
 
 #[test]
+fn sigterm_checkpoints_under_enable_jit_checkpoint_and_ends_the_process_otherwise() {
+    use std::os::unix::process::ExitStatusExt;
+    let data = tempfile::tempdir().unwrap();
+    write_task(data.path());
+
+    let out = tempfile::tempdir().unwrap();
+    let mut jit = command(data.path(), out.path(), false);
+    jit.args(["--enable-jit-checkpoint", "true"]);
+    let child = jit.spawn().unwrap();
+    wait_for_training(out.path());
+    send(&child, libc::SIGTERM);
+    let output = finish(child);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("JIT checkpointing enabled"), "{stderr}");
+    assert!(
+        stderr.contains("resume with --resume-from-checkpoint"),
+        "{stderr}"
+    );
+    let last = checkpoints(out.path()).pop().unwrap();
+    assert_complete(&last);
+    let state = ft_trainer::TrainerState::load(&last.join("trainer_state.json")).unwrap();
+    assert!(state.global_step < STEPS.parse().unwrap());
+
+    // Without the flag, as in transformers, SIGTERM ends the process at once.
+    let out = tempfile::tempdir().unwrap();
+    let child = command(data.path(), out.path(), false).spawn().unwrap();
+    wait_for_training(out.path());
+    send(&child, libc::SIGTERM);
+    let output = finish(child);
+    assert_eq!(output.status.signal(), Some(libc::SIGTERM));
+}
+
+#[test]
 fn an_unwritable_output_dir_is_a_clear_error() {
     let data = tempfile::tempdir().unwrap();
     write_task(data.path());

@@ -173,7 +173,7 @@ fn gradient_checkpointing_trains_as_the_plain_pass_on_every_backend() {
         let dir = tempfile::tempdir().unwrap();
         let (plain_losses, plain_logits, _) = run(&device, &config, short_run(dir.path())).unwrap();
         let mut args = short_run(dir.path());
-        args.gradient_checkpointing = true;
+        args.activation_checkpointing = true;
         let (losses, logits, _) = run(&device, &config, args).unwrap();
         for (step, (a, b)) in plain_losses.iter().zip(&losses).enumerate() {
             assert!(

@@ -201,6 +201,69 @@ fn an_interrupted_run_resumes_to_the_same_weights() {
     assert_eq!(evals(&resumed), evals(&full));
 }
 
+/// Sends this process SIGTERM at the end of a given step.
+struct SigtermAt(usize);
+
+impl TrainerCallback for SigtermAt {
+    fn name(&self) -> &str {
+        "SigtermAt"
+    }
+    fn on_step_end(&mut self, _: &TrainingArguments, state: &TrainerState, _: &mut TrainerControl) {
+        if state.global_step == self.0 {
+            // Handled: the Trainer watches SIGTERM under `enable_jit_checkpoint`.
+            signal_hook::low_level::raise(signal_hook::consts::SIGTERM).unwrap();
+        }
+    }
+}
+
+#[test]
+fn sigterm_under_enable_jit_checkpoint_writes_a_checkpoint_and_stops() {
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let args = TrainingArguments {
+        enable_jit_checkpoint: true,
+        ..common::args(dir.path())
+    };
+    let mut trainer = common::trainer(args).with_callback(SigtermAt(5));
+    let err = trainer.train(None).unwrap_err();
+    let TrainerError::Interrupted { step, checkpoint } = err else {
+        panic!("{err:?}");
+    };
+    assert_eq!(step, 5);
+    assert!(checkpoint.ends_with("checkpoint-5"));
+    let state = TrainerState::load(&checkpoint.join("trainer_state.json")).unwrap();
+    assert_eq!(state.global_step, 5);
+
+    // A signal from before `train()` is not taken for one during it.
+    let dir = tempfile::tempdir().unwrap();
+    let args = TrainingArguments {
+        enable_jit_checkpoint: true,
+        max_steps: 3,
+        ..common::args(dir.path())
+    };
+    let output = common::trainer(args).train(None).unwrap();
+    assert_eq!(output.global_step, 3);
+}
+
+#[test]
+fn eval_on_start_evaluates_before_the_first_step() {
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let args = TrainingArguments {
+        eval_on_start: true,
+        max_steps: 2,
+        ..common::args(dir.path())
+    };
+    let mut trainer = common::trainer(args);
+    trainer.train(None).unwrap();
+    let history = &trainer.state().log_history;
+    let first = &history[0];
+    assert!(first.contains_key("eval_accuracy"), "{first:?}");
+    assert_eq!((&first["step"], &first["epoch"]), (&0.into(), &0.0.into()));
+    let evals = history.iter().filter(|e| e.contains_key("eval_loss"));
+    assert_eq!(evals.count(), 2, "at the start and at the end of the epoch");
+}
+
 #[test]
 fn setup_errors_are_clear() {
     let _serial = common::serial();

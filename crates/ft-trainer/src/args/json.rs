@@ -19,7 +19,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     ("bf16_full_eval", &["false"]),
     ("fp16_full_eval", &["false"]),
     ("tf32", &["null"]),
-    ("activation_checkpointing", &["false", "null"]),
     ("activation_checkpointing_kwargs", &["null"]),
     ("gradient_checkpointing_kwargs", &["null"]),
     ("torch_compile", &["false"]),
@@ -43,7 +42,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     ("trackio_static_space_id", &["null"]),
     ("eval_delay", &["0"]),
     ("prediction_loss_only", &["false"]),
-    ("eval_on_start", &["false"]),
     ("eval_do_concat_batches", &["true"]),
     ("eval_use_gather_object", &["false"]),
     ("eval_accumulation_steps", &["null"]),
@@ -51,7 +49,6 @@ const UNSUPPORTED: &[(&str, &[&str])] = &[
     ("batch_eval_metrics", &["false"]),
     ("save_only_model", &["false"]),
     ("save_on_each_node", &["false"]),
-    ("enable_jit_checkpoint", &["false"]),
     ("push_to_hub", &["false"]),
     ("hub_token", &["\"<HUB_TOKEN>\"", "null"]),
     ("hub_private_repo", &["null"]),
@@ -104,6 +101,9 @@ const SCRIPT_ONLY: &[&str] = &["do_train", "do_eval", "do_predict"];
 /// transformers' name before 5.x for `train_sampling_strategy="group_by_length"`.
 const GROUP_BY_LENGTH: &str = "group_by_length";
 
+/// transformers' name before 5.24 for `activation_checkpointing`, still its deprecated alias.
+const GRADIENT_CHECKPOINTING: &str = "gradient_checkpointing";
+
 /// Overlays the keys of `json` on `base`: each key present replaces the field, the others keep
 /// `base`'s values. Not yet validated.
 pub(crate) fn merge(
@@ -116,14 +116,19 @@ pub(crate) fn merge(
     let Value::Object(mut fields) = serde_json::to_value(base)? else {
         return Err(ArgumentsFileError::NotAnObject);
     };
-    // Keys come in name order, so the alias sees the file's strategy, if any, up front.
+    // The aliases see the file's own values of their new names, whatever the key order.
     let explicit_strategy = entries.get("train_sampling_strategy").cloned();
+    let explicit_checkpointing = entries
+        .get("activation_checkpointing")
+        .is_some_and(|value| !value.is_null());
     for (key, value) in entries {
         if fields.contains_key(&key) {
             check_field(&key, &value)?;
             fields.insert(key, value);
         } else if key == GROUP_BY_LENGTH {
             group_by_length_alias(&mut fields, &value, explicit_strategy.as_ref())?;
+        } else if key == GRADIENT_CHECKPOINTING {
+            gradient_checkpointing_alias(&mut fields, value, explicit_checkpointing)?;
         } else if let Some((_, defaults)) = UNSUPPORTED.iter().find(|(name, _)| *name == key) {
             refuse_unless_default(&key, value, defaults)?;
         } else if !SCRIPT_ONLY.contains(&key.as_str()) {
@@ -143,6 +148,32 @@ fn check_field(key: &str, value: &Value) -> Result<(), ArgumentsFileError> {
             key: key.to_string(),
             source,
         })
+}
+
+/// `gradient_checkpointing` (deprecated) is `activation_checkpointing` where the file does not
+/// set that, as transformers' `__post_init__` reads it: then with its FutureWarning, and
+/// otherwise ignored, since transformers' own files hold both names with one value.
+fn gradient_checkpointing_alias(
+    fields: &mut Map<String, Value>,
+    value: Value,
+    explicit_checkpointing: bool,
+) -> Result<(), ArgumentsFileError> {
+    if explicit_checkpointing || value.is_null() {
+        return Ok(());
+    }
+    check_field("activation_checkpointing", &value).map_err(|error| match error {
+        ArgumentsFileError::Field { source, .. } => ArgumentsFileError::Field {
+            key: GRADIENT_CHECKPOINTING.to_string(),
+            source,
+        },
+        other => other,
+    })?;
+    tracing::warn!(
+        "`gradient_checkpointing` is deprecated and will be removed in transformers v6; use \
+         `activation_checkpointing`"
+    );
+    fields.insert("activation_checkpointing".to_string(), value);
+    Ok(())
 }
 
 /// `group_by_length` (deprecated) is `train_sampling_strategy` `"group_by_length"` when true
@@ -254,7 +285,10 @@ mod tests {
         let theirs: Map<String, Value> = serde_json::from_str(TRANSFORMERS).unwrap();
         let declared: Map<String, Value> = serde_json::from_str(DECLARED).unwrap();
         for (key, value) in &theirs {
-            if ours.get(key).is_some() || SCRIPT_ONLY.contains(&key.as_str()) {
+            if ours.get(key).is_some()
+                || SCRIPT_ONLY.contains(&key.as_str())
+                || key == GRADIENT_CHECKPOINTING
+            {
                 continue;
             }
             let (_, defaults) = UNSUPPORTED
@@ -333,6 +367,39 @@ mod tests {
         assert_eq!(error.to_string(), "`learning_rate` has an invalid value");
         let cause = std::error::Error::source(&error).map(ToString::to_string);
         assert!(cause.is_some_and(|c| c.starts_with("invalid type: string \"fast\"")));
+    }
+
+    #[test]
+    fn gradient_checkpointing_is_read_as_activation_checkpointing_unless_that_is_set() {
+        let on = |json: Value| merged(json).unwrap().activation_checkpointing;
+        assert!(on(serde_json::json!({"activation_checkpointing": true})));
+        assert!(on(serde_json::json!({"gradient_checkpointing": true})));
+        assert!(on(serde_json::json!({
+            "activation_checkpointing": null, "gradient_checkpointing": true
+        })));
+        // The new name wins, as transformers' `__post_init__` has it.
+        assert!(!on(serde_json::json!({
+            "activation_checkpointing": false, "gradient_checkpointing": true
+        })));
+        assert!(!on(serde_json::json!({"gradient_checkpointing": null})));
+        let error = merged(serde_json::json!({"gradient_checkpointing": "yes"})).unwrap_err();
+        assert!(
+            matches!(&error, ArgumentsFileError::Field { key, .. } if key == "gradient_checkpointing"),
+            "{error:?}"
+        );
+        // What we write has the new name alone.
+        let written = serde_json::to_value(TrainingArguments::default()).unwrap();
+        assert_eq!(written["activation_checkpointing"], false);
+        assert!(written.get(GRADIENT_CHECKPOINTING).is_none());
+    }
+
+    #[test]
+    fn eval_on_start_and_jit_checkpoints_are_read_on() {
+        let args = merged(serde_json::json!({
+            "eval_on_start": true, "enable_jit_checkpoint": true
+        }))
+        .unwrap();
+        assert!(args.eval_on_start && args.enable_jit_checkpoint);
     }
 
     #[test]

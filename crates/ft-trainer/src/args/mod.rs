@@ -232,15 +232,21 @@ pub struct TrainingArguments {
     pub gradient_accumulation_steps: usize,
     /// Recompute each encoder layer's activations in the backward pass instead of keeping
     /// them: less memory, about one more forward pass of time. transformers' dataclass
-    /// default is `null`, which means off.
+    /// default is `null`, which means off. A file's `gradient_checkpointing`, the name before
+    /// transformers 5.24, is read as this when this is absent or null.
     #[serde(deserialize_with = "null_as_false")]
-    pub gradient_checkpointing: bool,
+    pub activation_checkpointing: bool,
     /// Seed of the head initialisation, the data order and dropout.
     pub seed: u64,
     /// Seed of the data order alone; `None` uses `seed`.
     pub data_seed: Option<u64>,
     /// Reload the best checkpoint when training ends.
     pub load_best_model_at_end: bool,
+    /// Evaluate once before the first step, as a sanity check of the evaluation.
+    pub eval_on_start: bool,
+    /// On SIGTERM, finish the current step, write a checkpoint and stop (for preemptible
+    /// machines; give the orchestrator a grace period longer than a step and a save).
+    pub enable_jit_checkpoint: bool,
     /// Metric that decides the best checkpoint (`"loss"` when `load_best_model_at_end`).
     pub metric_for_best_model: Option<String>,
     /// Whether a larger metric is better (derived from the metric's name if unset).
@@ -289,10 +295,12 @@ impl Default for TrainingArguments {
             lr_scheduler_type: SchedulerType::Linear,
             warmup_steps: 0.0,
             gradient_accumulation_steps: 1,
-            gradient_checkpointing: false,
+            activation_checkpointing: false,
             seed: 42,
             data_seed: None,
             load_best_model_at_end: false,
+            eval_on_start: false,
+            enable_jit_checkpoint: false,
             metric_for_best_model: None,
             greater_is_better: None,
             dataloader_drop_last: false,

@@ -7,6 +7,7 @@
 //! - `maybe_log_save_evaluate` (`flow.rs`), with `DefaultFlowCallback`'s decisions.
 
 mod flow;
+mod jit_checkpoint;
 pub(crate) mod position;
 mod progress;
 mod step;

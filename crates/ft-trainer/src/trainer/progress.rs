@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::args::{IntervalStrategy, SaveStrategy, TrainingArguments};
 use crate::metrics::Metrics;
 use crate::state::{LogEntry, StepRecord, TrainerControl, TrainerState};
+use crate::trainer::jit_checkpoint::{self, SigtermGuard};
 
 /// The Trainer's progress. It owns three invariants: `state.global_step` and `state.epoch`
 /// are those of the last record in `history`, once training has stepped; `total_flos` grows
@@ -27,6 +28,8 @@ pub(crate) struct Progress {
     flos_per_token: f64,
     /// The Ctrl-C flag, when the caller gave one.
     interrupt: Option<Arc<AtomicBool>>,
+    /// SIGTERM, watched while an `enable_jit_checkpoint` run trains.
+    sigterm: Option<SigtermGuard>,
 }
 
 impl Progress {
@@ -38,6 +41,7 @@ impl Progress {
             history: Vec::new(),
             flos_per_token: 6.0 * non_embedding_parameters as f64,
             interrupt: None,
+            sigterm: None,
         }
     }
 
@@ -46,11 +50,24 @@ impl Progress {
         self.interrupt = Some(flag);
     }
 
-    /// Whether this process's Ctrl-C flag is up.
+    /// Whether this process was asked to stop with a checkpoint: Ctrl-C's flag, or SIGTERM
+    /// while it is watched.
     pub(crate) fn interrupt_raised(&self) -> bool {
-        self.interrupt
+        let flag = self
+            .interrupt
             .as_ref()
-            .is_some_and(|flag| flag.load(Ordering::SeqCst))
+            .is_some_and(|flag| flag.load(Ordering::SeqCst));
+        flag || self.sigterm.as_ref().is_some_and(SigtermGuard::requested)
+    }
+
+    /// Watches SIGTERM (`enable_jit_checkpoint`) when `on`, until [`Progress::unwatch_sigterm`].
+    pub(crate) fn watch_sigterm(&mut self, on: bool) {
+        self.sigterm = if on { jit_checkpoint::arm() } else { None };
+    }
+
+    /// SIGTERM ends the process again.
+    pub(crate) fn unwatch_sigterm(&mut self) {
+        self.sigterm = None;
     }
 
     /// Every optimizer step of the last `train()` call.

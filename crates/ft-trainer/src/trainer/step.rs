@@ -77,7 +77,7 @@ impl<M: TrainableModel> Trainer<M> {
         loss_scale: f64,
     ) -> Result<(Tensor<1>, GradientsParams), TrainerError> {
         let context = || format!("training step {}", self.progress.state.global_step + 1);
-        if self.args.gradient_checkpointing {
+        if self.args.activation_checkpointing {
             return self.training_step_checkpointed(model, batch, loss_scale, context);
         }
         let output = self.compute_loss(model, batch, context)?;
@@ -91,7 +91,7 @@ impl<M: TrainableModel> Trainer<M> {
         Ok((loss.detach().inner(), grads))
     }
 
-    /// [`Trainer::training_step`] under `gradient_checkpointing`: the model recomputes its
+    /// [`Trainer::training_step`] under `activation_checkpointing`: the model recomputes its
     /// layers' activations in its own backward pass, from the same loss as `compute_loss`.
     fn training_step_checkpointed(
         &self,

@@ -110,8 +110,25 @@ impl<M: TrainableModel> Trainer<M> {
         self.check_ranks_agree("at the start of training")?;
         self.log_run_header(&plan, dataset.len());
         self.call_on_train_begin()?;
+        // For the loop alone: SIGTERM before or after it ends the process as usual.
+        self.progress.watch_sigterm(self.args.enable_jit_checkpoint);
+        let output = self.training_loop(&plan, &loader, start_at);
+        self.progress.unwatch_sigterm();
+        output
+    }
 
+    /// `eval_on_start`, the epochs from `start_at` until the plan's end or a stop, and
+    /// `finalize`.
+    fn training_loop(
+        &mut self,
+        plan: &TrainPlan,
+        loader: &DataLoader,
+        start_at: Position,
+    ) -> Result<TrainOutput, TrainerError> {
         let start = Instant::now();
+        if self.args.eval_on_start {
+            self.evaluate()?;
+        }
         let first_step = self.progress.state.global_step;
         let mut tracker = LossTracker {
             last_logged_step: first_step,
@@ -133,10 +150,10 @@ impl<M: TrainableModel> Trainer<M> {
             } else {
                 0
             };
-            self.train_epoch(&plan, &loader, &schedule, epoch, consumed, &mut tracker)?;
+            self.train_epoch(plan, loader, &schedule, epoch, consumed, &mut tracker)?;
             stop = self.progress.control.should_training_stop;
         }
-        self.finalize(&plan, tracker, start, first_step)
+        self.finalize(plan, tracker, start, first_step)
     }
 
     /// The train dataset and its loader, refused before any step if the model cannot learn

@@ -16,6 +16,7 @@ mod imports;
 #[cfg(test)]
 mod layering;
 mod python;
+mod setup;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -36,7 +37,7 @@ struct Passthrough {
 
 #[derive(Subcommand)]
 enum Task {
-    /// What CI runs: formatting, clippy with warnings denied, then every test.
+    /// What CI runs: the machine's set-up, formatting, clippy with warnings denied, then every test.
     Ci(ci::CiArgs),
     /// Writes the encodings of a split as JSON lines (`bert-ft encode`).
     Encode(Passthrough),

@@ -574,6 +574,58 @@ pub enum CheckpointProblem {
         /// The tensor.
         name: String,
     },
+
+    /// A torch `optimizer.pt` whose param groups hold other numbers of parameters than
+    /// transformers' two groups (decay, no decay) of this model.
+    #[error(
+        "its param groups hold {found:?} parameters, but this model's groups (weight decay, \
+         no weight decay) hold {expected:?}: it was saved for another model"
+    )]
+    ParamGroups {
+        /// Parameters per group in the file.
+        found: Vec<usize>,
+        /// Parameters per group of this model.
+        expected: Vec<usize>,
+    },
+
+    /// A moment in a torch `optimizer.pt` of another shape than its parameter.
+    #[error(
+        "{name} has shape {found:?}, but parameter {index} (`{parameter}`) has {expected:?} in \
+         torch's layout"
+    )]
+    MomentShape {
+        /// The tensor (`state.3.exp_avg`).
+        name: String,
+        /// Our parameter at that index.
+        parameter: String,
+        /// The torch index.
+        index: usize,
+        /// The moment's shape.
+        found: Vec<usize>,
+        /// The parameter's shape in torch.
+        expected: Vec<usize>,
+    },
+
+    /// A parameter of a torch `optimizer.pt` whose `step` is missing or no whole count.
+    #[error("the state of parameter {index} has no step count, or one that is not a whole number")]
+    BadStep {
+        /// The torch index.
+        index: usize,
+    },
+
+    /// Parameters of a torch `optimizer.pt` at different steps, which one AdamW step count
+    /// cannot hold.
+    #[error(
+        "parameter {index} is at step {step}, but the parameters before it are at step {first}"
+    )]
+    StepCountsDisagree {
+        /// The torch index.
+        index: usize,
+        /// Its step.
+        step: u64,
+        /// The step of the parameters before it.
+        first: u64,
+    },
 }
 
 impl TrainerError {

@@ -32,6 +32,7 @@ mod checkpoint;
 pub mod distributed;
 mod error;
 mod evaluation;
+mod hf_checkpoint;
 mod label_smoothing;
 mod metrics;
 mod model;
@@ -41,6 +42,7 @@ mod saving;
 mod schedule;
 mod state;
 pub mod tensorboard;
+mod torch_save;
 mod trainer;
 
 pub use args::{

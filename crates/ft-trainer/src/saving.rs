@@ -5,12 +5,15 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::args::TrainingArguments;
+use crate::args::{TrainSamplingStrategy, TrainingArguments};
 use crate::checkpoint::{rotate_checkpoints, write_checkpoint};
 use crate::error::{CheckpointProblem, TrainerError};
+use crate::hf_checkpoint::scheduler::read_lambda_lr;
+use crate::hf_checkpoint::{OPTIMIZER_PT, SCHEDULER_PT, TorchRun, changed_settings};
 use crate::metrics::Metrics;
 use crate::model::TrainableModel;
-use crate::optimizer::OPTIMIZER_FILE;
+use crate::optimizer::{OPTIMIZER_FILE, TorchParameters, read_torch_state_dict};
+use crate::schedule::Schedule;
 use crate::state::{TRAINER_STATE_FILE, TrainerState};
 use crate::trainer::Trainer;
 use crate::trainer::position::StepShape;
@@ -258,6 +261,17 @@ impl<M: TrainableModel> Trainer<M> {
             }
             write_json(&dir.join(RNG_FILE), rng)?;
             write(&dir.join(ARGS_FILE), &self.args.to_json()?)?;
+            let run = TorchRun {
+                args: &self.args,
+                schedule: Schedule::for_run(&self.args, self.progress.state.max_steps),
+                step,
+            };
+            crate::hf_checkpoint::write_torch_files(
+                dir,
+                &self.model,
+                &self.optimization.optimizer,
+                &run,
+            )?;
             let state = self.progress.state.to_json();
             let path = dir.join(TRAINER_STATE_FILE);
             write(&path, &state.map_err(|e| TrainerError::save(&path, e))?)
@@ -277,6 +291,8 @@ impl<M: TrainableModel> Trainer<M> {
     /// Restores a checkpoint: the model, the optimizer, fp16's loss scale, the state and the
     /// callbacks'. The schedule continues from the checkpoint's step with this run's
     /// arguments; each argument that differs from the checkpoint's is warned about by name.
+    /// Each file of ours is read where present, transformers' otherwise (`optimizer.pt`,
+    /// `scheduler.pt`), so a checkpoint transformers' Trainer wrote resumes too.
     /// Everything that can fail is read before the Trainer changes, the weights last. Returns
     /// the batch shape the checkpoint was trained with.
     pub(crate) fn load_checkpoint(&mut self, dir: &Path) -> Result<StepShape, TrainerError> {
@@ -287,12 +303,9 @@ impl<M: TrainableModel> Trainer<M> {
             ));
         }
         let saved = TrainerState::load(&dir.join(TRAINER_STATE_FILE))?;
-        let rng = self.check_checkpoint_position(dir, &saved)?;
-        let saved_args = read_arguments(dir)?;
-        self.warn_about_changed_arguments(dir, &saved_args, saved.global_step)?;
-        self.optimization
-            .optimizer
-            .load(&dir.join(OPTIMIZER_FILE), &self.model, &self.device)?;
+        let world_size = self.check_checkpoint_position(dir, &saved)?;
+        let shape = self.checkpoint_step_shape(dir, &saved, world_size)?;
+        self.load_optimizer(dir)?;
         let scaler_file = dir.join(SCALER_FILE);
         let scaler = match scaler_file.is_file() {
             true => read_json(&scaler_file)?,
@@ -308,31 +321,39 @@ impl<M: TrainableModel> Trainer<M> {
             }
         }
         self.progress.restore(saved);
-        Ok(StepShape::new(&saved_args, rng.world_size))
+        Ok(shape)
     }
 
     /// The scheduler and the seeds must be at the step the state says: a checkpoint whose
-    /// files disagree was not written whole by one save.
+    /// files disagree was not written whole by one save. Returns the number of processes the
+    /// checkpoint was trained on (`rng_state.json` says; a transformers checkpoint is taken
+    /// as this run's).
     fn check_checkpoint_position(
         &self,
         dir: &Path,
         saved: &TrainerState,
-    ) -> Result<RngState, TrainerError> {
-        let scheduler: SchedulerState = read_json(&dir.join(SCHEDULER_FILE))?;
-        let rng: RngState = read_json(&dir.join(RNG_FILE))?;
-        for (file, step) in [
-            (SCHEDULER_FILE, scheduler.last_epoch),
-            (RNG_FILE, rng.global_step),
-        ] {
-            if step != saved.global_step {
-                return Err(TrainerError::invalid_checkpoint(
-                    dir.join(file),
-                    CheckpointProblem::StepsDisagree {
-                        step,
-                        state_step: saved.global_step,
-                    },
-                ));
-            }
+    ) -> Result<usize, TrainerError> {
+        let (scheduler_file, scheduler_step) = self.scheduler_step(dir)?;
+        let rng_file = dir.join(RNG_FILE);
+        let rng: Option<RngState> = match rng_file.is_file() {
+            true => Some(read_json(&rng_file)?),
+            false => None,
+        };
+        let steps = [
+            (scheduler_file, Some(scheduler_step)),
+            (RNG_FILE, rng.as_ref().map(|rng| rng.global_step)),
+        ];
+        for (file, step) in steps {
+            let Some(step) = step.filter(|&step| step != saved.global_step) else {
+                continue;
+            };
+            return Err(TrainerError::invalid_checkpoint(
+                dir.join(file),
+                CheckpointProblem::StepsDisagree {
+                    step,
+                    state_step: saved.global_step,
+                },
+            ));
         }
         if saved.max_steps != self.progress.state.max_steps {
             tracing::warn!(
@@ -342,7 +363,99 @@ impl<M: TrainableModel> Trainer<M> {
                 self.progress.state.max_steps
             );
         }
-        Ok(rng)
+        Ok(rng.map_or(self.group.world_size(), |rng| rng.world_size))
+    }
+
+    /// The scheduler's file and step: `scheduler.json`, else transformers' `scheduler.pt`,
+    /// whose base rate is compared with this run's.
+    fn scheduler_step(&self, dir: &Path) -> Result<(&'static str, usize), TrainerError> {
+        let ours = dir.join(SCHEDULER_FILE);
+        if ours.is_file() {
+            let scheduler: SchedulerState = read_json(&ours)?;
+            return Ok((SCHEDULER_FILE, scheduler.last_epoch));
+        }
+        let state = read_lambda_lr(&dir.join(SCHEDULER_PT))?;
+        self.warn_about_changed_settings(dir, SCHEDULER_PT, &[], &state.base_lrs);
+        // A scheduler that never stepped says -1; it is at step 0.
+        Ok((SCHEDULER_PT, usize::try_from(state.last_epoch).unwrap_or(0)))
+    }
+
+    /// The batch shape the checkpoint was trained with, from its `training_args.json`, whose
+    /// every change is warned about. A transformers checkpoint pickles its arguments as a
+    /// Python object (`training_args.bin`), which bert-ft does not read: its per-device batch
+    /// comes from `trainer_state.json`, the rest is taken as this run's.
+    fn checkpoint_step_shape(
+        &self,
+        dir: &Path,
+        saved: &TrainerState,
+        world_size: usize,
+    ) -> Result<StepShape, TrainerError> {
+        if dir.join(ARGS_FILE).is_file() {
+            let saved_args = read_arguments(dir)?;
+            self.warn_about_changed_arguments(dir, &saved_args, saved.global_step)?;
+            return Ok(StepShape::new(&saved_args, world_size));
+        }
+        tracing::warn!(
+            "{} has no training_args.json (transformers' training_args.bin is a pickled Python              object bert-ft does not read): only its optimizer's and scheduler's settings are              compared with this run's arguments, and it is taken to have been trained with              this run's gradient_accumulation_steps, dataloader_drop_last and number of              processes",
+            dir.display()
+        );
+        if self.args.train_sampling_strategy != TrainSamplingStrategy::Sequential {
+            tracing::warn!(
+                "{} has no rng_state.json: bert-ft's {:?} order is not torch's, so the rows after                  the resume are not those transformers would have drawn                  (train_sampling_strategy=\"sequential\" makes them the same)",
+                dir.display(),
+                self.args.train_sampling_strategy
+            );
+        }
+        let mut shape = StepShape::new(&self.args, world_size);
+        if let Some(batch) = saved.train_batch_size {
+            shape.per_device_train_batch_size = batch.max(1);
+        }
+        Ok(shape)
+    }
+
+    /// Loads AdamW's state: `optimizer.safetensors`, else transformers' `optimizer.pt`,
+    /// whose indices are mapped to our parameters (see `optimizer/torch_state.rs`).
+    fn load_optimizer(&mut self, dir: &Path) -> Result<(), TrainerError> {
+        let ours = dir.join(OPTIMIZER_FILE);
+        if ours.is_file() {
+            return self
+                .optimization
+                .optimizer
+                .load(&ours, &self.model, &self.device);
+        }
+        let path = dir.join(OPTIMIZER_PT);
+        let state = read_torch_state_dict(&path, &TorchParameters::of(&self.model))?;
+        self.warn_about_changed_settings(dir, OPTIMIZER_PT, &state.groups, &[]);
+        tracing::info!(
+            "resuming AdamW from transformers' {} at step {}",
+            path.display(),
+            state.step
+        );
+        self.optimization
+            .optimizer
+            .restore(state.step, state.moments, &self.model, &self.device)
+            .map_err(|problem| TrainerError::invalid_checkpoint(&path, problem))
+    }
+
+    /// Warns about each hyper-parameter of a transformers file that this run's arguments
+    /// change: transformers would resume with the file's, bert-ft takes this run's.
+    fn warn_about_changed_settings(
+        &self,
+        dir: &Path,
+        file: &str,
+        groups: &[crate::optimizer::ParamGroup],
+        base_lrs: &[f64],
+    ) {
+        for changed in changed_settings(groups, base_lrs, &self.args) {
+            tracing::warn!(
+                "resuming from {} with {} = {}; its {file} has {}: bert-ft continues with this \
+                 run's value, where transformers would keep the checkpoint's",
+                dir.display(),
+                changed.argument,
+                changed.now,
+                changed.saved,
+            );
+        }
     }
 
     /// Warns about each argument this run changes from the checkpoint's `training_args.json`
@@ -451,10 +564,14 @@ mod tests {
             Some("it is at step 3, but trainer_state.json is at step 4")
         );
 
+        // Without scheduler.json, transformers' scheduler.pt says where the run is.
         std::fs::remove_file(&scheduler).unwrap();
+        trainer.load_checkpoint(&checkpoint).unwrap();
+        let torch_scheduler = checkpoint.join(SCHEDULER_PT);
+        std::fs::remove_file(&torch_scheduler).unwrap();
         assert!(matches!(
             trainer.load_checkpoint(&checkpoint),
-            Err(TrainerError::Load { path, .. }) if path == scheduler
+            Err(TrainerError::Load { path, .. }) if path == torch_scheduler
         ));
     }
 

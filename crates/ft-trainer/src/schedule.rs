@@ -2,7 +2,7 @@
 
 use std::f64::consts::PI;
 
-use crate::args::SchedulerType;
+use crate::args::{SchedulerType, TrainingArguments};
 
 /// The learning rate of every optimizer step.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -18,6 +18,17 @@ pub struct Schedule {
 }
 
 impl Schedule {
+    /// The schedule of a run of `max_steps` optimizer steps with `args`, as the Trainer's
+    /// `create_scheduler` makes it.
+    pub fn for_run(args: &TrainingArguments, max_steps: usize) -> Self {
+        Self {
+            kind: args.lr_scheduler_type,
+            base: args.learning_rate,
+            warmup: args.warmup_steps_for(max_steps),
+            total: max_steps,
+        }
+    }
+
     /// The rate used by optimizer step `step` (1-based), as `LambdaLR` gives it:
     /// `base · λ(step − 1)`.
     pub fn learning_rate(&self, step: usize) -> f64 {

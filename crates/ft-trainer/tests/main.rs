@@ -5,6 +5,7 @@
 mod common;
 
 mod backends;
+mod hf_resume;
 mod optimizer;
 mod train;
 mod transformers_args;

@@ -7,6 +7,7 @@
 //! builds afresh.
 
 mod host;
+mod torch_state;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -19,6 +20,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use crate::args::TrainingArguments;
 use crate::error::{CheckpointProblem, TrainerError};
 use host::{HostAdamW, host_memory};
+pub(crate) use torch_state::{GroupSettings, ParamGroup, TorchParameters, read_torch_state_dict};
 
 /// File name of the optimizer state in a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
@@ -234,8 +236,7 @@ impl AdamW {
     }
 
     /// Reads the state written by [`AdamW::save`] onto `device`, for `model`'s parameters:
-    /// each moment must belong to one of them and have its length. On an error the optimizer
-    /// is unchanged.
+    /// each moment must belong to one of them and have its length.
     ///
     /// Nothing changes unless the whole file is read and fits `model`.
     pub fn load<M: Module>(
@@ -246,29 +247,46 @@ impl AdamW {
     ) -> Result<(), TrainerError> {
         let invalid = |problem: CheckpointProblem| TrainerError::invalid_checkpoint(path, problem);
         let (step, moments) = read_moments(path)?;
-        let sizes = parameter_sizes(model);
         let mut complete = HashMap::new();
         for (name, pair) in moments {
-            let size = *sizes.get(&name).ok_or_else(|| {
-                invalid(CheckpointProblem::UnknownParameter { name: name.clone() })
-            })?;
             let (Some(exp_avg), Some(exp_avg_sq)) = pair else {
                 return Err(invalid(CheckpointProblem::MissingMoment { name }));
             };
+            complete.insert(name, (exp_avg, exp_avg_sq));
+        }
+        self.restore(step, complete, model, device).map_err(invalid)
+    }
+
+    /// Takes `moments` (by parameter path, in burn's layout) at `step` onto `device`, for
+    /// `model`'s parameters: each must belong to one of them and have its length. On an
+    /// error the optimizer is unchanged.
+    pub fn restore<M: Module>(
+        &mut self,
+        step: u64,
+        moments: HashMap<String, MomentValues>,
+        model: &M,
+        device: &Device,
+    ) -> Result<(), CheckpointProblem> {
+        let sizes = parameter_sizes(model);
+        let mut placed = HashMap::new();
+        for (name, (exp_avg, exp_avg_sq)) in moments {
+            let Some(&size) = sizes.get(&name) else {
+                return Err(CheckpointProblem::UnknownParameter { name });
+            };
             for (kind, values) in [("exp_avg", &exp_avg), ("exp_avg_sq", &exp_avg_sq)] {
                 if values.len() != size {
-                    return Err(invalid(CheckpointProblem::MomentSize {
+                    return Err(CheckpointProblem::MomentSize {
                         kind,
                         name: name.clone(),
                         found: values.len(),
                         expected: size,
-                    }));
+                    });
                 }
             }
-            complete.insert(name, self.moments_on(exp_avg, exp_avg_sq, device));
+            placed.insert(name, self.moments_on(exp_avg, exp_avg_sq, device));
         }
         self.step = step;
-        self.moments = complete;
+        self.moments = placed;
         Ok(())
     }
 

@@ -1,7 +1,8 @@
 //! Resuming across the two Trainers: a checkpoint bert-ft writes resumes in transformers'
 //! Trainer, and one transformers writes resumes in bert-ft, each continuing as a run that
-//! never left its Trainer. Runs python/hf_resume.py with the project's Python (`.venv`, or
-//! `$FT_PYTHON`).
+//! never left its Trainer. Runs python/hf_resume.py with every transformers the project checks
+//! against (`test_support::transformers()`: `.venv`'s 5.24 and 5.25 beside it, or
+//! `$FT_PYTHON`'s alone). The shared runs are made once, in cargo's folder for test files.
 //!
 //! Both Trainers fine-tune one tiny BERT (bert-ft's random initialisation, saved with
 //! `save_pretrained`) on the same 64 token-id rows, in dataset order, in fp32, without dropout,
@@ -21,7 +22,6 @@
 //! way (a bug this test found) by 6.2e-3.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 use burn::tensor::Device;
@@ -32,6 +32,7 @@ use ft_trainer::{
     TrainSamplingStrategy, Trainer, TrainerError, TrainingArguments,
 };
 use glue_data::Label;
+use test_support::Transformers;
 
 use crate::common;
 
@@ -68,20 +69,29 @@ struct HfLoaded {
     scheduler_last_epoch: i64,
 }
 
-/// The files both directions share: the initial model, the rows, and each Trainer's
-/// uninterrupted run with its checkpoint at step 5. Made once for this binary's tests.
+/// The files both directions share: the initial model, the rows, and the uninterrupted run of
+/// bert-ft's Trainer and of each transformers', with their checkpoints at step 5. Made once
+/// for this binary's tests, in cargo's folder for test files, replaced by the next run.
 struct Runs {
     dir: PathBuf,
     ours: Vec<Step>,
-    hf: HfReport,
+    hf: Vec<HfRun>,
+}
+
+/// One transformers' uninterrupted run.
+struct HfRun {
+    transformers: Transformers,
+    /// Its output folder's name in [`Runs::dir`].
+    out: String,
+    report: HfReport,
 }
 
 impl Runs {
     fn get() -> &'static Runs {
         static RUNS: OnceLock<Runs> = OnceLock::new();
         RUNS.get_or_init(|| {
-            // Kept for the test binary's life; the OS clears the temporary folder.
-            let dir = tempfile::tempdir().unwrap().keep();
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("hf_resume");
+            let _ = std::fs::remove_dir_all(&dir);
             let model = BertForSequenceClassification::from_config(&config(), 42, &Device::flex());
             model.unwrap().save_pretrained(&dir.join("init")).unwrap();
             write_rows(&dir.join("rows.jsonl"));
@@ -91,10 +101,29 @@ impl Runs {
                 trainer.train(None).unwrap();
                 steps(trainer.step_history())
             };
-            let hf = hf_train(&dir, "hf", None);
+            let hf = test_support::transformers()
+                .into_iter()
+                .map(|transformers| {
+                    let out = format!("hf-{}", label(&transformers));
+                    let report = hf_train(&transformers, &dir, &out, None);
+                    HfRun {
+                        transformers,
+                        out,
+                        report,
+                    }
+                })
+                .collect();
             Runs { dir, ours, hf }
         })
     }
+}
+
+/// A transformers' version, to name folders by.
+fn label(transformers: &Transformers) -> String {
+    transformers
+        .version
+        .clone()
+        .unwrap_or_else(|| "ft-python".to_string())
 }
 
 /// A tiny BERT without dropout, so that both Trainers compute one function.
@@ -159,16 +188,21 @@ fn trainer_of(
         .with_tokenizer(common::tokenizer())
 }
 
-/// Runs python/hf_resume.py with `args`; returns its stdout, failing on an error.
-fn hf_resume_py(args: &[&std::ffi::OsStr]) -> String {
-    let output = Command::new(test_support::python())
+/// Runs python/hf_resume.py with `transformers` and `args`; returns its stdout, failing on
+/// an error.
+fn hf_resume_py(transformers: &Transformers, args: &[&std::ffi::OsStr]) -> String {
+    let output = transformers
+        .command()
         .arg(test_support::python_script("hf_resume.py"))
         .args(args)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        output.status.success(),
+        "{transformers}: {stdout}\n{stderr}"
+    );
     stdout
 }
 
@@ -183,10 +217,10 @@ fn steps(history: &[StepRecord]) -> Vec<Step> {
         .collect()
 }
 
-/// Runs transformers' Trainer for 12 steps into `dir/out`, from `resume` if given.
-fn hf_train(dir: &Path, out: &str, resume: Option<&Path>) -> HfReport {
+/// Runs `transformers`' Trainer for 12 steps into `dir/out`, from `resume` if given.
+fn hf_train(transformers: &Transformers, dir: &Path, out: &str, resume: Option<&Path>) -> HfReport {
     let report = dir.join(format!("{out}.json"));
-    let mut command = Command::new(test_support::python());
+    let mut command = transformers.command();
     command
         .arg(test_support::python_script("hf_resume.py"))
         .arg("train")
@@ -264,69 +298,73 @@ fn a_bert_ft_checkpoint_resumes_in_transformers_as_its_own_run() {
     ] {
         assert!(present.iter().any(|f| f == file), "{file} in {present:?}");
     }
-    let resumed = hf_train(&runs.dir, "hf-from-ours", Some(&checkpoint));
+    for run in &runs.hf {
+        let transformers = &run.transformers;
+        let out = format!("{}-from-ours", run.out);
+        let resumed = hf_train(transformers, &runs.dir, &out, Some(&checkpoint));
 
-    let loaded = resumed.loaded.clone().expect("a step ran");
-    assert_eq!(
-        loaded.optimizer_step,
-        Some(SAVED_AT as f64),
-        "AdamW's moments were loaded"
-    );
-    assert_eq!(
-        loaded.scheduler_last_epoch, SAVED_AT as i64,
-        "the schedule was loaded"
-    );
-    let complaints: Vec<&String> = resumed
-        .messages
-        .iter()
-        .filter(|m| m.contains("RNG") || m.contains("optimizer") || m.contains("scheduler"))
-        .collect();
-    assert!(complaints.is_empty(), "{complaints:#?}");
+        let loaded = resumed.loaded.clone().expect("a step ran");
+        assert_eq!(
+            loaded.optimizer_step,
+            Some(SAVED_AT as f64),
+            "{transformers}: AdamW"
+        );
+        assert_eq!(
+            loaded.scheduler_last_epoch, SAVED_AT as i64,
+            "{transformers}: schedule"
+        );
+        let complaints: Vec<&String> = resumed
+            .messages
+            .iter()
+            .filter(|m| m.contains("RNG") || m.contains("optimizer") || m.contains("scheduler"))
+            .collect();
+        assert!(complaints.is_empty(), "{transformers}: {complaints:#?}");
 
-    let (largest, lr_resumed, lr_uninterrupted) = compare(&resumed.steps, &runs.hf.steps);
-    eprintln!("bert-ft -> transformers: largest loss difference {largest:e}");
-    assert!(
-        largest < LOSS_TOLERANCE,
-        "{largest:e}\n{resumed:#?}\n{:#?}",
-        runs.hf
-    );
-    assert_eq!(lr_resumed, lr_uninterrupted);
+        let (largest, lr_resumed, lr_uninterrupted) = compare(&resumed.steps, &run.report.steps);
+        eprintln!("bert-ft -> {transformers}: largest loss difference {largest:e}");
+        assert!(largest < LOSS_TOLERANCE, "{transformers}: {largest:e}");
+        assert_eq!(lr_resumed, lr_uninterrupted, "{transformers}");
+    }
 }
 
 #[test]
 fn a_transformers_checkpoint_resumes_in_bert_ft_as_its_own_run() {
     let runs = Runs::get();
-    let checkpoint = runs.dir.join(format!("hf/checkpoint-{SAVED_AT}"));
-    let present = files(&checkpoint);
-    for ours in [
-        "optimizer.safetensors",
-        "scheduler.json",
-        "rng_state.json",
-        "training_args.json",
-    ] {
-        assert!(!present.iter().any(|f| f == ours), "{ours} in {present:?}");
-    }
-    for theirs in [
-        "optimizer.pt",
-        "scheduler.pt",
-        "training_args.bin",
-        "rng_state.pth",
-    ] {
-        assert!(
-            present.iter().any(|f| f == theirs),
-            "{theirs} in {present:?}"
-        );
-    }
-    let _serial = common::serial();
-    let mut trainer = trainer(&runs.dir.join("init"), &runs.dir.join("ours-from-hf"));
-    let output = trainer.train(Some(ResumeFrom::Path(checkpoint))).unwrap();
-    assert_eq!(output.global_step, STEPS);
+    for run in &runs.hf {
+        let transformers = &run.transformers;
+        let checkpoint = runs.dir.join(format!("{}/checkpoint-{SAVED_AT}", run.out));
+        let present = files(&checkpoint);
+        for ours in [
+            "optimizer.safetensors",
+            "scheduler.json",
+            "rng_state.json",
+            "training_args.json",
+        ] {
+            assert!(!present.iter().any(|f| f == ours), "{ours} in {present:?}");
+        }
+        for theirs in [
+            "optimizer.pt",
+            "scheduler.pt",
+            "training_args.bin",
+            "rng_state.pth",
+        ] {
+            assert!(
+                present.iter().any(|f| f == theirs),
+                "{theirs} in {present:?}"
+            );
+        }
+        let _serial = common::serial();
+        let out = runs.dir.join(format!("ours-from-{}", run.out));
+        let mut trainer = trainer(&runs.dir.join("init"), &out);
+        let output = trainer.train(Some(ResumeFrom::Path(checkpoint))).unwrap();
+        assert_eq!(output.global_step, STEPS);
 
-    let (largest, lr_resumed, lr_uninterrupted) =
-        compare(&steps(trainer.step_history()), &runs.ours);
-    eprintln!("transformers -> bert-ft: largest loss difference {largest:e}");
-    assert!(largest < LOSS_TOLERANCE, "{largest:e}");
-    assert_eq!(lr_resumed, lr_uninterrupted);
+        let (largest, lr_resumed, lr_uninterrupted) =
+            compare(&steps(trainer.step_history()), &runs.ours);
+        eprintln!("{transformers} -> bert-ft: largest loss difference {largest:e}");
+        assert!(largest < LOSS_TOLERANCE, "{transformers}: {largest:e}");
+        assert_eq!(lr_resumed, lr_uninterrupted, "{transformers}");
+    }
 }
 
 #[test]
@@ -344,68 +382,82 @@ fn our_optimizer_pt_is_transformers_own_at_the_same_step() {
         runs.dir
             .join(format!("{run}/checkpoint-{SAVED_AT}/optimizer.pt"))
     };
-    let stdout = hf_resume_py(&[
-        "compare-optimizers".as_ref(),
-        optimizer("ours").as_os_str(),
-        optimizer("hf").as_os_str(),
-    ]);
-    let comparison: Comparison = serde_json::from_str(&stdout).unwrap();
-    assert!(comparison.same_structure, "{stdout}");
-    assert!(comparison.same_param_groups, "{stdout}");
-    assert_eq!(
-        comparison.steps,
-        [vec![SAVED_AT as f64], vec![SAVED_AT as f64]]
-    );
-    // 2 layers: 16 tensors each, 5 of the embeddings, 2 of the pooler, 2 of the classifier;
-    // two moments each.
-    assert_eq!(comparison.moments, 2 * (2 * 16 + 5 + 2 + 2));
-    // Each moment as transformers computed it, to float rounding over 5 steps.
-    eprintln!(
-        "optimizer.pt: largest moment difference {:e} of its largest value",
-        comparison.largest_relative_difference
-    );
-    assert!(comparison.largest_relative_difference < 1e-3, "{stdout}");
+    for run in &runs.hf {
+        let transformers = &run.transformers;
+        let stdout = hf_resume_py(
+            transformers,
+            &[
+                "compare-optimizers".as_ref(),
+                optimizer("ours").as_os_str(),
+                optimizer(&run.out).as_os_str(),
+            ],
+        );
+        let comparison: Comparison = serde_json::from_str(&stdout).unwrap();
+        assert!(comparison.same_structure, "{transformers}: {stdout}");
+        assert!(comparison.same_param_groups, "{transformers}: {stdout}");
+        let at = vec![SAVED_AT as f64];
+        assert_eq!(comparison.steps, [at.clone(), at], "{transformers}");
+        // 2 layers of 16 tensors, 5 in the embeddings, 2 in the pooler and 2 in the
+        // classifier; two moments each.
+        assert_eq!(comparison.moments, 2 * (2 * 16 + 5 + 2 + 2));
+        // Each moment as transformers computed it, to float rounding over 5 steps.
+        let difference = comparison.largest_relative_difference;
+        eprintln!("{transformers}: largest moment difference {difference:e} of its largest value");
+        assert!(difference < 1e-4, "{transformers}: {stdout}");
+    }
 }
 
 #[test]
 fn both_trainers_take_the_same_steps() {
     let runs = Runs::get();
     assert_eq!(runs.ours.len(), STEPS);
-    assert_eq!(runs.hf.steps.len(), STEPS);
-    let mut largest: f64 = 0.0;
-    for (ours, theirs) in runs.ours.iter().zip(&runs.hf.steps) {
-        assert_eq!(ours.step, theirs.step);
-        assert_eq!(
-            ours.learning_rate, theirs.learning_rate,
-            "step {}",
-            ours.step
-        );
-        largest = largest.max((ours.loss - theirs.loss).abs());
+    for run in &runs.hf {
+        let transformers = &run.transformers;
+        assert_eq!(run.report.steps.len(), STEPS, "{transformers}");
+        let mut largest: f64 = 0.0;
+        for (ours, theirs) in runs.ours.iter().zip(&run.report.steps) {
+            assert_eq!(ours.step, theirs.step);
+            assert_eq!(
+                ours.learning_rate, theirs.learning_rate,
+                "step {}",
+                ours.step
+            );
+            largest = largest.max((ours.loss - theirs.loss).abs());
+        }
+        eprintln!("bert-ft against {transformers}: largest loss difference {largest:e}");
+        assert!(largest < LOSS_TOLERANCE, "{transformers}: {largest:e}");
     }
-    eprintln!("bert-ft against transformers: largest loss difference {largest:e}");
-    assert!(largest < LOSS_TOLERANCE, "{largest:e}");
 }
 
 #[test]
 fn our_scheduler_pt_is_transformers_own_and_rng_state_pth_is_set_seeds() {
     let runs = Runs::get();
     let file = |run: &str, name: &str| runs.dir.join(format!("{run}/checkpoint-{SAVED_AT}/{name}"));
-    let report = hf_resume_py(&[
-        "same-state".as_ref(),
-        file("ours", "scheduler.pt").as_os_str(),
-        file("hf", "scheduler.pt").as_os_str(),
-    ]);
-    assert_eq!(report.trim(), "equal", "{report}");
-    // transformers' own loader, with the numpy globals it allows, then each generator.
     let seed = TrainingArguments::default().seed.to_string();
-    let report = hf_resume_py(&[
-        "check-rng".as_ref(),
-        file("ours", "rng_state.pth").as_os_str(),
-        seed.as_ref(),
-    ]);
-    for generator in ["python", "numpy", "cpu"] {
-        let line = format!("{generator}: as set_seed({seed}) leaves it");
-        assert!(report.contains(&line), "{line}\n{report}");
+    for run in &runs.hf {
+        let transformers = &run.transformers;
+        let report = hf_resume_py(
+            transformers,
+            &[
+                "same-state".as_ref(),
+                file("ours", "scheduler.pt").as_os_str(),
+                file(&run.out, "scheduler.pt").as_os_str(),
+            ],
+        );
+        assert_eq!(report.trim(), "equal", "{transformers}: {report}");
+        // transformers' own loader, with the numpy globals it allows, then each generator.
+        let report = hf_resume_py(
+            transformers,
+            &[
+                "check-rng".as_ref(),
+                file("ours", "rng_state.pth").as_os_str(),
+                seed.as_ref(),
+            ],
+        );
+        for generator in ["python", "numpy", "cpu"] {
+            let line = format!("{generator}: as set_seed({seed}) leaves it");
+            assert!(report.contains(&line), "{transformers}: {line}\n{report}");
+        }
     }
 }
 
@@ -423,10 +475,8 @@ fn a_transformers_checkpoint_of_another_model_or_with_a_broken_file_is_refused_b
     let runs = Runs::get();
     let scratch = tempfile::tempdir().unwrap();
     let checkpoint = scratch.path().join(format!("checkpoint-{SAVED_AT}"));
-    copy_checkpoint(
-        &runs.dir.join(format!("hf/checkpoint-{SAVED_AT}")),
-        &checkpoint,
-    );
+    let transformers_checkpoint = format!("{}/checkpoint-{SAVED_AT}", runs.hf[0].out);
+    copy_checkpoint(&runs.dir.join(transformers_checkpoint), &checkpoint);
     let optimizer = checkpoint.join("optimizer.pt");
     let _serial = common::serial();
 

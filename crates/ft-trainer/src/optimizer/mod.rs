@@ -260,7 +260,7 @@ impl AdamW {
     /// Takes `moments` (by parameter path, in burn's layout) at `step` onto `device`, for
     /// `model`'s parameters: each must belong to one of them and have its length. On an
     /// error the optimizer is unchanged.
-    pub fn restore<M: Module>(
+    pub(crate) fn restore<M: Module>(
         &mut self,
         step: u64,
         moments: HashMap<String, MomentValues>,

@@ -129,7 +129,7 @@ pub struct GroupSettings {
 impl AdamW {
     /// `AdamW.state_dict()` for `parameters`: each stepped parameter's `step`, `exp_avg` and
     /// `exp_avg_sq` by its torch index, then the two param groups.
-    pub fn torch_state_dict(
+    pub(crate) fn torch_state_dict(
         &self,
         parameters: &TorchParameters,
         settings: &GroupSettings,
@@ -381,6 +381,128 @@ fn read_moment(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trainer::tests::tiny_trainer;
+
+    #[test]
+    fn parameters_take_transformers_indices_and_torch_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = tiny_trainer(dir.path());
+        let parameters = TorchParameters::of(&trainer.model);
+        let listed = |group: &[TorchParameter]| -> Vec<(String, Vec<usize>, bool)> {
+            group
+                .iter()
+                .map(|p| (p.path.clone(), p.torch_shape.clone(), p.transposed))
+                .collect()
+        };
+        // transformers 5.24's named_parameters() for this config (hidden 8, one layer,
+        // intermediate 16), split by get_decay_parameter_names, with torch's shapes.
+        let layer = "bert.encoder.layer.0";
+        let expected_decay = [
+            (
+                "bert.embeddings.word_embeddings.weight".to_string(),
+                vec![64, 8],
+                false,
+            ),
+            (
+                "bert.embeddings.position_embeddings.weight".into(),
+                vec![16, 8],
+                false,
+            ),
+            (
+                "bert.embeddings.token_type_embeddings.weight".into(),
+                vec![2, 8],
+                false,
+            ),
+            (
+                format!("{layer}.attention.self_attention.query.weight"),
+                vec![8, 8],
+                true,
+            ),
+            (
+                format!("{layer}.attention.self_attention.key.weight"),
+                vec![8, 8],
+                true,
+            ),
+            (
+                format!("{layer}.attention.self_attention.value.weight"),
+                vec![8, 8],
+                true,
+            ),
+            (
+                format!("{layer}.attention.output.dense.weight"),
+                vec![8, 8],
+                true,
+            ),
+            (
+                format!("{layer}.intermediate.dense.weight"),
+                vec![16, 8],
+                true,
+            ),
+            (format!("{layer}.output.dense.weight"), vec![8, 16], true),
+            ("bert.pooler.dense.weight".into(), vec![8, 8], true),
+            ("classifier.weight".into(), vec![2, 8], true),
+        ];
+        assert_eq!(listed(&parameters.groups[0]), expected_decay);
+        let no_decay: Vec<String> = parameters.groups[1]
+            .iter()
+            .map(|p| p.path.clone())
+            .collect();
+        let expected_no_decay = [
+            "bert.embeddings.layer_norm.gamma".to_string(),
+            "bert.embeddings.layer_norm.beta".into(),
+            format!("{layer}.attention.self_attention.query.bias"),
+            format!("{layer}.attention.self_attention.key.bias"),
+            format!("{layer}.attention.self_attention.value.bias"),
+            format!("{layer}.attention.output.dense.bias"),
+            format!("{layer}.attention.output.layer_norm.gamma"),
+            format!("{layer}.attention.output.layer_norm.beta"),
+            format!("{layer}.intermediate.dense.bias"),
+            format!("{layer}.output.dense.bias"),
+            format!("{layer}.output.layer_norm.gamma"),
+            format!("{layer}.output.layer_norm.beta"),
+            "bert.pooler.dense.bias".into(),
+            "classifier.bias".into(),
+        ];
+        assert_eq!(no_decay, expected_no_decay);
+        assert_eq!(parameters.indexed().last().map(|(i, _)| i), Some(24));
+    }
+
+    #[test]
+    fn a_fresh_optimizer_has_no_state_and_both_groups() {
+        let dir = tempfile::tempdir().unwrap();
+        let trainer = tiny_trainer(dir.path());
+        let parameters = TorchParameters::of(&trainer.model);
+        let settings = GroupSettings {
+            lr: 1e-3,
+            initial_lr: 2e-3,
+            betas: (0.9, 0.999),
+            eps: 1e-8,
+            weight_decay: 0.01,
+            fused: true,
+        };
+        let optimizer = AdamW::new(crate::optimizer::AdamWConfig::from(&trainer.args));
+        let Value::Dict(entries) = optimizer.torch_state_dict(&parameters, &settings).unwrap()
+        else {
+            panic!("a state dict is a dict");
+        };
+        assert_eq!(entries[0], (Value::str("state"), Value::Dict(Vec::new())));
+        let Value::List(groups) = &entries[1].1 else {
+            panic!("param_groups is a list");
+        };
+        let params = |group: &Value| match group {
+            Value::Dict(keys) => keys.last().cloned(),
+            _ => None,
+        };
+        let indices = |range: std::ops::Range<i64>| Value::List(range.map(Value::Int).collect());
+        assert_eq!(
+            params(&groups[0]),
+            Some((Value::str("params"), indices(0..11)))
+        );
+        assert_eq!(
+            params(&groups[1]),
+            Some((Value::str("params"), indices(11..25)))
+        );
+    }
 
     #[test]
     fn transposing_twice_gives_the_matrix_back() {

@@ -314,12 +314,14 @@ fn a_full_disk_fails_the_save_and_keeps_the_previous_checkpoint() {
     let data = tempfile::tempdir().unwrap();
     write_task(data.path());
     let out = tempfile::tempdir().unwrap();
-    // A tiny checkpoint is about 13 MB: the disk holds one, not two. A small tmpfs is a real
-    // full disk; without the privilege to mount one, a file-size limit gives the same failure.
+    // A tiny checkpoint is about 21 MB (the model 4 MB, the optimizer state 8 MB in our file
+    // and 8 MB in transformers' optimizer.pt): the disk holds one, not two. A small tmpfs is
+    // a real full disk; without the privilege to mount one, a file-size limit gives the same
+    // failure.
     let mount = out.path().join("disk");
     std::fs::create_dir(&mount).unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=20m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=32m", "tmpfs"])
         .arg(&mount)
         .status()
         .is_ok_and(|s| s.success());

@@ -162,7 +162,8 @@ pub enum TrainerError {
         digests: Vec<u64>,
     },
 
-    /// Training was interrupted (Ctrl-C) after a checkpoint was written.
+    /// Training was interrupted (Ctrl-C, or SIGTERM under `enable_jit_checkpoint`) after a
+    /// checkpoint was written.
     #[error("interrupted at step {step}; resume with --resume-from-checkpoint {checkpoint}")]
     Interrupted {
         /// The last step completed.

@@ -134,12 +134,7 @@ impl<M: TrainableModel> Trainer<M> {
             last_logged_step: first_step,
             ..LossTracker::default()
         };
-        let schedule = Schedule {
-            kind: self.args.lr_scheduler_type,
-            base: self.args.learning_rate,
-            warmup: self.args.warmup_steps_for(plan.max_steps),
-            total: plan.max_steps,
-        };
+        let schedule = Schedule::for_run(&self.args, plan.max_steps);
         let mut stop = first_step >= plan.max_steps;
         for epoch in start_at.epoch..plan.num_train_epochs {
             if stop {

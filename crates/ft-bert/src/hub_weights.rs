@@ -215,6 +215,24 @@ impl CheckpointFiles {
     }
 }
 
+impl BertConfig {
+    /// `AutoConfig.from_pretrained(name_or_path)`: the `config.json` of a local folder or of a
+    /// Hub model repository, without its weights.
+    pub fn from_pretrained(
+        name_or_path: &str,
+        hub: Option<&HubOptions>,
+    ) -> Result<Self, BertError> {
+        let dir = Path::new(name_or_path);
+        let path = if dir.is_dir() {
+            dir.join("config.json")
+        } else {
+            let options = hub.cloned().unwrap_or_else(HubOptions::from_env);
+            HubRepo::model(name_or_path, &options)?.get("config.json")?
+        };
+        BertConfig::from_file(&path)
+    }
+}
+
 /// Builds `M` from a checkpoint's config and loads its weights, with a newly initialised
 /// head where the checkpoint has none.
 fn from_files<M: PreTrainedModel>(

@@ -9,7 +9,7 @@ use burn::module::Module;
 use burn::store::{ModuleStore, SafetensorsStore};
 use burn::tensor::Device;
 use ft_bert::prelude::*;
-use ft_bert::{BertError, BertForSequenceClassification, PretrainedOptions};
+use ft_bert::{BertConfig, BertError, BertForSequenceClassification, PretrainedOptions};
 use ft_hub::HubOptions;
 use serde::Deserialize;
 use test_support::{FakeHub, FakeRepo, RepoKind};
@@ -371,6 +371,14 @@ fn a_hub_model_id_downloads_through_hf_hub() {
     assert_eq!(info.source, "test-org/tiny-bert");
     let expected: Vec<f32> = expected().pooler_output.into_iter().flatten().collect();
     assert!(common::max_abs_diff(&pooler_output(&model, &device), &expected) < 1e-5);
+    // `AutoConfig.from_pretrained`: the config alone, from the Hub and from the folder.
+    let local = BertConfig::from_pretrained(tiny.to_str().unwrap(), None).unwrap();
+    let hub_config = BertConfig::from_pretrained("test-org/tiny-bert", options.hub.as_ref());
+    assert_eq!(
+        hub_config.unwrap().to_json().unwrap(),
+        local.to_json().unwrap()
+    );
+    assert_eq!(local.max_sequence_length(), local.max_position_embeddings);
     let cached = cache.path().join("models--test-org--tiny-bert/snapshots");
     assert!(cached.is_dir());
     let downloaded: Vec<_> = walk(&cached);

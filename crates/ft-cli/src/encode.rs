@@ -1,12 +1,15 @@
 //! `bert-ft encode`: shows exactly what the model is given for each row of a split.
 
 use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
+use ft_bert::BertConfig;
 use ft_collate::{AutoTokenizer, EncodedDataset};
 use glue_data::{DataSource, Task};
+
+use crate::max_length;
 
 /// Arguments of `encode`.
 #[derive(Args, Debug)]
@@ -45,8 +48,13 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         .load(args.task)
         .with_context(|| format!("loading {} from {}", args.task, args.dataset))?;
     let split = raw.take(&args.split)?;
-    let tokenizer = AutoTokenizer::from_pretrained(&args.model)
+    let mut tokenizer = AutoTokenizer::from_pretrained(&args.model)
         .with_context(|| format!("loading the tokenizer of {}", args.model))?;
+    if let Some(max_sequence_length) = model_positions(&args.model)?
+        && let Some(warning) = max_length::fit_to_model(&mut tokenizer, max_sequence_length)?
+    {
+        tracing::warn!("{warning}");
+    }
     let encoded = EncodedDataset::map(&split, &tokenizer)?;
     let file = std::fs::File::create(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -70,4 +78,15 @@ pub fn run(args: &EncodeArgs) -> Result<()> {
         "encoded"
     );
     Ok(())
+}
+
+/// The longest input `--model`'s config allows; `None` for a tokenizer folder without a
+/// `config.json`, which names no model.
+fn model_positions(model: &str) -> Result<Option<usize>> {
+    if Path::new(model).is_dir() && !Path::new(model).join("config.json").is_file() {
+        return Ok(None);
+    }
+    let config = BertConfig::from_pretrained(model, None)
+        .with_context(|| format!("reading the config of {model}"))?;
+    Ok(Some(config.max_sequence_length()))
 }

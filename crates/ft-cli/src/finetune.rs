@@ -19,6 +19,7 @@ use ft_trainer::{
 use glue_data::{DataSource, Task};
 
 use crate::backend::Backend;
+use crate::max_length;
 use crate::training_flags::TrainingFlags;
 
 /// Arguments of `finetune`.
@@ -130,12 +131,17 @@ pub fn run(args: &FinetuneArgs, group: &ProcessGroup) -> Result<()> {
         .load(args.task)
         .with_context(|| format!("loading GLUE {} from {}", args.task, args.dataset))?;
     say!(group, "{raw}");
-    let tokenizer = AutoTokenizer::from_pretrained(&args.model)
+    let mut tokenizer = AutoTokenizer::from_pretrained(&args.model)
         .with_context(|| format!("loading the tokenizer of {}", args.model))?;
+    let model = load_model(args, training.seed, &device, group)?;
+    if let Some(warning) = max_length::fit_to_model(&mut tokenizer, model.max_sequence_length())?
+        && group.is_world_process_zero()
+    {
+        tracing::warn!("{warning}");
+    }
     let tokenized = EncodedDatasetDict::map(&raw, &tokenizer)?;
     let data_collator = ft_collate::DataCollatorWithPadding::new(&tokenizer);
     say!(group, "{data_collator}");
-    let model = load_model(args, training.seed, &device, group)?;
 
     let train = Arc::new(tokenized.split("train")?.clone());
     let validation = Arc::new(tokenized.split(args.task.validation_split())?.clone());

@@ -7,6 +7,7 @@ mod curves;
 mod encode;
 mod finetune;
 mod interrupt;
+mod max_length;
 mod predict;
 mod process;
 mod training_flags;

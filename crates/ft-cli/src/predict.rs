@@ -13,6 +13,7 @@ use glue_data::Task;
 
 use crate::backend::Backend;
 use crate::finetune::{compute, write_predictions};
+use crate::max_length;
 
 /// Arguments of `predict`.
 #[derive(Args, Debug)]
@@ -42,9 +43,8 @@ pub fn run(args: &PredictArgs) -> Result<()> {
     let device = args.backend.device()?;
     println!("Using device: {} ({device:?})", args.backend);
     let split = glue_data::read_tsv_split(&args.input, args.task, "test")?;
-    let tokenizer = AutoTokenizer::from_pretrained(&args.model)
+    let mut tokenizer = AutoTokenizer::from_pretrained(&args.model)
         .with_context(|| format!("loading the tokenizer of {}", args.model))?;
-    let encoded = Arc::new(EncodedDataset::map(&split, &tokenizer)?);
     let options = PretrainedOptions {
         num_labels: Some(args.task.num_labels()),
         ..PretrainedOptions::default()
@@ -61,6 +61,10 @@ pub fn run(args: &PredictArgs) -> Result<()> {
             info.missing_keys.join(", ")
         );
     }
+    if let Some(warning) = max_length::fit_to_model(&mut tokenizer, model.max_sequence_length())? {
+        tracing::warn!("{warning}");
+    }
+    let encoded = Arc::new(EncodedDataset::map(&split, &tokenizer)?);
     let mut training = TrainingArguments::new(std::env::temp_dir().join("bert-ft-predict"));
     training.per_device_eval_batch_size = args.batch_size;
     training.disable_tqdm = true;

@@ -8,4 +8,5 @@ mod distributed;
 mod encode;
 mod family;
 mod finetune;
+mod max_length;
 mod reliability;

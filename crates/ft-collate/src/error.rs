@@ -27,16 +27,6 @@ pub enum CollateError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
 
-    /// `tokenizer_config.json` gives no usable `model_max_length`.
-    #[error(
-        "{location}: tokenizer_config.json has no model_max_length, so `truncation=True` has no \
-         length to truncate to; add it (512 for BERT) or pass a max length explicitly"
-    )]
-    NoModelMaxLength {
-        /// The folder or Hub id.
-        location: String,
-    },
-
     /// A special token is not in the vocabulary.
     #[error("{location}: special token `{token}` is not in the vocabulary")]
     MissingSpecialToken {
@@ -59,12 +49,15 @@ pub enum CollateError {
     },
 
     /// The tokenizer refused the truncation length.
-    #[error("{location}: setting the tokenizer's truncation to {max_length} tokens")]
+    #[error(
+        "{location}: setting the tokenizer's truncation to {}",
+        max_length.map_or_else(|| "none".to_string(), |length| format!("{length} tokens"))
+    )]
     Truncation {
         /// The folder or Hub id.
         location: String,
-        /// The length asked for.
-        max_length: usize,
+        /// The length asked for; `None` for no truncation.
+        max_length: Option<usize>,
         /// The tokenizer's error.
         #[source]
         source: tokenizers::Error,

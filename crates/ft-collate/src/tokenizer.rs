@@ -46,6 +46,10 @@ const CLASSES_WITHOUT_TOKEN_TYPES: [&str; 6] = [
 /// Above this, `model_max_length` is transformers' "no limit" marker (`int(1e30)`).
 const UNBOUNDED_MAX_LENGTH: f64 = 1e12;
 
+/// transformers' `VERY_LARGE_INTEGER`, which it shows as the `model_max_length` of a tokenizer
+/// whose files give none.
+const VERY_LARGE_INTEGER: &str = "1000000000000000019884624838656";
+
 /// One of the special tokens in `tokenizer_config.json`: a string or an `AddedToken` object.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -116,7 +120,8 @@ pub struct TokenizerOptions {
 pub struct AutoTokenizer {
     name_or_path: String,
     tokenizer: tokenizers::Tokenizer,
-    model_max_length: usize,
+    /// `None` where the files give no limit: then, as in transformers, nothing is truncated.
+    model_max_length: Option<usize>,
     special: SpecialTokens,
     /// `tokenizer_class` without `Fast`, `BertTokenizer` when the files do not say.
     class: String,
@@ -180,7 +185,7 @@ impl AutoTokenizer {
         if let Some(path) = find("special_tokens_map.json") {
             config.merge_special_tokens(read_json(path)?);
         }
-        let model_max_length = model_max_length(name_or_path, &config, options)?;
+        let model_max_length = model_max_length(&config, options);
         let mut tokenizer = read_tokenizer(name_or_path, &files, &config)?;
         let special = special_tokens(name_or_path, &tokenizer, &config)?;
         truncate_only(name_or_path, &mut tokenizer, model_max_length)?;
@@ -238,9 +243,28 @@ impl AutoTokenizer {
         &self.name_or_path
     }
 
-    /// The length `truncation=True` truncates to.
-    pub fn model_max_length(&self) -> usize {
+    /// The length `truncation=True` truncates to; `None` where the files give none (no
+    /// `model_max_length`, or transformers' "no limit" marker), and nothing is truncated.
+    pub fn model_max_length(&self) -> Option<usize> {
         self.model_max_length
+    }
+
+    /// Truncates to at most `max_length` tokens, what a model with that many positions takes;
+    /// true when that lowers the limit (the files gave none, or a longer one). Inputs within
+    /// the limit are tokenized as before.
+    ///
+    /// transformers does not do this: with no limit in the files it truncates nothing, and
+    /// its model then fails on a longer input.
+    pub fn limit_model_max_length(&mut self, max_length: usize) -> Result<bool, CollateError> {
+        if self
+            .model_max_length
+            .is_some_and(|length| length <= max_length)
+        {
+            return Ok(false);
+        }
+        truncate_only(&self.name_or_path, &mut self.tokenizer, Some(max_length))?;
+        self.model_max_length = Some(max_length);
+        Ok(true)
     }
 
     /// The special tokens.
@@ -291,7 +315,10 @@ impl fmt::Display for AutoTokenizer {
             self.class,
             self.name_or_path,
             self.tokenizer.get_vocab_size(false),
-            self.model_max_length,
+            self.model_max_length.map_or_else(
+                || VERY_LARGE_INTEGER.to_string(),
+                |length| length.to_string()
+            ),
             s.unk_token,
             s.sep_token,
             s.pad_token,
@@ -335,20 +362,14 @@ fn download(id: &str, options: &HubOptions) -> Result<Vec<PathBuf>, CollateError
 }
 
 /// The longest input: the option's, else the config's unless it is transformers' "no
-/// limit" marker.
-fn model_max_length(
-    name_or_path: &str,
-    config: &TokenizerConfigFile,
-    options: &TokenizerOptions,
-) -> Result<usize, CollateError> {
+/// limit" marker; `None` when neither gives one.
+fn model_max_length(config: &TokenizerConfigFile, options: &TokenizerOptions) -> Option<usize> {
     match (options.model_max_length, config.model_max_length) {
-        (Some(length), _) => Ok(length),
+        (Some(length), _) => Some(length),
         (None, Some(length)) if length.is_finite() && length < UNBOUNDED_MAX_LENGTH => {
-            Ok(length as usize)
+            Some(length as usize)
         }
-        _ => Err(CollateError::NoModelMaxLength {
-            location: name_or_path.to_string(),
-        }),
+        _ => None,
     }
 }
 
@@ -408,31 +429,35 @@ fn special_tokens(
     Ok(special)
 }
 
-/// Truncation to `model_max_length` and no padding. tokenizer.json may carry its own
-/// (all-MiniLM-L6-v2's pads to 128); transformers' `__call__` replaces them, and so do we.
+/// Truncation to `model_max_length` (none without one) and no padding. tokenizer.json may
+/// carry its own (all-MiniLM-L6-v2's pads to 128); transformers' `__call__` replaces them, and
+/// so do we.
 fn truncate_only(
     name_or_path: &str,
     tokenizer: &mut tokenizers::Tokenizer,
-    model_max_length: usize,
+    model_max_length: Option<usize>,
 ) -> Result<(), CollateError> {
     let pair_special_tokens = tokenizer
         .get_post_processor()
         .map_or(0, |p| p.added_tokens(true));
-    if model_max_length <= pair_special_tokens {
+    if let Some(length) = model_max_length
+        && length <= pair_special_tokens
+    {
         return Err(CollateError::NoRoomForText {
             name_or_path: name_or_path.to_string(),
-            model_max_length,
+            model_max_length: length,
             special_tokens: pair_special_tokens,
         });
     }
+    let truncation = model_max_length.map(|max_length| TruncationParams {
+        direction: TruncationDirection::Right,
+        max_length,
+        strategy: TruncationStrategy::LongestFirst,
+        stride: 0,
+    });
     tokenizer.with_padding(None);
     tokenizer
-        .with_truncation(Some(TruncationParams {
-            direction: TruncationDirection::Right,
-            max_length: model_max_length,
-            strategy: TruncationStrategy::LongestFirst,
-            stride: 0,
-        }))
+        .with_truncation(truncation)
         .map_err(|source| CollateError::Truncation {
             location: name_or_path.to_string(),
             max_length: model_max_length,

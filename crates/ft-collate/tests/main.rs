@@ -4,4 +4,5 @@
 
 mod collate;
 mod loading;
+mod no_limit;
 mod parity;

@@ -102,11 +102,13 @@ pub fn tokenizer_config(data: &[u8]) -> Result<(), String> {
     let encoding = tokenizer
         .encode(&long, Some(&long))
         .map_err(|e| chain(e.as_ref()))?;
-    if encoding.get_ids().len() > tokenizer.model_max_length() {
+    // Without a limit in the config nothing is truncated, as in transformers.
+    if let Some(max_length) = tokenizer.model_max_length()
+        && encoding.get_ids().len() > max_length
+    {
         return Err(format!(
-            "truncation gave {} tokens, above model_max_length {}",
+            "truncation gave {} tokens, above model_max_length {max_length}",
             encoding.get_ids().len(),
-            tokenizer.model_max_length()
         ));
     }
     Ok(())

@@ -206,6 +206,26 @@ fn wait_for_training(output_dir: &Path) {
     }
 }
 
+/// Checks that a run stopped by a signal exited with 130 after a complete checkpoint of an
+/// unfinished run; returns its stderr.
+fn stopped_with_checkpoint(output: &Output, output_dir: &Path) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("resume with --resume-from-checkpoint"),
+        "{stderr}"
+    );
+    let last = checkpoints(output_dir).pop().unwrap();
+    assert_complete(&last);
+    let state = ft_trainer::TrainerState::load(&last.join("trainer_state.json")).unwrap();
+    assert!(
+        state.global_step < STEPS.parse().unwrap(),
+        "stopped early, at step {}",
+        state.global_step
+    );
+    stderr
+}
+
 #[test]
 fn the_first_ctrl_c_checkpoints_and_exits_130_the_second_exits_at_once() {
     let data = tempfile::tempdir().unwrap();
@@ -215,21 +235,7 @@ fn the_first_ctrl_c_checkpoints_and_exits_130_the_second_exits_at_once() {
     let child = command(data.path(), out.path(), false).spawn().unwrap();
     wait_for_training(out.path());
     send(&child, libc::SIGINT);
-    let output = finish(child);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
-    assert!(
-        stderr.contains("resume with --resume-from-checkpoint"),
-        "{stderr}"
-    );
-    let last = checkpoints(out.path()).pop().unwrap();
-    assert_complete(&last);
-    let state = ft_trainer::TrainerState::load(&last.join("trainer_state.json")).unwrap();
-    assert!(
-        state.global_step < STEPS.parse().unwrap(),
-        "stopped early, at step {}",
-        state.global_step
-    );
+    stopped_with_checkpoint(&finish(child), out.path());
     // It resumes from there and finishes.
     let output = finish(command(data.path(), out.path(), true).spawn().unwrap());
     assert!(
@@ -264,18 +270,8 @@ fn sigterm_checkpoints_under_enable_jit_checkpoint_and_ends_the_process_otherwis
     let child = jit.spawn().unwrap();
     wait_for_training(out.path());
     send(&child, libc::SIGTERM);
-    let output = finish(child);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    let stderr = stopped_with_checkpoint(&finish(child), out.path());
     assert!(stderr.contains("JIT checkpointing enabled"), "{stderr}");
-    assert!(
-        stderr.contains("resume with --resume-from-checkpoint"),
-        "{stderr}"
-    );
-    let last = checkpoints(out.path()).pop().unwrap();
-    assert_complete(&last);
-    let state = ft_trainer::TrainerState::load(&last.join("trainer_state.json")).unwrap();
-    assert!(state.global_step < STEPS.parse().unwrap());
 
     // Without the flag, as in transformers, SIGTERM ends the process at once.
     let out = tempfile::tempdir().unwrap();

@@ -101,6 +101,9 @@ pub struct StepResult {
     pub simd: Option<String>,
     /// Threads the implementation used.
     pub threads: usize,
+    /// Under bf16 autocast (ours: the linear layers' products, GEMM rows included, in bf16).
+    #[serde(default)]
+    pub bf16: bool,
 }
 
 /// `bench train`: the whole Trainer for a fixed number of steps from the start of training,

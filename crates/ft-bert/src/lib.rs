@@ -64,6 +64,7 @@
 mod architecture;
 mod attention;
 mod auto;
+pub mod autocast;
 mod classification;
 mod config;
 mod distilbert;
@@ -77,7 +78,7 @@ mod hub_weights;
 mod init;
 mod input;
 mod model;
-mod ops;
+pub mod ops;
 mod packing;
 mod positions;
 mod pretrained;

@@ -8,8 +8,13 @@ use burn::tensor::activation::{gelu_approximate, mish, relu, sigmoid, silu};
 use crate::config::HiddenAct;
 use crate::positions::ElementKeys;
 
-/// `linear.forward(x)`.
-pub(crate) fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
+/// `linear.forward(x)`, on flex in [`crate::flex`]'s tiles (bf16 under
+/// [`crate::autocast::autocast_bf16`]).
+///
+/// # Shapes
+/// - `x`: `[..., d_input]`
+/// - output: `[..., d_output]`
+pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
     #[cfg(feature = "flex")]
     let x = match &linear.bias {
         Some(bias) => match crate::flex::linear(x, linear.weight.val(), bias.val()) {

@@ -228,11 +228,23 @@ pub struct StepArgs {
     /// Rows of the timed matrix products (about a batch's tokens).
     #[arg(long, default_value_t = 512)]
     gemm_rows: usize,
+    /// Everything under bf16 autocast (on flex, the linear layers' products in bf16).
+    #[arg(long)]
+    bf16: bool,
 }
 
 /// Times training steps (forward, backward, AdamW) and inference batches on real MRPC
-/// batches, and inference with both attention paths.
+/// batches, and inference with both attention paths; with `--bf16`, under autocast.
 fn step(args: &StepArgs) -> Result<()> {
+    if args.bf16 {
+        ft_bert::autocast::autocast_bf16(|| step_in_precision(args))
+    } else {
+        step_in_precision(args)
+    }
+}
+
+/// [`step`] in the calling thread's precision.
+fn step_in_precision(args: &StepArgs) -> Result<()> {
     let device = args.workload.backend.device()?;
     let (tokenizer, mut raw) = args.workload.data()?;
     let train = EncodedDataset::map(&raw.take("train")?, &tokenizer)?;
@@ -282,6 +294,7 @@ fn step(args: &StepArgs) -> Result<()> {
         ],
         simd: Some(simd_paths(&args.workload.backend)),
         threads: rayon_threads(),
+        bf16: args.bf16,
     })
 }
 
@@ -345,14 +358,15 @@ fn time_inference(
     Ok(times)
 }
 
-/// Times `[m, k] × [k, n]` alone on `device`, as the model's linear layers run it.
+/// Times `[m, k] × [k, n]` alone on `device`, as the model's linear layers run it (on flex,
+/// our tiles, in bf16 under autocast), the bias included.
 fn gemm(m: usize, k: usize, n: usize, device: &burn::tensor::Device) -> Result<GemmResult> {
-    let lhs = Tensor::<2>::random([m, k], Distribution::Default, device);
-    let rhs = Tensor::<2>::random([k, n], Distribution::Default, device);
+    let x = Tensor::<2>::random([m, k], Distribution::Default, device);
+    let layer = burn::nn::LinearConfig::new(k, n).init(device);
     let mut times = Vec::new();
     for i in 0..23 {
         let t0 = Instant::now();
-        let product = lhs.clone().matmul(rhs.clone());
+        let product = ft_bert::ops::linear(&layer, x.clone());
         sync(device)?;
         let elapsed = ms(t0.elapsed());
         drop(product);

@@ -106,7 +106,8 @@ impl<M: TrainableModel> Trainer<M> {
             let size = batch.batch_size();
             let context = || format!("{what} batch {index}");
             let input = model_input(&batch).map_err(|e| TrainerError::model(context(), e))?;
-            let output = self.compute_loss(&model, &input, context)?;
+            let precision = self.optimization.precision;
+            let output = precision.autocast(|| self.compute_loss(&model, &input, context))?;
             let read_error = |source| TrainerError::DeviceRead {
                 what: format!("the output of {what} batch {index}"),
                 source,

@@ -1,6 +1,10 @@
 //! Mixed precision (`--bf16`, `--fp16`), which burn does not provide: fp32 master weights and
-//! optimizer state, a half-precision copy of the model for each step's forward and backward
-//! pass, and dynamic loss scaling for fp16.
+//! optimizer state always, and dynamic loss scaling for fp16.
+//!
+//! `--bf16` on flex is autocast, as transformers' `bf16=True` on a CPU: the linear layers'
+//! matrix products run with bf16 operands and f32 sums on the CPU's bf16 unit
+//! ([`ft_bert::autocast`]), and everything else in f32. On the other backends, whose linear
+//! layers are burn's, each step runs on a half-precision copy of the model instead.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::tensor::{DType, Device, FloatDType, Tensor};
@@ -14,8 +18,10 @@ use crate::error::{SetupError, TrainerError};
 pub enum Precision {
     /// fp32 throughout.
     Full,
-    /// bfloat16 compute.
+    /// bfloat16 compute on a bf16 copy of the model.
     Bf16,
+    /// bf16 autocast (flex): bf16 matrix products, f32 everywhere else.
+    Bf16Autocast,
     /// float16 compute with loss scaling.
     Fp16,
 }
@@ -24,6 +30,10 @@ impl Precision {
     /// The precision the arguments ask for, refused where the device lacks the dtype.
     pub fn for_args(args: &TrainingArguments, device: &Device) -> Result<Self, TrainerError> {
         let precision = match (args.bf16, args.fp16) {
+            (true, _) if ft_bert::autocast::autocast_applies(device) => {
+                autocast_kernel_note();
+                Precision::Bf16Autocast
+            }
             (true, _) => Precision::Bf16,
             (_, true) => Precision::Fp16,
             _ => Precision::Full,
@@ -44,10 +54,10 @@ impl Precision {
         Ok(precision)
     }
 
-    /// The half-precision dtype, if any.
+    /// The dtype of the model's half-precision copy, if it runs on one.
     pub fn dtype(self) -> Option<FloatDType> {
         match self {
-            Precision::Full => None,
+            Precision::Full | Precision::Bf16Autocast => None,
             Precision::Bf16 => Some(FloatDType::BF16),
             Precision::Fp16 => Some(FloatDType::F16),
         }
@@ -58,6 +68,29 @@ impl Precision {
     pub fn compute_model<M: Module>(self, master: &M) -> Option<M> {
         self.dtype()
             .map(|dtype| master.clone().map(&mut CastParameters(dtype)))
+    }
+}
+
+impl Precision {
+    /// Runs `f`, a forward pass and its backward, under this precision's autocast, if it has
+    /// one.
+    pub fn autocast<R>(self, f: impl FnOnce() -> R) -> R {
+        match self {
+            Precision::Bf16Autocast => ft_bert::autocast::autocast_bf16(f),
+            _ => f(),
+        }
+    }
+}
+
+/// Says where `--bf16`'s autocast runs its matrix products in f32, for want of a bf16 unit.
+fn autocast_kernel_note() {
+    #[cfg(feature = "flex")]
+    if ft_bert::autocast::Bf16Kernel::current() == ft_bert::autocast::Bf16Kernel::F32 {
+        tracing::warn!(
+            "bf16: this CPU has no bf16 unit (AVX512-BF16) or {} forces f32, so the linear \
+             layers' products run in f32; the rest of autocast is unchanged",
+            ft_bert::autocast::FORCE_VARIABLE
+        );
     }
 }
 

@@ -128,6 +128,28 @@ fn bf16_and_fp16_train_with_fp32_master_weights() {
     }
 }
 
+#[test]
+fn bf16_is_autocast_on_flex_and_a_bf16_copy_elsewhere() {
+    use ft_trainer::Precision;
+    let dir = tempfile::tempdir().unwrap();
+    let args = TrainingArguments {
+        bf16: true,
+        ..short_run(dir.path())
+    };
+    let flex = Precision::for_args(&args, &Device::flex()).unwrap();
+    assert_eq!(flex, Precision::Bf16Autocast);
+    let model = BertForSequenceClassification::from_config(&no_dropout(), 1, &Device::flex());
+    assert!(flex.compute_model(&model.unwrap()).is_none(), "no copy");
+    assert!(flex.autocast(ft_bert::autocast::is_autocast_bf16));
+    assert!(!Precision::Full.autocast(ft_bert::autocast::is_autocast_bf16));
+    #[cfg(feature = "tch")]
+    #[allow(deprecated)]
+    assert_eq!(
+        Precision::for_args(&args, &Device::libtorch()).unwrap(),
+        Precision::Bf16
+    );
+}
+
 #[cfg(feature = "ndarray")]
 #[test]
 fn a_device_without_bf16_refuses_it() {

@@ -44,8 +44,9 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',')]
     backends: Vec<String>,
     /// Backends the training section also runs with `--bf16`, beside the Hugging Face
-    /// Trainer's `bf16=True` (default: tch-cpu where the CPU has AVX512-BF16 or AMX and
-    /// libtorch is measured; `none` for none).
+    /// Trainer's `bf16=True` (default, where the CPU has AVX512-BF16 or AMX: flex, whose
+    /// `--bf16` is autocast on the CPU's bf16 unit, and tch-cpu where libtorch is measured;
+    /// `none` for none).
     #[arg(long, value_delimiter = ',')]
     bf16_backends: Vec<String>,
     /// Training steps per run, from the start of training, for every shape (default: 100
@@ -221,12 +222,14 @@ fn bf16_backends(args: &BenchArgs, backends: &[String], cpu: &CpuIdentity) -> Ve
                 .simd
                 .iter()
                 .any(|f| f == "avx512_bf16" || f == "amx_bf16");
-            let tch = backends.iter().any(|b| b == "tch-cpu");
-            if has_bf16 && tch {
-                vec!["tch-cpu".to_string()]
-            } else {
-                Vec::new()
+            if !has_bf16 {
+                return Vec::new();
             }
+            ["flex", "tch-cpu"]
+                .into_iter()
+                .filter(|wanted| backends.iter().any(|b| b == wanted))
+                .map(str::to_string)
+                .collect()
         }
         chosen => chosen.to_vec(),
     }

@@ -1,16 +1,10 @@
-//! Linear layers on flex: `x · W + b` and its backward pass, each GEMM split across rayon's
-//! threads in tiles of our choosing.
+//! Linear layers on flex: `x · W + b` and its backward pass, each GEMM in [`super::gemm`]'s
+//! tiles. The bias is the output's initial value rather than a second pass, and its gradient
+//! is one column sum.
 //!
-//! burn-flex hands each whole GEMM to the `gemm` crate with its own threading. On the model's
-//! shapes that threading leaves up to a third of the rate unused for the input gradient
-//! `dY · Wᵀ` (a transposed right-hand side) and for the short GEMMs of evaluation batches:
-//! measured on Intel Xeon (2 threads, 420 × 384 · 384 × 1536 and its transposes), 117–181
-//! GFLOP/s against 160–215 when the output's columns are split into one single-threaded GEMM
-//! per thread (docs/benchmarks-analysis.md). Here every GEMM runs as such tiles, the bias is
-//! the output's initial value rather than a second pass, and its gradient is one column sum.
-//!
-//! The tiles depend only on the shapes and the thread count, so a run is reproducible bit for
-//! bit on a given machine.
+//! Under bf16 autocast ([`crate::autocast::autocast_bf16`]) the three products run in bf16 with f32
+//! sums, as PyTorch's CPU autocast runs `linear`; the backward pass uses the arithmetic its
+//! forward pass used, wherever it runs. The bias, its gradient and the output stay f32.
 
 use burn::backend::Flex;
 use burn::backend::autodiff::checkpoint::base::Checkpointer;
@@ -21,11 +15,8 @@ use burn::backend::flex::FlexTensor;
 use burn::tensor::{Shape, Tensor};
 use rayon::prelude::*;
 
+use super::gemm::{Arithmetic, Bf16Kernel, Dims, Operand, gemm_into, product};
 use super::tensor::{self, FlexFloat, TrackedFlex, WithStrategy};
-
-/// The narrowest tile side worth a thread of its own: below it the packing overhead of one
-/// more GEMM call outweighs the parallelism.
-const MIN_TILE: usize = 64;
 
 /// Rows of the output per rayon task when the bias is copied in.
 const BIAS_ROWS: usize = 64;
@@ -53,16 +44,22 @@ pub(crate) fn linear<const D: usize>(
     let (Ok(weight), Ok(bias)) = (tensor::as_flex(weight), tensor::as_flex(bias)) else {
         return Err(x);
     };
+    let arithmetic = arithmetic();
     let output = match (tensor::as_flex(x)?, weight, bias) {
         (FlexFloat::Plain(x), FlexFloat::Plain(weight), FlexFloat::Plain(bias)) => {
-            FlexFloat::Plain(forward(&x, &weight, &bias))
+            FlexFloat::Plain(forward(&x, &weight, &bias, arithmetic))
         }
         (
             FlexFloat::Tracked(x, strategy),
             FlexFloat::Tracked(weight, weight_strategy),
             FlexFloat::Tracked(bias, bias_strategy),
         ) if weight_strategy == strategy && bias_strategy == strategy => {
-            let op = Tracked { x, weight, bias };
+            let op = Tracked {
+                x,
+                weight,
+                bias,
+                arithmetic,
+            };
             FlexFloat::Tracked(tensor::with_strategy(strategy, op), strategy)
         }
         (x, _, _) => return Err(tensor::wrap(x)),
@@ -70,155 +67,22 @@ pub(crate) fn linear<const D: usize>(
     Ok(tensor::wrap(output))
 }
 
-/// A row-major matrix operand: its first element and its strides in elements.
-#[derive(Clone, Copy, Debug)]
-struct Operand {
-    ptr: *const f32,
-    row_stride: isize,
-    col_stride: isize,
-}
-
-// SAFETY: an `Operand` only ever points into a buffer that outlives the GEMM reading it, and
-// is only read through.
-unsafe impl Send for Operand {}
-unsafe impl Sync for Operand {}
-
-impl Operand {
-    /// `values` read as a `rows × cols` row-major matrix, or as its transpose.
-    fn new(values: &[f32], cols: usize, transposed: bool) -> Self {
-        let (row_stride, col_stride) = if transposed {
-            (1, cols as isize)
-        } else {
-            (cols as isize, 1)
-        };
-        Self {
-            ptr: values.as_ptr(),
-            row_stride,
-            col_stride,
-        }
+/// The products' arithmetic on this thread: bf16 under autocast, else f32.
+fn arithmetic() -> Arithmetic {
+    if crate::autocast::is_autocast_bf16() {
+        Arithmetic::Bf16(Bf16Kernel::current())
+    } else {
+        Arithmetic::F32
     }
-
-    /// The operand starting at row `row`, column `col`.
-    fn at(self, row: usize, col: usize) -> Self {
-        let offset = row as isize * self.row_stride + col as isize * self.col_stride;
-        Self {
-            ptr: self.ptr.wrapping_offset(offset),
-            ..self
-        }
-    }
-}
-
-/// How one GEMM splits across threads: `row_parts × col_parts` tiles of the output.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Tiling {
-    row_parts: usize,
-    col_parts: usize,
-}
-
-impl Tiling {
-    /// Tiles for an `m × n` output on `threads` threads, splitting the columns first (the
-    /// `gemm` crate's micro-kernel runs along them for a row-major output), then the rows,
-    /// and no side narrower than [`MIN_TILE`].
-    fn new(m: usize, n: usize, threads: usize) -> Self {
-        let col_parts = (n / MIN_TILE).clamp(1, threads.max(1));
-        let row_parts = (m / MIN_TILE).clamp(1, (threads / col_parts).max(1));
-        Self {
-            row_parts,
-            col_parts,
-        }
-    }
-
-    /// The `[start, end)` ranges of part `part` of `len` split in `parts`, in multiples of 16
-    /// (the micro-kernel's width) except for the last.
-    fn range(len: usize, parts: usize, part: usize) -> (usize, usize) {
-        let step = len.div_ceil(parts).next_multiple_of(16);
-        ((part * step).min(len), ((part + 1) * step).min(len))
-    }
-}
-
-/// The output of a GEMM, shared by the threads that write its disjoint tiles.
-#[derive(Clone, Copy, Debug)]
-struct Output(*mut f32);
-
-// SAFETY: each thread writes only its own tile (see `gemm_into`).
-unsafe impl Send for Output {}
-unsafe impl Sync for Output {}
-
-impl Output {
-    /// The element `offset` places past the start.
-    fn at(self, offset: usize) -> *mut f32 {
-        self.0.wrapping_add(offset)
-    }
-}
-
-/// A GEMM's extents: `(m × k) · (k × n)`.
-#[derive(Clone, Copy, Debug)]
-struct Dims {
-    m: usize,
-    n: usize,
-    k: usize,
-}
-
-/// `out (m × n) = [out +] lhs (m × k) · rhs (k × n)`, `out` row-major; with `accumulate` the
-/// product is added to what `out` holds, else `out` is overwritten.
-fn gemm_into(
-    out: &mut [f32],
-    Dims { m, n, k }: Dims,
-    lhs: Operand,
-    rhs: Operand,
-    accumulate: bool,
-) {
-    assert_eq!(out.len(), m * n, "GEMM output of the wrong size");
-    let tiling = Tiling::new(m, n, rayon::current_num_threads());
-    let out = Output(out.as_mut_ptr());
-    let tiles = tiling.row_parts * tiling.col_parts;
-    (0..tiles).into_par_iter().for_each(|tile| {
-        let (rows, cols) = (
-            Tiling::range(m, tiling.row_parts, tile / tiling.col_parts),
-            Tiling::range(n, tiling.col_parts, tile % tiling.col_parts),
-        );
-        if rows.0 == rows.1 || cols.0 == cols.1 {
-            return;
-        }
-        let (lhs, rhs) = (lhs.at(rows.0, 0), rhs.at(0, cols.0));
-        let dst = out.at(rows.0 * n + cols.0);
-        // SAFETY: the tiles are disjoint blocks of `out`, which is `m × n`, and every operand
-        // stays inside the buffer it was made from for these offsets and extents.
-        unsafe {
-            gemm::gemm(
-                rows.1 - rows.0,
-                cols.1 - cols.0,
-                k,
-                dst,
-                1,
-                n as isize,
-                accumulate,
-                lhs.ptr,
-                lhs.col_stride,
-                lhs.row_stride,
-                rhs.ptr,
-                rhs.col_stride,
-                rhs.row_stride,
-                1.0,
-                1.0,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
-            );
-        }
-    });
-}
-
-/// The row-major `m × n` product of `lhs (m × k)` and `rhs (k × n)`.
-fn product(m: usize, n: usize, k: usize, lhs: Operand, rhs: Operand) -> Vec<f32> {
-    let mut out = vec![0.0f32; m * n];
-    gemm_into(&mut out, Dims { m, n, k }, lhs, rhs, false);
-    out
 }
 
 /// `x · weight + bias`.
-fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor {
+fn forward(
+    x: &FlexTensor,
+    weight: &FlexTensor,
+    bias: &FlexTensor,
+    arithmetic: Arithmetic,
+) -> FlexTensor {
     let [d_input, d_output] = weight.layout().shape().dims();
     let (input, weight, bias) = (
         tensor::values(x),
@@ -238,18 +102,20 @@ fn forward(x: &FlexTensor, weight: &FlexTensor, bias: &FlexTensor) -> FlexTensor
         n: d_output,
         k: d_input,
     };
-    gemm_into(&mut out, dims, lhs, rhs, true);
+    gemm_into(&mut out, dims, lhs, rhs, true, arithmetic);
     let mut shape = tensor::shape(x);
     let last = shape.num_dims() - 1;
     shape[last] = d_output;
     tensor::from_vec(out, shape)
 }
 
-/// What the backward pass needs: the input and the weight, as the forward pass read them.
+/// What the backward pass needs: the input and the weight, as the forward pass read them,
+/// and the forward pass's arithmetic.
 #[derive(Clone, Debug)]
 struct Saved {
     x: FlexTensor,
     weight: FlexTensor,
+    arithmetic: Arithmetic,
 }
 
 /// The gradients of `x`, `weight` and `bias`, each only when `wanted`.
@@ -262,14 +128,24 @@ fn backward(saved: &Saved, grad: &FlexTensor, wanted: [bool; 3]) -> [Option<Flex
         let weight = tensor::values(&saved.weight);
         // dX = dY · Wᵀ
         let weight_t = Operand::new(&weight, d_output, true);
-        let dx = product(rows, d_input, d_output, dy, weight_t);
+        let dims = Dims {
+            m: rows,
+            n: d_input,
+            k: d_output,
+        };
+        let dx = product(dims, dy, weight_t, saved.arithmetic);
         tensor::from_vec(dx, tensor::shape(&saved.x))
     });
     let d_weight = wanted[1].then(|| {
         let input = tensor::values(&saved.x);
         // dW = Xᵀ · dY
         let x_t = Operand::new(&input, d_input, true);
-        let d_weight = product(d_input, d_output, rows, x_t, dy);
+        let dims = Dims {
+            m: d_input,
+            n: d_output,
+            k: rows,
+        };
+        let d_weight = product(dims, x_t, dy, saved.arithmetic);
         tensor::from_vec(d_weight, Shape::new([d_input, d_output]))
     });
     let d_bias = wanted[2]
@@ -320,6 +196,7 @@ struct Tracked {
     x: TrackedFlex,
     weight: TrackedFlex,
     bias: TrackedFlex,
+    arithmetic: Arithmetic,
 }
 
 impl WithStrategy for Tracked {
@@ -329,9 +206,14 @@ impl WithStrategy for Tracked {
         let (x, x_node) = self.x.into_parts();
         let (weight, weight_node) = self.weight.into_parts();
         let (bias, bias_node) = self.bias.into_parts();
-        let output = forward(&x, &weight, &bias);
+        let output = forward(&x, &weight, &bias, self.arithmetic);
         let nodes = [x_node, weight_node, bias_node];
-        tensor::record::<_, C, 3>(LinearBackward, nodes, output, Saved { x, weight })
+        let saved = Saved {
+            x,
+            weight,
+            arithmetic: self.arithmetic,
+        };
+        tensor::record::<_, C, 3>(LinearBackward, nodes, output, saved)
     }
 }
 
@@ -342,7 +224,6 @@ mod tests {
     use burn::tensor::{Device, Tensor, TensorData};
 
     use super::super::test_support::{grid, max_diff, to_vec};
-    use super::Tiling;
 
     fn layer(d_input: usize, d_output: usize, device: &Device) -> Linear {
         let mut linear = LinearConfig::new(d_input, d_output).init(device);
@@ -437,6 +318,27 @@ mod tests {
     }
 
     #[test]
+    fn under_autocast_the_products_run_in_bf16_within_its_rounding_of_f32() {
+        if super::Bf16Kernel::current() == super::Bf16Kernel::F32 {
+            eprintln!("skipped: this CPU has no bf16 kernel, so autocast runs f32 here");
+            return;
+        }
+        let device = Device::flex().autodiff();
+        for dims in [(384, 1536), (1536, 384), (100, 7)] {
+            let full = run(&device, dims, &ours::<3>);
+            let half = crate::autocast::autocast_bf16(|| run(&device, dims, &ours::<3>));
+            for ((half, full), what) in half.iter().zip(&full).zip(["output", "dx", "dW", "db"]) {
+                let scale = full.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+                let worst = max_diff(half, full);
+                // Operands within 2⁻⁹ of their f32 values: products within about 2⁻⁸.
+                assert!(worst <= 2e-2 * scale, "{what} of {dims:?}: {worst}");
+                // The bias gradient is a sum of the upstream gradient alone, in f32.
+                assert_eq!(worst == 0.0, what == "db", "{what} of {dims:?}: {worst}");
+            }
+        }
+    }
+
+    #[test]
     fn a_tracked_input_with_untracked_parameters_is_handed_back() {
         let linear = layer(8, 4, &Device::flex());
         let bias = linear.bias.as_ref().expect("the layer has a bias").val();
@@ -444,35 +346,5 @@ mod tests {
         let back = super::linear(x, linear.weight.val(), bias)
             .expect_err("burn's linear decides what mixed tracking means");
         assert_eq!(back.dims(), [3, 8]);
-    }
-
-    #[test]
-    fn tiles_cover_every_thread_without_slivers() {
-        assert_eq!(
-            Tiling::new(420, 384, 2),
-            Tiling {
-                row_parts: 1,
-                col_parts: 2
-            }
-        );
-        assert_eq!(
-            Tiling::new(420, 384, 16),
-            Tiling {
-                row_parts: 2,
-                col_parts: 6
-            }
-        );
-        assert_eq!(
-            Tiling::new(8, 2, 16),
-            Tiling {
-                row_parts: 1,
-                col_parts: 1
-            }
-        );
-        // Every column in exactly one part.
-        let parts: Vec<_> = (0..6).map(|p| Tiling::range(384, 6, p)).collect();
-        assert_eq!(parts.first().map(|p| p.0), Some(0));
-        assert_eq!(parts.last().map(|p| p.1), Some(384));
-        assert!(parts.windows(2).all(|w| w[0].1 == w[1].0));
     }
 }

@@ -1,5 +1,6 @@
 //! Hand-written kernels for the hottest blocks on the flex backend: the element-wise ones, and
-//! the linear layers' GEMMs (`linear`), whose threading we choose.
+//! the linear layers' GEMMs (`linear` on `gemm`'s tiles), whose threading we choose and which
+//! run in bf16 under autocast.
 //!
 //! Flex runs every element-wise operation on one thread with scalar libm calls, and burn's
 //! autodiff records each step of a composed block as its own node. For GELU, LayerNorm, softmax
@@ -14,6 +15,7 @@
 
 mod dropout;
 mod gelu;
+mod gemm;
 mod layer_norm;
 mod linear;
 mod math;
@@ -24,6 +26,7 @@ mod test_support;
 
 pub(crate) use dropout::dropout;
 pub(crate) use gelu::gelu;
+pub use gemm::{Bf16Kernel, FORCE_VARIABLE};
 pub(crate) use layer_norm::layer_norm;
 pub(crate) use linear::linear;
 pub(crate) use softmax::{scaled_masked_softmax, softmax_last};

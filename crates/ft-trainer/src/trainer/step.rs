@@ -171,7 +171,8 @@ impl<M: TrainableModel> Trainer<M> {
         batches: &mut impl Iterator<Item = Result<Batch, CollateError>>,
         window: usize,
     ) -> Result<Option<Accumulated>, TrainerError> {
-        // Under mixed precision the step runs on a half-precision copy of the master.
+        // Under mixed precision other than autocast, the step runs on a half-precision copy
+        // of the master.
         let half = self.optimization.precision.compute_model(&self.model);
         let loss_scale = self.loss_scale();
         let first_micro_batch =
@@ -193,7 +194,9 @@ impl<M: TrainableModel> Trainer<M> {
                     e,
                 )
             })?;
-            let (loss, grads) = self.training_step(model, &input, loss_scale)?;
+            let precision = self.optimization.precision;
+            let (loss, grads) =
+                precision.autocast(|| self.training_step(model, &input, loss_scale))?;
             accumulator.accumulate(model, grads);
             loss_sum = Some(match loss_sum {
                 Some(sum) => sum + loss,

@@ -77,6 +77,10 @@ mod tests {
             assert!(autocast_applies(&Device::flex().autodiff()));
         }
         #[cfg(feature = "ndarray")]
-        assert!(!autocast_applies(&Device::ndarray()));
+        {
+            #[allow(deprecated)]
+            let ndarray = Device::ndarray();
+            assert!(!autocast_applies(&ndarray));
+        }
     }
 }

@@ -143,11 +143,12 @@ fn bf16_is_autocast_on_flex_and_a_bf16_copy_elsewhere() {
     assert!(flex.autocast(ft_bert::autocast::is_autocast_bf16));
     assert!(!Precision::Full.autocast(ft_bert::autocast::is_autocast_bf16));
     #[cfg(feature = "tch")]
-    #[allow(deprecated)]
-    assert_eq!(
-        Precision::for_args(&args, &Device::libtorch()).unwrap(),
-        Precision::Bf16
-    );
+    {
+        #[allow(deprecated)]
+        let libtorch = Device::libtorch();
+        let tch = Precision::for_args(&args, &libtorch).unwrap();
+        assert_eq!(tch, Precision::Bf16, "tch keeps the bf16 copy");
+    }
 }
 
 #[cfg(feature = "ndarray")]

@@ -11,7 +11,9 @@
 //! Peak memory holds one layer's activations instead of all of them.
 //!
 //! Dropout must draw the same masks in both runs of a layer: each layer's run starts from a
-//! seed drawn for it from the device's stream, as torch's checkpoint restores the RNG state.
+//! seed of its own, as torch's checkpoint restores the RNG state. The seeds derive from one
+//! key drawn from the device's stream per pass ([`layer_seeds`]): one read from the device,
+//! not one per layer.
 
 use burn::module::Module;
 use burn::optim::{GradientsAccumulator, GradientsParams};
@@ -22,7 +24,7 @@ use crate::error::BertError;
 use crate::input::ModelInput;
 use crate::model::BertModel;
 use crate::pretrained::{PreTrainedModel, SequenceClassifierOutput};
-use crate::random::random_key;
+use crate::random::{GOLDEN_GAMMA, mix64, random_key};
 
 /// transformers' `gradient_checkpointing_enable()`, as a pass of its own: every
 /// [`PreTrainedModel`] has it.
@@ -64,7 +66,8 @@ fn forward_backward<M: PreTrainedModel, E: From<BertError>>(
     let base = model.base_model();
     let (embedded, mask) = base.embed(input)?;
     let device = embedded.device();
-    let (top, saved) = encode_without_graph(base, embedded.clone().detach(), &mask, &device);
+    let seeds = layer_seeds(&device, base.encoder.layer.len())?;
+    let (top, saved) = encode_without_graph(base, embedded.clone().detach(), &mask, seeds);
 
     let top = top.require_grad();
     let logits = model.classify(base.pool(top.clone(), &mask), rows);
@@ -91,17 +94,29 @@ fn forward_backward<M: PreTrainedModel, E: From<BertError>>(
     Ok((output, accumulator.grads()))
 }
 
-/// Every layer on `hidden` with no graph recorded, each from its own dropout seed; the last
+/// One dropout seed per layer, SplitMix64's outputs from one key drawn from `device`'s
+/// stream (so that seeding the device fixes them).
+fn layer_seeds(device: &Device, layers: usize) -> Result<Vec<u64>, BertError> {
+    let key = random_key(device).map_err(|source| BertError::DeviceRead {
+        what: "the dropout key of the recomputed layers",
+        source,
+    })?;
+    Ok((1..=layers as u64)
+        .map(|n| mix64(key.wrapping_add(n.wrapping_mul(GOLDEN_GAMMA))))
+        .collect())
+}
+
+/// Every layer on `hidden` with no graph recorded, each from its dropout seed; the last
 /// layer's output and what each layer's second run needs.
 fn encode_without_graph(
     base: &BertModel,
     mut hidden: Tensor<2>,
     mask: &AttentionMask,
-    device: &Device,
+    seeds: Vec<u64>,
 ) -> (Tensor<2>, Vec<SavedLayer>) {
+    let device = hidden.device();
     let mut saved = Vec::with_capacity(base.encoder.layer.len());
-    for layer in &base.encoder.layer {
-        let seed = random_key(device);
+    for (layer, seed) in base.encoder.layer.iter().zip(seeds) {
         device.seed(seed);
         saved.push(SavedLayer {
             input: hidden.clone(),
@@ -182,8 +197,9 @@ mod tests {
     ) -> (Tensor<1>, GradientsParams) {
         let (mut hidden, mask) = model.bert.embed(batch).unwrap();
         let device = hidden.device();
-        for layer in &model.bert.encoder.layer {
-            device.seed(random_key(&device));
+        let seeds = layer_seeds(&device, model.bert.encoder.layer.len()).unwrap();
+        for (layer, seed) in model.bert.encoder.layer.iter().zip(seeds) {
+            device.seed(seed);
             hidden = layer.forward(hidden, &mask);
         }
         let logits = model.classify(model.bert.pool(hidden, &mask), batch.dropout_rows);

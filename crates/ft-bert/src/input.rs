@@ -113,12 +113,12 @@ impl TokenLayout {
     /// # Errors
     /// [`BertError::DeviceRead`] when the device cannot give the values back.
     pub fn from_attention_mask(attention_mask: &Tensor<2, Int>) -> Result<Self, BertError> {
-        let data = attention_mask
-            .try_to_data()
-            .map_err(|source| BertError::DeviceRead {
+        let data = crate::device_read::read(attention_mask.clone()).map_err(|source| {
+            BertError::DeviceRead {
                 what: "the attention mask",
                 source,
-            })?;
+            }
+        })?;
         let values: Vec<i64> = data.iter::<i64>().collect();
         Self::from_mask_values(&values, attention_mask.dims())
     }

@@ -67,6 +67,7 @@ mod auto;
 pub mod autocast;
 mod classification;
 mod config;
+pub mod device_read;
 mod distilbert;
 mod embeddings;
 mod encoder;

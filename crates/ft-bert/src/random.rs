@@ -2,7 +2,7 @@
 //! dropout decisions and the Trainer's per-step seeds, and fresh keys drawn from a device's
 //! random stream, so that seeding the device fixes everything drawn from it.
 
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, ExecutionError, Int, Tensor};
 
 /// SplitMix64's increment, `2^64 / φ`: consecutive counters times this are far apart.
 pub const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -18,12 +18,15 @@ pub fn mix64(mut z: u64) -> u64 {
 
 /// A fresh 64-bit key from the device's random stream, as four 16-bit draws (the bound of an
 /// integer draw must fit the integer type, which may be 32-bit).
-pub(crate) fn random_key(device: &Device) -> u64 {
-    let draws =
-        Tensor::<1, Int>::random([4], Distribution::Uniform(0.0, 65_536.0), device).into_data();
-    draws
+///
+/// # Errors
+/// When the device cannot give the draws back.
+pub(crate) fn random_key(device: &Device) -> Result<u64, ExecutionError> {
+    let draws = Tensor::<1, Int>::random([4], Distribution::Uniform(0.0, 65_536.0), device);
+    let draws = crate::device_read::read(draws)?;
+    Ok(draws
         .iter::<i64>()
-        .fold(0u64, |key, draw| (key << 16) | (draw as u64 & 0xffff))
+        .fold(0u64, |key, draw| (key << 16) | (draw as u64 & 0xffff)))
 }
 
 #[cfg(test)]

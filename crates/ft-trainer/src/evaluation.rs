@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use burn::tensor::{FloatDType, Tensor, TensorReadError};
+use ft_bert::SequenceClassifierOutput;
+use ft_bert::device_read::read_vec;
 use ft_collate::{DataLoader, EncodedDataset, Sampler, Shard};
 
 use crate::error::{SetupError, TrainerError};
@@ -112,11 +115,11 @@ impl<M: TrainableModel> Trainer<M> {
                 what: format!("the output of {what} batch {index}"),
                 source,
             };
-            let logits = output.logits.try_into_vec_as::<f32>().map_err(read_error)?;
+            let (logits, loss) = read_output(output).map_err(read_error)?;
             local.extend(logits);
-            if let Some(loss) = output.loss {
+            if let Some(loss) = loss {
                 // transformers averages per sample, so a short last batch weighs less.
-                loss_sum += loss.try_into_scalar::<f64>().map_err(read_error)? * size as f64;
+                loss_sum += loss * size as f64;
             }
             rows += size;
             batches += 1;
@@ -201,4 +204,20 @@ impl<M: TrainableModel> Trainer<M> {
             .collect();
         Ok((rows.into_iter().map(|(row, _)| row).collect(), logits))
     }
+}
+
+/// A batch's logits, flattened, and its loss, read to the host together: one read.
+fn read_output(
+    output: SequenceClassifierOutput,
+) -> Result<(Vec<f32>, Option<f64>), TensorReadError> {
+    let logits = output.logits.cast(FloatDType::F32);
+    let Some(loss) = output.loss else {
+        return read_vec::<f32, 2>(logits).map(|logits| (logits, None));
+    };
+    let count = logits.shape().num_elements();
+    let loss = loss.cast(FloatDType::F32).reshape([1]);
+    let both = Tensor::cat(vec![logits.reshape([count]), loss], 0);
+    let mut values = read_vec::<f32, 1>(both)?;
+    let loss = values.pop().map(f64::from);
+    Ok((values, loss))
 }

@@ -418,10 +418,7 @@ impl<M: TrainableModel> Trainer<M> {
     fn load_optimizer(&mut self, dir: &Path) -> Result<(), TrainerError> {
         let ours = dir.join(OPTIMIZER_FILE);
         if ours.is_file() {
-            return self
-                .optimization
-                .optimizer
-                .load(&ours, &self.model, &self.device);
+            return self.optimization.optimizer.load(&ours, &self.model);
         }
         let path = dir.join(OPTIMIZER_PT);
         let state = read_torch_state_dict(&path, &TorchParameters::of(&self.model))?;
@@ -433,7 +430,7 @@ impl<M: TrainableModel> Trainer<M> {
         );
         self.optimization
             .optimizer
-            .restore(state.step, state.moments, &self.model, &self.device)
+            .restore(state.step, state.moments, &self.model)
             .map_err(|problem| TrainerError::invalid_checkpoint(&path, problem))
     }
 

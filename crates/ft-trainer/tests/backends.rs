@@ -216,3 +216,67 @@ fn gradient_checkpointing_trains_as_the_plain_pass_on_every_backend() {
         );
     }
 }
+
+/// The read budget: every read from the device to the host goes through
+/// `ft_bert::device_read`, which counts them. On a GPU each read waits for everything queued
+/// before it. A step that logs, evaluates and saves nothing reads once: the loss and the
+/// gradient norm together, before AdamW. Gradient checkpointing adds one, the recomputed
+/// layers' dropout key (one per pass, not one per layer). burn's own dropout reads nothing;
+/// flex's draws its key with a read of host memory, so flex runs here without dropout.
+#[test]
+fn a_training_step_reads_from_the_device_once() {
+    use ft_bert::device_read::reads_on_this_thread;
+    let _serial = common::serial();
+    const STEPS: u64 = 4;
+    for (backend, device) in test_support::devices!() {
+        let config = if backend == "flex" {
+            no_dropout()
+        } else {
+            common::tiny_config()
+        };
+        for checkpointing in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut args = short_run(dir.path());
+            args.max_steps = STEPS as i64;
+            args.logging_strategy = IntervalStrategy::No;
+            args.activation_checkpointing = checkpointing;
+            let model = BertForSequenceClassification::from_config(&config, 42, &device).unwrap();
+            let mut trainer = Trainer::new(model, args, &device)
+                .unwrap()
+                .without_console()
+                .with_train_dataset(common::encoded("train", 64, 0))
+                .with_tokenizer(common::tokenizer());
+            let before = reads_on_this_thread();
+            trainer.train(None).unwrap();
+            let reads = reads_on_this_thread() - before;
+            let per_step = 1 + u64::from(checkpointing);
+            assert_eq!(
+                reads,
+                STEPS * per_step,
+                "{backend}, gradient checkpointing {checkpointing}: {reads} reads in {STEPS} steps"
+            );
+        }
+    }
+}
+
+/// Evaluation reads once per batch: its logits and loss together.
+#[test]
+fn evaluation_reads_from_the_device_once_per_batch() {
+    use ft_bert::device_read::reads_on_this_thread;
+    for (backend, device) in test_support::devices!() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = short_run(dir.path());
+        args.per_device_eval_batch_size = 8;
+        let model = BertForSequenceClassification::from_config(&no_dropout(), 42, &device).unwrap();
+        let mut trainer = Trainer::new(model, args, &device)
+            .unwrap()
+            .without_console()
+            .with_eval_dataset(common::encoded("validation", 20, 1000))
+            .with_tokenizer(common::tokenizer());
+        let before = reads_on_this_thread();
+        let metrics = trainer.evaluate().unwrap();
+        let reads = reads_on_this_thread() - before;
+        assert_eq!(reads, 3, "{backend}: 20 rows in batches of 8");
+        assert!(metrics["eval_loss"].is_finite(), "{backend}: {metrics:?}");
+    }
+}

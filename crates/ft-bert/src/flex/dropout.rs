@@ -53,7 +53,11 @@ pub(crate) fn dropout<const D: usize>(
     } else {
         ElementKeys::flat(len)
     };
-    let mask = Mask::new(random_key(&device), prob, keys);
+    // Flex's tensors are host memory: this read waits for nothing.
+    let Ok(key) = random_key(&device) else {
+        return Err(x);
+    };
+    let mask = Mask::new(key, prob, keys);
     let backward = mask.clone();
     tensor::unary(
         x,

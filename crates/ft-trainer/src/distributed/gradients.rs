@@ -81,7 +81,7 @@ pub fn weights_digest<M: Module>(model: &M) -> Result<u64, TensorReadError> {
     impl ModuleVisitor for Digest {
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
             use std::hash::Hasher;
-            match param.val().try_into_vec_as::<f32>() {
+            match ft_bert::device_read::read_vec::<f32, D>(param.val()) {
                 Ok(values) => values
                     .iter()
                     .for_each(|value| self.hasher.write_u32(value.to_bits())),
@@ -120,7 +120,7 @@ impl ModuleVisitor for Take<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         let len = param.shape().num_elements();
         let values = match self.grads.remove::<D>(param.id) {
-            Some(grad) => match grad.try_into_vec_as::<f32>() {
+            Some(grad) => match ft_bert::device_read::read_vec::<f32, D>(grad) {
                 Ok(values) => Some(values),
                 Err(error) => {
                     self.error.get_or_insert(error);

@@ -9,7 +9,7 @@
 use burn::tensor::{Device, Tensor};
 use rayon::prelude::*;
 
-use super::{AdamWConfig, Update};
+use super::{AdamWConfig, StepConstants};
 
 /// Whether tensors on `device` live in host memory that the fused update can write.
 pub(super) fn host_memory(device: &Device) -> bool {
@@ -40,7 +40,7 @@ pub(super) struct HostAdamW {
 
 impl HostAdamW {
     /// Constants are formed in f64 and rounded once, as PyTorch passes them to its kernel.
-    pub(super) fn new(update: &Update<'_>, weight_decay: f64) -> Self {
+    pub(super) fn new(update: &StepConstants, weight_decay: f64) -> Self {
         let c: AdamWConfig = update.config;
         Self {
             grad_scale: update.grad_scale as f32,

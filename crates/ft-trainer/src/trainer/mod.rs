@@ -188,6 +188,14 @@ impl<M: TrainableModel> Trainer<M> {
         self
     }
 
+    /// `optimizers=(optimizer, None)`: AdamW built by the caller, in place of the one the
+    /// arguments make (for one, [`AdamW::new`]'s tensor operations on a CPU device, as a GPU
+    /// runs them). `train()` starts it afresh, as it does its own.
+    pub fn with_optimizer(mut self, optimizer: AdamW) -> Self {
+        self.optimization.optimizer = optimizer;
+        self
+    }
+
     /// Replaces the console output (progress bar, logs, table) with nothing.
     pub fn without_console(mut self) -> Self {
         self.callbacks.remove_console();

@@ -4,6 +4,7 @@
 
 use burn::optim::{GradientsAccumulator, GradientsParams};
 use burn::tensor::{Int, Tensor, TensorData, TensorReadError};
+use ft_bert::device_read::{read_scalar, read_vec};
 use ft_bert::prelude::*;
 use ft_bert::{Labels, SequenceClassifierOutput};
 use ft_collate::{Batch, CollateError};
@@ -292,7 +293,7 @@ impl<M: TrainableModel> Trainer<M> {
             ),
             source,
         };
-        let loss = loss_sum.try_into_scalar::<f64>().map_err(error)?;
+        let loss = read_scalar::<f64, 1>(loss_sum).map_err(error)?;
         let mut scalars = [loss, flos];
         crate::distributed::average_gradients(
             &self.group,
@@ -330,9 +331,7 @@ impl<M: TrainableModel> Trainer<M> {
             .unwrap_or_else(|| Tensor::zeros([1], &self.device))
             .reshape([1]);
         let both = Tensor::cat(vec![loss_sum.reshape([1]), norm], 0);
-        let read = || -> Result<Vec<f64>, TensorReadError> {
-            Ok(both.try_into_data_as::<f64>()?.try_into_vec::<f64>()?)
-        };
+        let read = || read_vec::<f64, 1>(both);
         let error = |source| TrainerError::DeviceRead {
             what: format!(
                 "the loss and gradient norm of step {}",

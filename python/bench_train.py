@@ -50,6 +50,12 @@ from transformers import (  # noqa: E402
 # They read bert-base-uncased's vocabulary; DistilBERT and RoBERTa take no token types.
 SHAPES = {
     "bert-base": (lambda: BertForSequenceClassification(BertConfig()), True),
+    "tiny-bert": (
+        lambda: BertForSequenceClassification(
+            BertConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)
+        ),
+        True,
+    ),
     "distilbert-base": (lambda: DistilBertForSequenceClassification(DistilBertConfig(n_layers=6)), False),
     "roberta-base": (
         lambda: RobertaForSequenceClassification(

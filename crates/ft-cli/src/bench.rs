@@ -122,8 +122,8 @@ fn rayon_threads() -> usize {
 /// The model, data and backend that `bench step` and `bench train` run on.
 #[derive(Args, Debug)]
 pub struct Workload {
-    /// A model folder (real weights), or `bert-base`, `distilbert-base` or `roberta-base` for
-    /// that shape with random weights.
+    /// A model folder (real weights), or `bert-base`, `distilbert-base`, `roberta-base` or
+    /// `tiny-bert` (2 layers of hidden size 64) for that shape with random weights.
     #[arg(long)]
     model: String,
     /// Tokenizer folder (for `bert-base`, any bert-base-uncased vocabulary).
@@ -162,8 +162,14 @@ impl Workload {
 
 /// The `config.json` of each shape `bench` builds at random, as the Hub's checkpoints have
 /// it (what differs from our BERT defaults).
-const SHAPES: [(&str, &str); 3] = [
+const SHAPES: [(&str, &str); 4] = [
     ("bert-base", r#"{"model_type": "bert"}"#),
+    // Small enough that a step is bound by dispatch and launch overhead, not arithmetic.
+    (
+        "tiny-bert",
+        r#"{"model_type": "bert", "hidden_size": 64, "num_hidden_layers": 2,
+            "num_attention_heads": 2, "intermediate_size": 256}"#,
+    ),
     (
         "distilbert-base",
         r#"{"model_type": "distilbert", "n_layers": 6}"#,
@@ -439,6 +445,11 @@ pub struct TrainArgs {
     /// Skip the closing evaluation (on long rows it would take longer than the steps).
     #[arg(long)]
     skip_evaluation: bool,
+    /// AdamW by tensor operations over flat buffers, as on a GPU, even where the fused host
+    /// loop would run (flex, tch-cpu): with `--model tiny-bert` on tch-cpu, a CPU proxy for a
+    /// GPU's launch overhead.
+    #[arg(long)]
+    device_optimizer: bool,
 }
 
 /// Records when training starts (as step 0) and when each optimizer step ends.
@@ -514,6 +525,10 @@ fn train(args: &TrainArgs, group: &ProcessGroup) -> Result<()> {
         .with_tokenizer(tokenizer)
         .with_callback(StepClock(times.clone()))
         .with_process_group(group.clone());
+    if args.device_optimizer {
+        let config = ft_trainer::AdamWConfig::from(trainer.args());
+        trainer = trainer.with_optimizer(ft_trainer::AdamW::new(config));
+    }
     trainer.train(None)?;
     let eval_samples_per_second = if args.skip_evaluation {
         None

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod bench;
 mod distributed;
 mod encode;
 mod family;

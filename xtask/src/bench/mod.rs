@@ -36,7 +36,9 @@ pub struct BenchArgs {
     #[arg(long)]
     render_only: bool,
     /// Sections to run (default: all): tokenize, step, train, distributed (skipped without
-    /// `mpirun`), checkpointing, family (the Trainer on the DistilBERT and RoBERTa shapes).
+    /// `mpirun`), checkpointing, family (the Trainer on the DistilBERT and RoBERTa shapes),
+    /// proxy (a GPU's launch overhead on the CPU: a tiny BERT on tch-cpu with AdamW by tensor
+    /// operations; skipped without the project's PyTorch).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Backends the training section measures (default: every CPU backend built: flex,
@@ -64,13 +66,14 @@ pub struct BenchArgs {
     dataset: String,
 }
 
-const SECTIONS: [&str; 6] = [
+const SECTIONS: [&str; 7] = [
     "tokenize",
     "step",
     "train",
     "distributed",
     "checkpointing",
     "family",
+    "proxy",
 ];
 
 /// A model shape: its label, what `--model` is given, and the Trainer's default step count.
@@ -90,6 +93,58 @@ fn family_shapes() -> [Shape; 2] {
             30,
         ),
     ]
+}
+
+/// The proxy section's shape: small enough that a step is bound by dispatching operations,
+/// as a GPU's step is by launching kernels.
+fn proxy_shapes() -> [Shape; 1] {
+    [(
+        "tiny BERT (2 layers, hidden 64, random weights)",
+        "tiny-bert".to_string(),
+        300,
+    )]
+}
+
+/// What the proxy section runs: tch-cpu with AdamW by tensor operations over flat buffers,
+/// the path a GPU takes.
+fn proxy_runs() -> Vec<OurRun> {
+    vec![OurRun {
+        backend: "tch-cpu".to_string(),
+        bf16: false,
+        device_optimizer: true,
+    }]
+}
+
+/// One of our runs in a training section.
+#[derive(Debug, Clone, PartialEq)]
+struct OurRun {
+    backend: String,
+    bf16: bool,
+    /// `--device-optimizer`: AdamW by tensor operations even on a CPU backend.
+    device_optimizer: bool,
+}
+
+impl OurRun {
+    /// The backend's fp32 and bf16 runs.
+    fn all(backends: &[String], bf16_backends: &[String]) -> Vec<Self> {
+        let run = |backend: &String, bf16| OurRun {
+            backend: backend.clone(),
+            bf16,
+            device_optimizer: false,
+        };
+        let fp32 = backends.iter().map(|b| run(b, false));
+        fp32.chain(bf16_backends.iter().map(|b| run(b, true)))
+            .collect()
+    }
+
+    /// Its name in the report: the backend, then ` bf16` or the optimizer's path.
+    fn name(&self) -> String {
+        match (self.bf16, self.device_optimizer) {
+            (true, _) => format!("{} bf16", self.backend),
+            (false, true) => format!("{}, AdamW by tensor operations", self.backend),
+            (false, false) => self.backend.clone(),
+        }
+    }
 }
 
 /// The two model shapes the step and training benchmarks use, with the Trainer's default
@@ -126,8 +181,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     let backends = train_backends(args, python.is_some());
     let bf16_backends = bf16_backends(args, &backends, &cpu);
     let selected = |section: &str| args.only.is_empty() || args.only.iter().any(|s| s == section);
-    // The other sections run flex alone; only the training section needs every backend.
-    let trained: Vec<&str> = if selected("train") || selected("family") {
+    let has_torch = backends.iter().any(|b| b == "tch-cpu");
+    // The other sections run flex alone; only the training sections need other backends.
+    let mut trained: Vec<&str> = if selected("train") || selected("family") {
         backends
             .iter()
             .chain(&bf16_backends)
@@ -136,6 +192,9 @@ pub fn run(args: &BenchArgs) -> Result<()> {
     } else {
         Vec::new()
     };
+    if selected("proxy") && has_torch {
+        trained.push("tch-cpu");
+    }
     // Tokenization, the step and checkpointing run on flex; the distributed section builds
     // its own binary.
     let flex = ["tokenize", "step", "checkpointing"]
@@ -167,13 +226,22 @@ pub fn run(args: &BenchArgs) -> Result<()> {
             "tokenize" => entry.tokenize = Some(bench.section(tokenize(&bench)?)),
             "step" => entry.step = Some(bench.section(step(&bench)?)),
             "train" => {
-                let shapes = shapes(args);
-                let section = train(&bench, &shapes, &backends, &bf16_backends)?;
+                let runs = OurRun::all(&backends, &bf16_backends);
+                let section = train(&bench, &shapes(args), &runs)?;
                 entry.train = Some(bench.section(section));
             }
             "family" => {
-                let section = train(&bench, &family_shapes(), &backends, &bf16_backends)?;
+                let runs = OurRun::all(&backends, &bf16_backends);
+                let section = train(&bench, &family_shapes(), &runs)?;
                 entry.family = Some(bench.section(section));
+            }
+            "proxy" if !has_torch => eprintln!(
+                "bench: skipping the proxy section: it runs libtorch, from the project's \
+                 PyTorch (`--with-python`); the report keeps its previous figures"
+            ),
+            "proxy" => {
+                let section = train(&bench, &proxy_shapes(), &proxy_runs())?;
+                entry.proxy = Some(bench.section(section));
             }
             "distributed" if !on_path("mpirun") => eprintln!(
                 "bench: skipping the distributed section: no `mpirun` on PATH (install Open \
@@ -437,15 +505,10 @@ fn cpu_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The Trainer on MRPC for a fixed number of steps from the start of training: ours on each
-/// backend (and in bf16 on `bf16_backends`), and the Hugging Face Trainer
-/// (`python/bench_train.py`, fp32, and bf16 where ours runs bf16), in rounds.
-fn train(
-    cx: &Bench<'_>,
-    shapes_to_run: &[Shape],
-    backends: &[String],
-    bf16_backends: &[String],
-) -> Result<TrainSection> {
+/// The Trainer on MRPC for a fixed number of steps from the start of training: each of our
+/// `runs`, and the Hugging Face Trainer (`python/bench_train.py`, fp32, and bf16 where one of
+/// ours runs bf16), in rounds.
+fn train(cx: &Bench<'_>, shapes_to_run: &[Shape], runs: &[OurRun]) -> Result<TrainSection> {
     let args = cx.args;
     let mut shapes = Vec::new();
     for (label, model, default_steps) in shapes_to_run {
@@ -463,26 +526,21 @@ fn train(
         };
         let mut names = Vec::new();
         let mut jobs: Vec<Job<'_, TrainResult>> = Vec::new();
-        let runs_of_ours = backends
-            .iter()
-            .map(|b| (b, false))
-            .chain(bf16_backends.iter().map(|b| (b, true)));
-        for (backend, bf16) in runs_of_ours {
-            let mut command = cx.ours(backend)?;
-            command.args(["bench", "train", "--backend", backend]);
-            common(&mut command, bf16);
-            let name = if bf16 {
-                format!("{backend} bf16")
-            } else {
-                backend.clone()
-            };
+        for run in runs {
+            let mut command = cx.ours(&run.backend)?;
+            command.args(["bench", "train", "--backend", &run.backend]);
+            common(&mut command, run.bf16);
+            if run.device_optimizer {
+                command.arg("--device-optimizer");
+            }
+            let name = run.name();
             names.push(Some(name.clone()));
             jobs.push((format!("bert-ft on {name}"), replay(command)));
         }
-        let hugging_face: &[bool] = if bf16_backends.is_empty() {
-            &[false]
-        } else {
+        let hugging_face: &[bool] = if runs.iter().any(|run| run.bf16) {
             &[false, true]
+        } else {
+            &[false]
         };
         for &bf16 in hugging_face {
             let Some(mut command) = cx.python("python/bench_train.py") else {

@@ -43,6 +43,10 @@ pub struct CpuReport {
     /// The whole Trainer on the DistilBERT and RoBERTa shapes.
     #[serde(default)]
     pub family: Option<Section<TrainSection>>,
+    /// A GPU's launch overhead on the CPU: the tiny BERT on tch-cpu, AdamW by tensor
+    /// operations.
+    #[serde(default)]
+    pub proxy: Option<Section<TrainSection>>,
 }
 
 impl CpuReport {
@@ -56,6 +60,7 @@ impl CpuReport {
             distributed: None,
             checkpointing: None,
             family: None,
+            proxy: None,
         }
     }
 

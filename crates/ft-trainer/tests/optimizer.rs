@@ -75,6 +75,16 @@ fn run(mut optimizer: AdamW, device: &Device) -> (Vec<f32>, Vec<f32>) {
     (weight, bias)
 }
 
+/// PyTorch's AdamW defaults with `weight_decay`, as every test here uses them.
+fn adamw_config(weight_decay: f64) -> AdamWConfig {
+    AdamWConfig {
+        beta1: 0.9,
+        beta2: 0.999,
+        epsilon: 1e-8,
+        weight_decay,
+    }
+}
+
 fn assert_close(ours: &[f32], torch: &[f32], what: &str) {
     assert_eq!(
         ours.len(),
@@ -88,12 +98,7 @@ fn assert_close(ours: &[f32], torch: &[f32], what: &str) {
 
 #[test]
 fn both_update_paths_match_torch_fused_adamw() {
-    let config = AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.01,
-    };
+    let config = adamw_config(0.01);
     for (backend, device) in test_support::devices!() {
         for (path, optimizer) in [
             ("tensor operations", AdamW::new(config)),
@@ -110,12 +115,7 @@ fn both_update_paths_match_torch_fused_adamw() {
 
 #[test]
 fn the_state_survives_a_save_and_load() {
-    let config = AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.01,
-    };
+    let config = adamw_config(0.01);
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let mut optimizer = AdamW::for_device(config, &device);
@@ -156,12 +156,7 @@ fn the_state_survives_a_save_and_load() {
 
 #[test]
 fn moments_that_do_not_fit_the_model_are_refused_by_name() {
-    let config = AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.0,
-    };
+    let config = adamw_config(0.0);
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let mut optimizer = AdamW::for_device(config, &device);
@@ -273,12 +268,7 @@ fn train_tiny_bert(mut optimizer: AdamW, device: &Device) -> (Vec<Vec<f32>>, Ada
 
 #[test]
 fn flat_tensor_operations_match_the_fused_host_loop() {
-    let config = AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.01,
-    };
+    let config = adamw_config(0.01);
     let (reference, host) =
         train_tiny_bert(AdamW::for_device(config, &Device::flex()), &Device::flex());
     for (backend, device) in test_support::devices!() {
@@ -313,12 +303,7 @@ fn flat_tensor_operations_match_the_fused_host_loop() {
 #[test]
 fn flat_moments_resume_from_a_saved_state() {
     use ft_bert::prelude::*;
-    let config = AdamWConfig {
-        beta1: 0.9,
-        beta2: 0.999,
-        epsilon: 1e-8,
-        weight_decay: 0.01,
-    };
+    let config = adamw_config(0.01);
     let device = Device::flex();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("optimizer.safetensors");

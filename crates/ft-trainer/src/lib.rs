@@ -64,7 +64,7 @@ pub use metrics::{
     python_dict, python_float, speed_metrics,
 };
 pub use model::{TrainableModel, model_input};
-pub use optimizer::{AdamW, AdamWConfig, MomentValues, OPTIMIZER_FILE, is_no_decay};
+pub use optimizer::{AdamW, AdamWConfig, Clipping, MomentValues, OPTIMIZER_FILE, is_no_decay};
 pub use precision::{LossScaler, Precision};
 pub use schedule::Schedule;
 pub use state::{LogEntry, StepRecord, TRAINER_STATE_FILE, TrainerControl, TrainerState};

@@ -13,7 +13,9 @@ use burn::module::Module;
 use burn::tensor::{DType, Device};
 use ft_bert::prelude::*;
 use ft_bert::{BertConfig, BertForSequenceClassification};
-use ft_trainer::{IntervalStrategy, SaveStrategy, Trainer, TrainerError, TrainingArguments};
+use ft_trainer::{
+    AdamW, AdamWConfig, IntervalStrategy, SaveStrategy, Trainer, TrainerError, TrainingArguments,
+};
 
 const LOGIT_TOLERANCE: f32 = 1e-3;
 
@@ -220,9 +222,11 @@ fn gradient_checkpointing_trains_as_the_plain_pass_on_every_backend() {
 /// The read budget: every read from the device to the host goes through
 /// `ft_bert::device_read`, which counts them. On a GPU each read waits for everything queued
 /// before it. A step that logs, evaluates and saves nothing reads once: the loss and the
-/// gradient norm together, before AdamW. Gradient checkpointing adds one, the recomputed
-/// layers' dropout key (one per pass, not one per layer). burn's own dropout reads nothing;
-/// flex's draws its key with a read of host memory, so flex runs here without dropout.
+/// gradient norm together, after AdamW's update is queued where AdamW runs as tensor
+/// operations (`AdamW::new`, as on a GPU), before the fused host loop otherwise. Gradient
+/// checkpointing adds one, the recomputed layers' dropout key (one per pass, not one per
+/// layer). burn's own dropout reads nothing; flex's draws its key with a read of host memory,
+/// so flex runs here without dropout.
 #[test]
 fn a_training_step_reads_from_the_device_once() {
     use ft_bert::device_read::reads_on_this_thread;
@@ -234,27 +238,36 @@ fn a_training_step_reads_from_the_device_once() {
         } else {
             common::tiny_config()
         };
-        for checkpointing in [false, true] {
+        for (checkpointing, on_device) in [(false, false), (true, false), (false, true)] {
             let dir = tempfile::tempdir().unwrap();
             let mut args = short_run(dir.path());
             args.max_steps = STEPS as i64;
             args.logging_strategy = IntervalStrategy::No;
             args.activation_checkpointing = checkpointing;
+            let optimizer = if on_device {
+                AdamW::new(AdamWConfig::from(&args))
+            } else {
+                AdamW::for_device(AdamWConfig::from(&args), &device)
+            };
             let model = BertForSequenceClassification::from_config(&config, 42, &device).unwrap();
             let mut trainer = Trainer::new(model, args, &device)
                 .unwrap()
                 .without_console()
+                .with_optimizer(optimizer)
                 .with_train_dataset(common::encoded("train", 64, 0))
                 .with_tokenizer(common::tokenizer());
             let before = reads_on_this_thread();
-            trainer.train(None).unwrap();
+            let output = trainer.train(None).unwrap();
             let reads = reads_on_this_thread() - before;
             let per_step = 1 + u64::from(checkpointing);
             assert_eq!(
                 reads,
                 STEPS * per_step,
-                "{backend}, gradient checkpointing {checkpointing}: {reads} reads in {STEPS} steps"
+                "{backend}, gradient checkpointing {checkpointing}, AdamW on the device \
+                 {on_device}: {reads} reads in {STEPS} steps"
             );
+            assert_eq!(output.global_step, STEPS as usize);
+            assert!(output.training_loss.is_finite(), "{backend}: {output:?}");
         }
     }
 }

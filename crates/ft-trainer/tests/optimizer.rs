@@ -16,7 +16,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use ft_trainer::{AdamW, AdamWConfig, CheckpointProblem, TrainerError};
+use ft_trainer::{AdamW, AdamWConfig, CheckpointProblem, Clipping, TrainerError};
 
 const TORCH_WEIGHT: [f32; 6] = [
     0.704_981_15,
@@ -340,4 +340,110 @@ fn flat_moments_resume_from_a_saved_state() {
         resumed.moments("classifier.weight").unwrap(),
         uninterrupted.moments("classifier.weight").unwrap()
     );
+}
+
+/// `step_clipped` on every backend: the clipping coefficient it computes on the device gives
+/// the update `step` gives with the host's coefficient, and a step whose loss or gradient is
+/// not finite leaves every weight and moment as it was, bit for bit, until it is retracted.
+#[test]
+fn a_clipped_step_applies_only_when_everything_is_finite() {
+    use ft_bert::BertForSequenceClassification;
+    use ft_bert::prelude::*;
+    let config = adamw_config(0.01);
+    for (backend, device) in test_support::devices!() {
+        let build = || {
+            BertForSequenceClassification::from_config(&crate::common::tiny_config(), 7, &device)
+                .unwrap()
+        };
+        let clipping = |loss: f32| Clipping {
+            max_grad_norm: 0.1,
+            unscale: 2.0,
+            must_be_finite: Tensor::from_data(TensorData::new(vec![loss], [1]), &device),
+        };
+        let (mut expected, mut reference) = (build(), AdamW::new(config));
+        let (mut model, mut optimizer) = (build(), AdamW::new(config));
+        for step in 1..=2 {
+            let grads = gradients(&expected, step, None);
+            let host_norm = norm_on_the_host(&expected, &grads);
+            let per_parameter = AdamW::grad_norm(&expected, &grads).unwrap();
+            let per_parameter = per_parameter.into_scalar::<f64>();
+            assert!(
+                (per_parameter - host_norm).abs() < 1e-5 * host_norm,
+                "{backend}: grad_norm {per_parameter}, {host_norm} on the host"
+            );
+            let scale = clipping(0.5).host_scale(host_norm);
+            assert!(
+                scale < 0.5,
+                "{backend}: the gradients are clipped ({scale})"
+            );
+            expected = reference.step(expected, grads, 1e-3, scale);
+            let grads = gradients(&model, step, None);
+            let (next, norm) = optimizer.step_clipped(model, grads, 1e-3, clipping(0.5));
+            let ours = norm.unwrap().into_scalar::<f64>();
+            assert!(
+                (ours - host_norm).abs() < 1e-5 * host_norm,
+                "{backend}: step {step}: the norm {ours} on the device, {host_norm} on the host"
+            );
+            model = next;
+        }
+        let (ours, theirs) = (
+            crate::common::weights(&model),
+            crate::common::weights(&expected),
+        );
+        let worst = ours
+            .iter()
+            .flatten()
+            .zip(theirs.iter().flatten())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            worst < 1e-6,
+            "{backend}: clipped on the device, {worst} from the host's clipping"
+        );
+
+        let moments = |optimizer: &AdamW| optimizer.moments("classifier.weight").unwrap();
+        let before = (crate::common::weights(&model), moments(&optimizer));
+        let mut nan_gradient = gradients(&model, 3, None);
+        let id = model.classifier.weight.id;
+        nan_gradient.register(
+            id,
+            model.classifier.weight.val().inner().mul_scalar(f32::NAN),
+        );
+        let cases = [
+            (gradients(&model, 3, None), f32::NAN, "a NaN loss"),
+            (nan_gradient, 0.5, "a NaN gradient"),
+        ];
+        for (grads, loss, what) in cases {
+            let (next, _) = optimizer.step_clipped(model, grads, 1e-3, clipping(loss));
+            model = next;
+            let after = (crate::common::weights(&model), moments(&optimizer));
+            let bits = |(weights, moments): &(Vec<Vec<f32>>, _)| {
+                let weights: Vec<u32> = weights.iter().flatten().map(|w| w.to_bits()).collect();
+                (weights, format!("{moments:?}"))
+            };
+            assert!(
+                bits(&after) == bits(&before),
+                "{backend}: {what} changed the weights"
+            );
+            assert_eq!(optimizer.steps(), 3, "{backend}: {what}");
+            optimizer.retract_step();
+            assert_eq!(optimizer.steps(), 2, "{backend}: {what}");
+        }
+    }
+}
+
+/// The gradients' global L2 norm, read to the host and summed in f64.
+fn norm_on_the_host<M: Module>(model: &M, grads: &GradientsParams) -> f64 {
+    struct SumOfSquares<'a>(&'a GradientsParams, f64);
+    impl burn::module::ModuleVisitor for SumOfSquares<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if let Some(grad) = self.0.get::<D>(param.id) {
+                let values = grad.into_data().try_into_vec_as::<f32>().unwrap();
+                self.1 += values.iter().map(|&g| f64::from(g).powi(2)).sum::<f64>();
+            }
+        }
+    }
+    let mut sum = SumOfSquares(grads, 0.0);
+    model.visit(&mut sum);
+    sum.1.sqrt()
 }

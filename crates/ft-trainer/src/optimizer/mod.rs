@@ -15,12 +15,12 @@ use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData};
+use burn::tensor::{DType, Device, FloatDType, Tensor, TensorData, TensorReadError};
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::args::TrainingArguments;
 use crate::error::{CheckpointProblem, TrainerError};
-use flat::{DeviceMoments, FlatInput};
+use flat::{DeviceMoments, FlatInput, FlatStep, GradScale};
 use ft_bert::device_read::read_vec;
 use host::{HostAdamW, host_memory};
 pub(crate) use torch_state::{GroupSettings, ParamGroup, TorchParameters, read_torch_state_dict};
@@ -61,6 +61,55 @@ impl From<&TrainingArguments> for AdamWConfig {
             beta2: args.adam_beta2,
             epsilon: args.adam_epsilon,
             weight_decay: args.weight_decay,
+        }
+    }
+}
+
+/// How [`AdamW::step_clipped`] clips a step, and what must be finite for it to apply.
+#[derive(Debug, Clone)]
+pub struct Clipping {
+    /// `max_grad_norm`: the global norm the unscaled gradients are clipped to; none when 0
+    /// or less.
+    pub max_grad_norm: f64,
+    /// What the gradients are divided by first: fp16's loss scale, otherwise 1.
+    pub unscale: f64,
+    /// Values (such as the loss) that must be finite, with the norm, for the step to apply.
+    pub must_be_finite: Tensor<1>,
+}
+
+impl Clipping {
+    /// The gradients' coefficient for a norm read on the host: `clip_grad_norm_`'s
+    /// `max_norm / (norm + 1e-6)`, at most 1, on the unscaled norm, then the unscaling.
+    pub fn host_scale(&self, norm: f64) -> f64 {
+        let norm = norm / self.unscale;
+        let clip = if self.max_grad_norm > 0.0 {
+            (self.max_grad_norm / (norm + 1e-6)).min(1.0)
+        } else {
+            1.0
+        };
+        clip / self.unscale
+    }
+
+    /// [`Clipping::host_scale`] on the device, from `norm` (shape `[1]`), with whether the
+    /// step applies.
+    fn device_scale(self, norm: Tensor<1>) -> GradScale {
+        let apply = norm
+            .clone()
+            .is_finite()
+            .bool_and(self.must_be_finite.is_finite().all());
+        let unscaled = norm.div_scalar(self.unscale);
+        let clip = if self.max_grad_norm > 0.0 {
+            unscaled
+                .add_scalar(1e-6)
+                .recip()
+                .mul_scalar(self.max_grad_norm)
+                .clamp_max(1.0)
+        } else {
+            unscaled.ones_like()
+        };
+        GradScale::Guarded {
+            scale: clip.div_scalar(self.unscale),
+            apply,
         }
     }
 }
@@ -145,17 +194,117 @@ impl AdamW {
         learning_rate: f64,
         grad_scale: f64,
     ) -> M {
+        let constants = self.next_constants(learning_rate, grad_scale);
+        let flat = self.prepare_flat(&model, &grads, &constants);
+        let scale = GradScale::Constant(grad_scale);
+        let updated = self.device_moments.apply(flat, &constants, &scale);
+        self.map_update(model, grads, constants, updated)
+    }
+
+    /// Whether every update is tensor operations on the parameters' device (no fused host
+    /// loop), so that the Trainer queues a whole step, clipped on the device, without reading
+    /// anything first.
+    pub fn updates_on_device(&self) -> bool {
+        !self.host
+    }
+
+    /// One update queued without a read from the device, as `clip_grad_norm_` and
+    /// `optimizer.step()` queue theirs on a GPU: the gradients' global norm is computed from
+    /// the flat buffers, the clipping coefficient from it on the device, and the step
+    /// applies only if that norm and `clipping.must_be_finite` are finite. Otherwise a
+    /// device-side select keeps every weight and moment as it was, and the caller, once it
+    /// has read the norm, calls [`AdamW::retract_step`]. Returns the model and the norm of
+    /// the gradients as given (shape `[1]`).
+    ///
+    /// Where the fused host loop updates some parameters ([`AdamW::updates_on_device`] is
+    /// false), their coefficient has to be on the host: the norm is read first (one read),
+    /// and on a failed read the model comes back unchanged with the error.
+    pub fn step_clipped<M: Module>(
+        &mut self,
+        model: M,
+        grads: GradientsParams,
+        learning_rate: f64,
+        clipping: Clipping,
+    ) -> (M, Result<Tensor<1>, TensorReadError>) {
+        if self.host {
+            return self.step_clipped_on_host(model, grads, learning_rate, clipping);
+        }
+        let constants = self.next_constants(learning_rate, 1.0);
+        let flat = self.prepare_flat(&model, &grads, &constants);
+        let norm = match flat.squared_grad_norm() {
+            Some(squared) => squared.sqrt(),
+            None => Tensor::zeros([1], &clipping.must_be_finite.device()),
+        };
+        let scale = clipping.device_scale(norm.clone());
+        let updated = self.device_moments.apply(flat, &constants, &scale);
+        (self.map_update(model, grads, constants, updated), Ok(norm))
+    }
+
+    /// [`AdamW::step_clipped`] with the host loop: the norm and the values that must be
+    /// finite are read, and a step that would not apply is not taken (but counted, to be
+    /// retracted, as on the device).
+    fn step_clipped_on_host<M: Module>(
+        &mut self,
+        model: M,
+        grads: GradientsParams,
+        learning_rate: f64,
+        clipping: Clipping,
+    ) -> (M, Result<Tensor<1>, TensorReadError>) {
+        let device = clipping.must_be_finite.device();
+        let norm = Self::grad_norm(&model, &grads)
+            .unwrap_or_else(|| Tensor::zeros([1], &device))
+            .reshape([1]);
+        let values = Tensor::cat(vec![norm.clone(), clipping.must_be_finite.clone()], 0);
+        let values = match read_vec::<f64, 1>(values) {
+            Ok(values) => values,
+            Err(error) => return (model, Err(error)),
+        };
+        if values.iter().any(|v| !v.is_finite()) {
+            self.step += 1;
+            return (model, Ok(norm));
+        }
+        let scale = clipping.host_scale(values[0]);
+        (self.step(model, grads, learning_rate, scale), Ok(norm))
+    }
+
+    /// Takes back the step count of the last [`AdamW::step_clipped`], which did not apply.
+    pub fn retract_step(&mut self) {
+        self.step = self.step.saturating_sub(1);
+    }
+
+    /// The next step's constants, counting the step.
+    fn next_constants(&mut self, learning_rate: f64, grad_scale: f64) -> StepConstants {
         self.step += 1;
         let t = self.step as i32;
-        let constants = StepConstants {
+        StepConstants {
             config: self.config,
             bias_correction1: 1.0 - self.config.beta1.powi(t),
             bias_correction2: 1.0 - self.config.beta2.powi(t),
             learning_rate,
             grad_scale,
-        };
-        let inputs = self.device_inputs(&model, &grads, &constants);
-        let updated = self.device_moments.step(inputs, &constants);
+        }
+    }
+
+    /// The device-updated parameters in their flat groups.
+    fn prepare_flat<M: Module>(
+        &mut self,
+        model: &M,
+        grads: &GradientsParams,
+        constants: &StepConstants,
+    ) -> FlatStep {
+        let inputs = self.device_inputs(model, grads, constants);
+        self.device_moments.prepare(inputs)
+    }
+
+    /// Every parameter with a gradient takes its new value: from `updated`, or from the
+    /// fused host loop.
+    fn map_update<M: Module>(
+        &mut self,
+        model: M,
+        grads: GradientsParams,
+        constants: StepConstants,
+        updated: HashMap<String, Tensor<1>>,
+    ) -> M {
         let mut mapper = Update {
             host: self.host,
             constants,
@@ -381,8 +530,33 @@ impl ModuleVisitor for SquaredNorms<'_> {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
         if let Some(grad) = self.grads.get::<D>(param.id) {
             // Half-precision gradients are summed in fp32, as clip_grad_norm_ does.
-            self.parts.push(grad.cast(FloatDType::F32).square().sum());
+            let numel = grad.shape().num_elements();
+            let grad = grad.cast(FloatDType::F32).reshape([numel]);
+            self.parts.push(sum_of_squares(grad));
         }
+    }
+}
+
+/// The most elements burn's wgpu backend sums correctly along one axis: above it `sum` and
+/// `sum_dim` come out as if the axis had 262,132 elements (burn 0.22.1, on Mesa's lavapipe;
+/// `a_clipped_step_applies_only_when_everything_is_finite` catches it).
+const LONGEST_SUM: usize = 1 << 17;
+
+/// `Σ x²` of a flat tensor (shape `[1]`). A long one is summed in rows of at most
+/// [`LONGEST_SUM`], then over the rows, through views rather than copies; the word
+/// embeddings' gradient alone is 11.7M elements on MiniLM.
+pub(super) fn sum_of_squares(x: Tensor<1>) -> Tensor<1> {
+    let n = x.dims()[0];
+    if n <= LONGEST_SUM {
+        return x.square().sum();
+    }
+    let width = 1024 * n.div_ceil(1024 * LONGEST_SUM);
+    let rows = n / width;
+    let body = x.clone().narrow(0, 0, rows * width).reshape([rows, width]);
+    let body = body.square().sum_dim(1).sum();
+    match n - rows * width {
+        0 => body,
+        rest => body + x.narrow(0, rows * width, rest).square().sum(),
     }
 }
 

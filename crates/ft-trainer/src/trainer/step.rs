@@ -12,7 +12,7 @@ use ft_collate::{Batch, CollateError};
 use crate::error::{SetupError, TrainerError};
 use crate::label_smoothing::LabelSmoother;
 use crate::model::{TrainableModel, model_input};
-use crate::optimizer::AdamW;
+use crate::optimizer::{AdamW, Clipping};
 use crate::precision::Precision;
 use crate::trainer::{Trainer, mix_seed};
 
@@ -216,10 +216,15 @@ impl<M: TrainableModel> Trainer<M> {
         }))
     }
 
-    /// `optimizer_step`: reads the loss and the global gradient norm (one read from the
-    /// device), then, if both are finite, unscales and clips the gradients and steps AdamW at
-    /// `learning_rate`. Under fp16 a non-finite value is an overflow: the step is skipped and
-    /// the loss scale halved. Otherwise it is [`StepOutcome::NonFinite`] and nothing changes.
+    /// `optimizer_step`: unscales and clips the gradients to the global norm and steps AdamW
+    /// at `learning_rate`, unless the loss or the norm is not finite. Under fp16 that is an
+    /// overflow: the step is skipped and the loss scale halved. Otherwise it is
+    /// [`StepOutcome::NonFinite`] and nothing changes.
+    ///
+    /// One read from the device: the loss and the norm together. Where AdamW updates on the
+    /// device, the whole update is queued first, clipped and guarded on the device, and the
+    /// read decides afterwards whether it counts; with the fused host loop, the read comes
+    /// first and gives the loop its coefficient.
     pub(crate) fn optimizer_step(
         &mut self,
         step: Accumulated,
@@ -238,34 +243,53 @@ impl<M: TrainableModel> Trainer<M> {
             self.progress.state.total_flos += flos;
             loss_sum
         };
-        let (loss, scaled_norm) = self.read_loss_and_norm(loss_sum, &grads)?;
+        let clipping = Clipping {
+            max_grad_norm: self.args.max_grad_norm,
+            unscale: loss_scale,
+            must_be_finite: loss_sum.clone(),
+        };
+        let queued = self.optimization.optimizer.updates_on_device();
+        // The host loop's gradients and clipping, until the read gives its coefficient.
+        let (scaled_norm, host_step) = if queued {
+            let norm = self.queue_clipped_step(grads, learning_rate, clipping)?;
+            (norm, None)
+        } else {
+            let norm = AdamW::grad_norm(&self.model, &grads)
+                .unwrap_or_else(|| Tensor::zeros([1], &self.device))
+                .reshape([1]);
+            (norm, Some((grads, clipping)))
+        };
+        let (loss, scaled_norm) = self.read_loss_and_norm(loss_sum, scaled_norm)?;
         let grad_norm = scaled_norm / loss_scale;
         let fault = [("loss", loss), ("gradient norm", grad_norm)]
             .into_iter()
             .find(|(_, value)| !value.is_finite());
+        let fp16 = self.optimization.precision == Precision::Fp16;
         let outcome = match fault {
-            Some((what, value))
-                if self.optimization.precision == Precision::Fp16
-                    && self.optimization.scaler.scale > 1.0 =>
-            {
-                self.optimization.scaler.update(true);
-                StepOutcome::SkippedOverflow { what, value }
+            Some((what, value)) => {
+                if queued {
+                    self.optimization.optimizer.retract_step();
+                }
+                if fp16 && self.optimization.scaler.scale > 1.0 {
+                    self.optimization.scaler.update(true);
+                    StepOutcome::SkippedOverflow { what, value }
+                } else {
+                    StepOutcome::NonFinite { what, value }
+                }
             }
-            Some((what, value)) => StepOutcome::NonFinite { what, value },
             None => {
-                if self.optimization.precision == Precision::Fp16 {
+                if fp16 {
                     self.optimization.scaler.update(false);
                 }
-                let clip = if self.args.max_grad_norm > 0.0 {
-                    (self.args.max_grad_norm / (grad_norm + 1e-6)).min(1.0)
-                } else {
-                    1.0
-                };
-                let optimizer = &mut self.optimization.optimizer;
-                // Aborts rather than unwinds if AdamW panics: the model is moved, not copied.
-                replace_with::replace_with_or_abort(&mut self.model, |model| {
-                    optimizer.step(model, grads, learning_rate, clip / loss_scale)
-                });
+                if let Some((grads, clipping)) = host_step {
+                    let scale = clipping.host_scale(scaled_norm);
+                    let optimizer = &mut self.optimization.optimizer;
+                    // Aborts rather than unwinds if AdamW panics: the model is moved, not
+                    // copied.
+                    replace_with::replace_with_or_abort(&mut self.model, |model| {
+                        optimizer.step(model, grads, learning_rate, scale)
+                    });
+                }
                 StepOutcome::Applied
             }
         };
@@ -274,6 +298,36 @@ impl<M: TrainableModel> Trainer<M> {
             loss,
             grad_norm,
         })
+    }
+
+    /// Queues AdamW's whole update, clipped and guarded on the device, reading nothing;
+    /// returns the gradients' norm (shape `[1]`).
+    fn queue_clipped_step(
+        &mut self,
+        grads: GradientsParams,
+        learning_rate: f64,
+        clipping: Clipping,
+    ) -> Result<Tensor<1>, TrainerError> {
+        let optimizer = &mut self.optimization.optimizer;
+        let mut norm = None;
+        // Aborts rather than unwinds if AdamW panics: the model is moved, not copied.
+        replace_with::replace_with_or_abort(&mut self.model, |model| {
+            let (model, result) = optimizer.step_clipped(model, grads, learning_rate, clipping);
+            norm = Some(result);
+            model
+        });
+        let context = || format!("step {}", self.progress.state.global_step + 1);
+        match norm {
+            Some(Ok(norm)) => Ok(norm),
+            Some(Err(source)) => Err(TrainerError::DeviceRead {
+                what: format!("the gradient norm of {}", context()),
+                source,
+            }),
+            None => Err(TrainerError::Internal {
+                context: context(),
+                what: "AdamW returned no gradient norm",
+            }),
+        }
     }
 
     /// DDP's gradient all-reduce: every rank's gradients replaced by their mean over the ranks,
@@ -325,13 +379,9 @@ impl<M: TrainableModel> Trainer<M> {
     fn read_loss_and_norm(
         &self,
         loss_sum: Tensor<1>,
-        grads: &GradientsParams,
+        norm: Tensor<1>,
     ) -> Result<(f64, f64), TrainerError> {
-        let norm = AdamW::grad_norm(&self.model, grads)
-            .unwrap_or_else(|| Tensor::zeros([1], &self.device))
-            .reshape([1]);
-        let both = Tensor::cat(vec![loss_sum.reshape([1]), norm], 0);
-        let read = || read_vec::<f64, 1>(both);
+        let both = Tensor::cat(vec![loss_sum.reshape([1]), norm.reshape([1])], 0);
         let error = |source| TrainerError::DeviceRead {
             what: format!(
                 "the loss and gradient norm of step {}",
@@ -339,7 +389,7 @@ impl<M: TrainableModel> Trainer<M> {
             ),
             source,
         };
-        match read().map_err(error)?[..] {
+        match read_vec::<f64, 1>(both).map_err(error)?[..] {
             [loss, norm] => Ok((loss, norm)),
             ref values => Err(error(TensorReadError::InvalidShape {
                 expected: 2,
@@ -359,6 +409,7 @@ mod tests {
     use ft_bert::BertForSequenceClassification;
 
     use super::*;
+    use crate::optimizer::AdamWConfig;
     use crate::trainer::tests::tiny_trainer;
 
     /// Every parameter's gradient set to `value`, and the loss to `loss`.
@@ -418,6 +469,19 @@ mod tests {
         model_input(&batch).unwrap()
     }
 
+    /// The tiny trainer with each of AdamW's two paths: the fused host loop flex picks, and
+    /// the tensor operations a GPU runs, which queue the whole step before the read.
+    fn both_optimizers(
+        dir: &std::path::Path,
+    ) -> [(&'static str, Trainer<BertForSequenceClassification>); 2] {
+        let host = tiny_trainer(dir);
+        let config = AdamWConfig::from(&host.args);
+        let queued = tiny_trainer(dir).with_optimizer(AdamW::new(config));
+        assert!(!host.optimization.optimizer.updates_on_device());
+        assert!(queued.optimization.optimizer.updates_on_device());
+        [("host loop", host), ("queued", queued)]
+    }
+
     #[test]
     fn a_training_step_returns_the_unscaled_loss_and_scaled_gradients() {
         let dir = tempfile::tempdir().unwrap();
@@ -454,70 +518,155 @@ mod tests {
     #[test]
     fn a_finite_step_is_applied_with_its_clipped_norm() {
         let dir = tempfile::tempdir().unwrap();
-        let mut trainer = tiny_trainer(dir.path());
-        let before = weights(&trainer);
-        let step = accumulated(&trainer, 0.5, 0.7);
-        let report = trainer.optimizer_step(step, 1e-3).unwrap();
-        assert_eq!(report.outcome, StepOutcome::Applied);
-        assert!((report.loss - 0.7).abs() < 1e-6);
-        let expected_norm = 0.5 * (before.len() as f64).sqrt();
-        assert!((report.grad_norm - expected_norm).abs() < 1e-3 * expected_norm);
-        assert_eq!(trainer.optimization.optimizer.steps(), 1);
-        assert_ne!(weights(&trainer), before);
+        let mut applied = Vec::new();
+        for (path, mut trainer) in both_optimizers(dir.path()) {
+            let before = weights(&trainer);
+            let step = accumulated(&trainer, 0.5, 0.7);
+            let report = trainer.optimizer_step(step, 1e-3).unwrap();
+            assert_eq!(report.outcome, StepOutcome::Applied, "{path}");
+            assert!((report.loss - 0.7).abs() < 1e-6, "{path}");
+            // Well above max_grad_norm (1): the update is clipped.
+            let expected_norm = 0.5 * (before.len() as f64).sqrt();
+            assert!(
+                (report.grad_norm - expected_norm).abs() < 1e-3 * expected_norm,
+                "{path}: {}",
+                report.grad_norm
+            );
+            assert_eq!(trainer.optimization.optimizer.steps(), 1, "{path}");
+            assert_ne!(weights(&trainer), before, "{path}");
+            applied.push(weights(&trainer));
+        }
+        let worst = applied[0]
+            .iter()
+            .zip(&applied[1])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "the paths' updates differ by {worst}");
+    }
+
+    /// Where AdamW updates on the device, the whole clipped update is queued before anything
+    /// is read: the one read of the step comes after it. The host loop needs its coefficient
+    /// first, and reads once; both paths clip alike, and neither applies a non-finite step.
+    #[test]
+    fn a_queued_step_reads_nothing_before_the_update() {
+        use ft_bert::device_read::reads_on_this_thread;
+        let dir = tempfile::tempdir().unwrap();
+        let mut applied = Vec::new();
+        for ((path, mut trainer), reads_first) in
+            both_optimizers(dir.path()).into_iter().zip([1, 0])
+        {
+            let before = weights(&trainer);
+            let queue = |trainer: &mut Trainer<_>, gradient, loss| {
+                let step = accumulated(trainer, gradient, loss);
+                let clipping = Clipping {
+                    max_grad_norm: 1.0,
+                    unscale: 1.0,
+                    must_be_finite: step.loss_sum,
+                };
+                let reads = reads_on_this_thread();
+                let norm = trainer
+                    .queue_clipped_step(step.grads, 1e-3, clipping)
+                    .unwrap();
+                assert_eq!(reads_on_this_thread() - reads, reads_first, "{path}");
+                norm.into_scalar::<f64>()
+            };
+            let norm = queue(&mut trainer, 0.5, f32::NAN);
+            assert!(norm.is_finite(), "{path}: {norm}");
+            assert_eq!(weights(&trainer), before, "{path}: a NaN loss was applied");
+            trainer.optimization.optimizer.retract_step();
+
+            let norm = queue(&mut trainer, 0.5, 0.7);
+            let expected = 0.5 * (before.len() as f64).sqrt();
+            assert!((norm - expected).abs() < 1e-3 * expected, "{path}: {norm}");
+            assert_eq!(trainer.optimization.optimizer.steps(), 1, "{path}");
+            applied.push(weights(&trainer));
+        }
+        assert_ne!(
+            applied[0],
+            applied[1].iter().map(|_| 0.0).collect::<Vec<_>>()
+        );
+        let worst = applied[0]
+            .iter()
+            .zip(&applied[1])
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst < 1e-6, "the paths' updates differ by {worst}");
     }
 
     #[test]
     fn a_non_finite_gradient_stops_without_touching_the_weights() {
         let dir = tempfile::tempdir().unwrap();
-        let mut trainer = tiny_trainer(dir.path());
-        let before = weights(&trainer);
-        let step = accumulated(&trainer, f32::NAN, 0.7);
-        let report = trainer.optimizer_step(step, 1e-3).unwrap();
-        assert!(matches!(
-            report.outcome,
-            StepOutcome::NonFinite { what: "gradient norm", value } if value.is_nan()
-        ));
-        assert_eq!(trainer.optimization.optimizer.steps(), 0);
-        assert_eq!(weights(&trainer), before);
+        for (path, mut trainer) in both_optimizers(dir.path()) {
+            // One good step first, so that there are moments to keep.
+            let step = accumulated(&trainer, 0.5, 0.7);
+            trainer.optimizer_step(step, 1e-3).unwrap();
+            let before = weights(&trainer);
+            let moments = trainer.optimization.optimizer.moments("classifier.weight");
+            let step = accumulated(&trainer, f32::NAN, 0.7);
+            let report = trainer.optimizer_step(step, 1e-3).unwrap();
+            assert!(
+                matches!(
+                    report.outcome,
+                    StepOutcome::NonFinite { what: "gradient norm", value } if value.is_nan()
+                ),
+                "{path}: {report:?}"
+            );
+            assert_eq!(trainer.optimization.optimizer.steps(), 1, "{path}");
+            assert_eq!(weights(&trainer), before, "{path}");
+            let after = trainer.optimization.optimizer.moments("classifier.weight");
+            assert_eq!(after.unwrap(), moments.unwrap(), "{path}");
 
-        let step = accumulated(&trainer, 0.5, f32::INFINITY);
-        let report = trainer.optimizer_step(step, 1e-3).unwrap();
-        assert_eq!(
-            report.outcome,
-            StepOutcome::NonFinite {
-                what: "loss",
-                value: f64::INFINITY
-            }
-        );
+            let step = accumulated(&trainer, 0.5, f32::INFINITY);
+            let report = trainer.optimizer_step(step, 1e-3).unwrap();
+            assert_eq!(
+                report.outcome,
+                StepOutcome::NonFinite {
+                    what: "loss",
+                    value: f64::INFINITY
+                },
+                "{path}"
+            );
+            assert_eq!(weights(&trainer), before, "{path}");
+            assert_eq!(trainer.optimization.optimizer.steps(), 1, "{path}");
+        }
     }
 
     #[test]
     fn an_fp16_overflow_skips_the_step_and_halves_the_scale() {
         let dir = tempfile::tempdir().unwrap();
-        let mut trainer = tiny_trainer(dir.path());
-        // Set directly: whether this device computes in f16 is not what is tested here.
-        trainer.optimization.precision = Precision::Fp16;
-        let before = weights(&trainer);
-        let step = accumulated(&trainer, f32::INFINITY, 0.7);
-        let report = trainer.optimizer_step(step, 1e-3).unwrap();
-        assert!(matches!(
-            report.outcome,
-            StepOutcome::SkippedOverflow {
-                what: "gradient norm",
-                ..
-            }
-        ));
-        assert_eq!(trainer.optimization.scaler.scale, 32768.0);
-        assert_eq!(trainer.optimization.optimizer.steps(), 0);
-        assert_eq!(weights(&trainer), before);
+        for (path, mut trainer) in both_optimizers(dir.path()) {
+            // Set directly: whether this device computes in f16 is not what is tested here.
+            trainer.optimization.precision = Precision::Fp16;
+            let before = weights(&trainer);
+            let step = accumulated(&trainer, f32::INFINITY, 0.7);
+            let report = trainer.optimizer_step(step, 1e-3).unwrap();
+            assert!(
+                matches!(
+                    report.outcome,
+                    StepOutcome::SkippedOverflow {
+                        what: "gradient norm",
+                        ..
+                    }
+                ),
+                "{path}: {report:?}"
+            );
+            assert_eq!(trainer.optimization.scaler.scale, 32768.0, "{path}");
+            assert_eq!(trainer.optimization.optimizer.steps(), 0, "{path}");
+            assert_eq!(weights(&trainer), before, "{path}");
 
-        // The next finite step is applied, its gradients unscaled by the new scale.
-        let step = accumulated(&trainer, 32768.0 * 0.5, 0.7);
-        let report = trainer.optimizer_step(step, 1e-3).unwrap();
-        assert_eq!(report.outcome, StepOutcome::Applied);
-        let expected_norm = 0.5 * (before.len() as f64).sqrt();
-        assert!((report.grad_norm - expected_norm).abs() < 1e-3 * expected_norm);
-        assert_eq!(trainer.optimization.scaler.growth_tracker, 1);
+            // The next finite step is applied, its gradients unscaled by the new scale.
+            let step = accumulated(&trainer, 32768.0 * 0.5, 0.7);
+            let report = trainer.optimizer_step(step, 1e-3).unwrap();
+            assert_eq!(report.outcome, StepOutcome::Applied, "{path}");
+            let expected_norm = 0.5 * (before.len() as f64).sqrt();
+            assert!(
+                (report.grad_norm - expected_norm).abs() < 1e-3 * expected_norm,
+                "{path}: {}",
+                report.grad_norm
+            );
+            assert_eq!(trainer.optimization.scaler.growth_tracker, 1, "{path}");
+            assert_eq!(trainer.optimization.optimizer.steps(), 1, "{path}");
+        }
     }
 
     #[test]

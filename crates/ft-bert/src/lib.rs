@@ -65,6 +65,8 @@ mod architecture;
 mod attention;
 mod auto;
 pub mod autocast;
+#[cfg(any(feature = "flex", feature = "tch"))]
+mod autodiff_node;
 mod classification;
 mod config;
 pub mod device_read;
@@ -78,6 +80,14 @@ mod gradient_checkpointing;
 mod hub_weights;
 mod init;
 mod input;
+#[cfg(all(test, any(feature = "flex", feature = "tch")))]
+mod kernel_tests;
+#[cfg(feature = "tch")]
+#[allow(
+    deprecated,
+    reason = "burn marks its libtorch backend deprecated; it is our route to CUDA (tch-cuda)"
+)]
+mod libtorch;
 mod model;
 pub mod ops;
 mod packing;

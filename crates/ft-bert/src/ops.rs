@@ -1,5 +1,6 @@
 //! Linear layers, activations, LayerNorm, softmax and dropout, routed to the hand-written flex
-//! kernels where they apply and to burn's own operations everywhere else.
+//! kernels or, under autodiff on libtorch, to one node of libtorch's kernels where they apply,
+//! and to burn's own operations everywhere else.
 
 use burn::nn::{Dropout, LayerNorm, Linear};
 use burn::tensor::Tensor;
@@ -82,7 +83,15 @@ pub(crate) fn layer_norm<const D: usize>(
         },
         None => x,
     };
-    #[cfg(not(feature = "flex"))]
+    #[cfg(feature = "tch")]
+    let x = match &norm.beta {
+        Some(beta) => match crate::libtorch::layer_norm(x, norm.gamma.val(), beta.val(), epsilon) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        None => x,
+    };
+    #[cfg(not(any(feature = "flex", feature = "tch")))]
     let _ = epsilon;
     norm.forward(x)
 }
@@ -92,6 +101,15 @@ pub(crate) fn softmax<const D: usize>(x: Tensor<D>, dim: usize) -> Tensor<D> {
     #[cfg(feature = "flex")]
     let x = if dim == D - 1 {
         match crate::flex::softmax_last(x) {
+            Ok(y) => return y,
+            Err(x) => x,
+        }
+    } else {
+        x
+    };
+    #[cfg(feature = "tch")]
+    let x = if dim == D - 1 {
+        match crate::libtorch::softmax_last(x) {
             Ok(y) => return y,
             Err(x) => x,
         }

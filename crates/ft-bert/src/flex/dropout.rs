@@ -181,8 +181,8 @@ impl Backward<Flex, 1> for DropoutBackward {
 mod tests {
     use burn::tensor::{DType, Device, Tensor, TensorData};
 
-    use super::super::test_support::{grid, to_vec};
     use super::{Mask, apply_in_place};
+    use crate::kernel_tests::{grid, to_vec};
     use crate::positions::ElementKeys;
 
     /// Dropout keyed by each element's place in the tensor.

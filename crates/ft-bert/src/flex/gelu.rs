@@ -72,7 +72,7 @@ mod tests {
     use burn::tensor::activation;
     use burn::tensor::{DType, Device, Tensor, TensorData};
 
-    use super::super::test_support::{grid, max_tensor_diff as max_diff};
+    use crate::kernel_tests::{grid, max_tensor_diff as max_diff};
 
     /// Values across GELU's whole interesting range, more than one rayon chunk long.
     fn tensor(device: &Device, scale: f32) -> Tensor<3> {

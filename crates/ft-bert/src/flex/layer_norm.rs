@@ -247,7 +247,7 @@ mod tests {
     use burn::nn::{LayerNorm, LayerNormConfig};
     use burn::tensor::{Device, Tensor, TensorData};
 
-    use super::super::test_support::{grid as values, max_diff, to_vec};
+    use crate::kernel_tests::{grid as values, max_diff, to_vec};
 
     const D_MODEL: usize = 384;
 

@@ -223,7 +223,7 @@ mod tests {
     use burn::nn::{Linear, LinearConfig};
     use burn::tensor::{Device, Tensor, TensorData};
 
-    use super::super::test_support::{grid, max_diff, to_vec};
+    use crate::kernel_tests::{grid, max_diff, to_vec};
 
     fn layer(d_input: usize, d_output: usize, device: &Device) -> Linear {
         let mut linear = LinearConfig::new(d_input, d_output).init(device);

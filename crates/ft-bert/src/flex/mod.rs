@@ -21,8 +21,6 @@ mod linear;
 mod math;
 mod softmax;
 mod tensor;
-#[cfg(test)]
-mod test_support;
 
 pub(crate) use dropout::dropout;
 pub(crate) use gelu::gelu;

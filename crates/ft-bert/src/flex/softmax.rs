@@ -190,7 +190,7 @@ mod tests {
     use burn::tensor::activation;
     use burn::tensor::{Device, Tensor, TensorData};
 
-    use super::super::test_support::{grid, max_tensor_diff as max_diff};
+    use crate::kernel_tests::{grid, max_tensor_diff as max_diff};
 
     /// Attention-score-like rows: a spread of values, some rows fully masked with a large
     /// negative number, as the model's additive mask does.

@@ -2,9 +2,7 @@
 
 use std::borrow::Cow;
 
-use burn::backend::autodiff::checkpoint::strategy::{
-    BalancedCheckpointing, CheckpointStrategy, NoCheckpointing,
-};
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
 use burn::backend::autodiff::grads::Gradients;
 use burn::backend::autodiff::ops::{Backward, NodeGuard, Ops, OpsKind};
 use burn::backend::flex::{FlexTensor, Layout};
@@ -14,6 +12,9 @@ use burn::backend::{
 };
 use burn::tensor::{Bytes, DType, GradientCheckpointingStrategy, Shape, Tensor};
 use rayon::prelude::*;
+
+use crate::autodiff_node;
+pub(super) use crate::autodiff_node::{WithStrategy, with_strategy};
 
 /// A float tensor of `Autodiff<Flex>`: flex's buffer plus its autodiff node.
 pub(super) type TrackedFlex = FloatTensor<Autodiff<Flex>>;
@@ -70,25 +71,6 @@ pub(super) fn wrap<const D: usize>(tensor: FlexFloat) -> Tensor<D> {
             autodiff: DispatchAutodiffContext::Enabled(strategy),
         },
     })
-}
-
-/// Runs `op` with the checkpointing strategy type that `strategy` names at run time.
-pub(super) trait WithStrategy {
-    /// The output of the operation.
-    type Output;
-    /// The operation, for one strategy type.
-    fn run<C: CheckpointStrategy>(self) -> Self::Output;
-}
-
-/// Calls `op.run::<C>()` with `C` the type that matches `strategy`.
-pub(super) fn with_strategy<Op: WithStrategy>(
-    strategy: GradientCheckpointingStrategy,
-    op: Op,
-) -> Op::Output {
-    match strategy {
-        GradientCheckpointingStrategy::Disabled => op.run::<NoCheckpointing>(),
-        GradientCheckpointingStrategy::Balanced => op.run::<BalancedCheckpointing>(),
-    }
 }
 
 /// Runs the element-wise or row-wise `forward` on `x`, the flex `f32` tensor inside it, and
@@ -159,8 +141,7 @@ where
     }
 }
 
-/// `output` recorded on the autodiff graph as one compute-bound node of `backward` over the
-/// inputs' `nodes`, keeping `state` for the backward pass when any input needs a gradient.
+/// `output` recorded on the autodiff graph (see [`autodiff_node::record`]).
 pub(super) fn record<B, C, const N: usize>(
     backward: B,
     nodes: [NodeGuard; N],
@@ -171,26 +152,16 @@ where
     B: Backward<Flex, N>,
     C: CheckpointStrategy,
 {
-    // Compute-bound: under balanced checkpointing the state is kept rather than the forward
-    // pass being replayed, as burn does for its own activations.
-    match backward.prepare::<C>(nodes).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(state, output),
-        OpsKind::UnTracked(prep) => prep.finish(output),
-    }
+    autodiff_node::record::<Flex, B, C, N>(backward, nodes, output, state)
 }
 
-/// Hands each of a node's input gradients to its input, where autodiff tracks that input
-/// (`None` for an input that needs none).
+/// Hands each input gradient to its input (see [`autodiff_node::register_gradients`]).
 pub(super) fn register_gradients<S, const N: usize>(
     grads: &mut Gradients,
     ops: Ops<S, N>,
     gradients: [Option<FlexTensor>; N],
 ) {
-    for (parent, gradient) in ops.parents.into_iter().zip(gradients) {
-        if let (Some(parent), Some(gradient)) = (parent, gradient) {
-            grads.register::<Flex>(parent.id, gradient);
-        }
-    }
+    autodiff_node::register_gradients::<Flex, S, N>(grads, ops, gradients);
 }
 
 /// A new tensor of `input`'s shape whose elements `f(start, input_chunk, output_chunk)` writes,

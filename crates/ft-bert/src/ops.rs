@@ -24,6 +24,14 @@ pub fn linear<const D: usize>(linear: &Linear, x: Tensor<D>) -> Tensor<D> {
         },
         None => x,
     };
+    #[cfg(feature = "tch")]
+    let x = match &linear.bias {
+        Some(bias) => match crate::libtorch::linear(x, linear.weight.val(), bias.val()) {
+            Ok(y) => return y,
+            Err(x) => x,
+        },
+        None => x,
+    };
     linear.forward(x)
 }
 

@@ -105,8 +105,8 @@ fn proxy_shapes() -> [Shape; 1] {
     )]
 }
 
-/// What the proxy section runs: tch-cpu with AdamW by tensor operations over flat buffers,
-/// the path a GPU takes.
+/// What the proxy section runs: tch-cpu with AdamW on the device path (libtorch's fused
+/// kernels), the path a GPU takes.
 fn proxy_runs() -> Vec<OurRun> {
     vec![OurRun {
         backend: "tch-cpu".to_string(),

@@ -11,21 +11,32 @@ use std::collections::HashMap;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::StepConstants;
+#[cfg(feature = "tch")]
+use super::fused;
 
-/// One step's parameters in their groups' order: per group, the values and the gradients,
-/// each concatenated.
-pub(super) struct FlatStep {
-    groups: Vec<(Tensor<1>, Tensor<1>)>,
+/// One step's parameters, by weight-decay group in the groups' order.
+#[allow(clippy::large_enum_variant, reason = "one a step, moved, never copied")]
+pub(super) enum FlatStep {
+    /// Each group's values and gradients, each concatenated, for the composed update.
+    Concatenated(Vec<(Tensor<1>, Tensor<1>)>),
+    /// Each group's libtorch tensors, for its fused kernels ([`fused`]).
+    #[cfg(feature = "tch")]
+    Fused(Vec<fused::Members>),
 }
 
 impl FlatStep {
-    /// The squared L2 norm of every gradient, summed in f32 on the device (shape `[1]`);
-    /// `None` when there are none.
-    pub(super) fn squared_grad_norm(&self) -> Option<Tensor<1>> {
-        self.groups
-            .iter()
-            .map(|(_, grads)| super::sum_of_squares(grads.clone()))
-            .reduce(|a, b| a + b)
+    /// The global L2 norm of every gradient, in f32 on the device (shape `[1]`); `None` when
+    /// there are none.
+    pub(super) fn grad_norm(&self) -> Option<Tensor<1>> {
+        match self {
+            Self::Concatenated(groups) => groups
+                .iter()
+                .map(|(_, grads)| super::sum_of_squares(grads.clone()))
+                .reduce(|a, b| a + b)
+                .map(Tensor::sqrt),
+            #[cfg(feature = "tch")]
+            Self::Fused(groups) => (!groups.is_empty()).then(|| fused::total_norm(groups.iter())),
+        }
     }
 }
 
@@ -96,6 +107,10 @@ pub(super) struct DeviceMoments {
     /// stepped, or left over when a step's parameters differed from the groups'.
     loose: HashMap<String, (Tensor<1>, Tensor<1>)>,
     groups: Vec<FlatGroup>,
+    /// Whether libtorch's fused kernels are passed over for the composed update (tests
+    /// compare the two).
+    #[cfg(feature = "tch")]
+    composed_only: bool,
 }
 
 impl DeviceMoments {
@@ -131,11 +146,21 @@ impl DeviceMoments {
             .chain(grouped.map(|slot| slot.path.as_str()))
     }
 
-    /// Groups `inputs` by weight decay, in the order given, and concatenates each group's
-    /// values and gradients: the buffers [`DeviceMoments::apply`] updates.
+    /// The composed update everywhere, libtorch included.
+    #[cfg(all(test, feature = "tch"))]
+    pub(super) fn composed_only() -> Self {
+        Self {
+            composed_only: true,
+            ..Self::default()
+        }
+    }
+
+    /// Groups `inputs` by weight decay, in the order given: on libtorch each group's tensors
+    /// for its fused kernels, elsewhere each group's values and gradients concatenated, the
+    /// buffers [`DeviceMoments::apply`] updates.
     pub(super) fn prepare(&mut self, inputs: Vec<FlatInput>) -> FlatStep {
         let Some(device) = inputs.first().map(|input| input.value.device()) else {
-            return FlatStep { groups: Vec::new() };
+            return FlatStep::Concatenated(Vec::new());
         };
         let mut by_decay: Vec<(f64, Vec<FlatInput>)> = Vec::new();
         for input in inputs {
@@ -148,15 +173,19 @@ impl DeviceMoments {
             }
         }
         self.regroup(&by_decay, &device);
-        let groups = by_decay
-            .into_iter()
-            .map(|(_, members)| {
+        let members = by_decay.into_iter().map(|(_, members)| members);
+        #[cfg(feature = "tch")]
+        if !self.composed_only && fused::is_libtorch(&device) {
+            return FlatStep::Fused(members.map(fused::Members::new).collect());
+        }
+        let groups = members
+            .map(|members| {
                 let (values, grads): (Vec<_>, Vec<_>) =
                     members.into_iter().map(|m| (m.value, m.grad)).unzip();
                 (Tensor::cat(values, 0), Tensor::cat(grads, 0))
             })
             .collect();
-        FlatStep { groups }
+        FlatStep::Concatenated(groups)
     }
 
     /// One AdamW update of the prepared buffers, their gradients scaled by `scale`; returns
@@ -167,21 +196,66 @@ impl DeviceMoments {
         k: &StepConstants,
         scale: &GradScale,
     ) -> HashMap<String, Tensor<1>> {
-        let factors = match scale {
-            GradScale::Constant(s) => Factors::Host(*s),
-            GradScale::Guarded { scale, apply } => {
-                Factors::Device(Box::new(Guard::new(scale, apply, k)))
+        match step {
+            FlatStep::Concatenated(groups) => {
+                let factors = match scale {
+                    GradScale::Constant(s) => Factors::Host(*s),
+                    GradScale::Guarded { scale, apply } => {
+                        Factors::Device(Box::new(Guard::new(scale, apply, k)))
+                    }
+                };
+                self.each_group(groups, |mut group, (values, grads)| {
+                    let values = group.update(values, grads, k, &factors);
+                    (group, values)
+                })
             }
-        };
+            #[cfg(feature = "tch")]
+            FlatStep::Fused(groups) => {
+                let device = groups
+                    .first()
+                    .map_or(tch::Device::Cpu, fused::Members::device);
+                let scalars = fused::Scalars::new(k, scale, &device);
+                self.each_group(groups, |group, members| {
+                    // Moved, not cloned: a moment shared with nothing is written in place.
+                    let FlatGroup {
+                        weight_decay,
+                        slots,
+                        exp_avg,
+                        exp_avg_sq,
+                    } = group;
+                    let (values, (exp_avg, exp_avg_sq)) =
+                        fused::step(members, (exp_avg, exp_avg_sq), k, weight_decay, &scalars);
+                    let group = FlatGroup {
+                        weight_decay,
+                        slots,
+                        exp_avg,
+                        exp_avg_sq,
+                    };
+                    (group, values)
+                })
+            }
+        }
+    }
+
+    /// Runs `update` on each group, taken and given back, with its step's parameters; returns
+    /// each parameter's new value, flattened, by path, from the group's new values,
+    /// concatenated.
+    fn each_group<T>(
+        &mut self,
+        inputs: Vec<T>,
+        mut update: impl FnMut(FlatGroup, T) -> (FlatGroup, Tensor<1>),
+    ) -> HashMap<String, Tensor<1>> {
         let mut updated = HashMap::new();
-        for (group, (values, grads)) in self.groups.iter_mut().zip(step.groups) {
-            let values = group.update(values, grads, k, &factors);
+        let groups = std::mem::take(&mut self.groups);
+        for (group, input) in groups.into_iter().zip(inputs) {
+            let (group, values) = update(group, input);
             let mut offset = 0;
             for slot in &group.slots {
                 let value = values.clone().narrow(0, offset, slot.len);
                 offset += slot.len;
                 updated.insert(slot.path.clone(), value);
             }
+            self.groups.push(group);
         }
         updated
     }
@@ -333,6 +407,118 @@ impl FlatGroup {
                 };
                 value - update
             }
+        }
+    }
+}
+
+#[cfg(all(test, feature = "tch"))]
+mod tests {
+    use burn::module::Param;
+    use burn::nn::Linear;
+    use burn::optim::GradientsParams;
+    use burn::tensor::TensorData;
+
+    use super::*;
+    use crate::optimizer::{AdamW, AdamWConfig, Clipping};
+
+    fn values(len: usize, seed: f32) -> Vec<f32> {
+        (0..len).map(|i| (i as f32 * 0.37 + seed).sin()).collect()
+    }
+
+    fn linear(device: &Device) -> Linear {
+        Linear {
+            weight: Param::from_data(TensorData::new(values(96 * 40, 0.0), [96, 40]), device),
+            bias: Some(Param::from_data(
+                TensorData::new(values(40, 1.0), [40]),
+                device,
+            )),
+        }
+    }
+
+    fn gradients(model: &Linear, step: usize, device: &Device) -> GradientsParams {
+        let mut grads = GradientsParams::new();
+        let seed = step as f32;
+        grads.register(
+            model.weight.id,
+            Tensor::<2>::from_data(TensorData::new(values(96 * 40, seed), [96, 40]), device),
+        );
+        let bias = model.bias.as_ref().map(|bias| bias.id);
+        grads.register(
+            bias.expect("the layer has a bias"),
+            Tensor::<1>::from_data(TensorData::new(values(40, seed + 0.5), [40]), device),
+        );
+        grads
+    }
+
+    /// Four steps: clipped by a host coefficient, unclipped, then clipped on the device.
+    fn train(mut optimizer: AdamW, device: &Device) -> (Linear, AdamW) {
+        let mut model = linear(device);
+        for (step, scale) in [(1, 0.7), (2, 0.7), (3, 1.0)] {
+            let grads = gradients(&model, step, device);
+            model = optimizer.step(model, grads, 1e-2, scale);
+        }
+        let clipping = Clipping {
+            max_grad_norm: 0.1,
+            unscale: 2.0,
+            must_be_finite: Tensor::from_data(TensorData::new(vec![0.5f32], [1]), device),
+        };
+        let grads = gradients(&model, 4, device);
+        let (model, norm) = optimizer.step_clipped(model, grads, 1e-2, clipping);
+        assert!(norm.is_ok());
+        (model, optimizer)
+    }
+
+    fn worst(a: &[f32], b: &[f32]) -> f32 {
+        assert_eq!(a.len(), b.len());
+        a.iter()
+            .zip(b)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    #[allow(
+        deprecated,
+        reason = "burn 0.22 marks libtorch deprecated; it stays our backend"
+    )]
+    fn libtorch_steps_through_its_fused_kernels_as_the_composed_update_does() {
+        let device = Device::libtorch();
+        let config = AdamWConfig {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+            weight_decay: 0.01,
+        };
+        let mut probe = AdamW::new(config);
+        let model = linear(&device);
+        let grads = gradients(&model, 1, &device);
+        let constants = probe.next_constants(1e-2, 1.0);
+        let step = probe.prepare_flat(&model, &grads, &constants);
+        assert!(
+            matches!(&step, FlatStep::Fused(groups) if groups.len() == 2),
+            "libtorch takes the fused kernels, one call per decay group"
+        );
+
+        let (fused, fused_optimizer) = train(AdamW::new(config), &device);
+        let composed_optimizer = AdamW {
+            device_moments: DeviceMoments::composed_only(),
+            ..AdamW::new(config)
+        };
+        let (composed, composed_optimizer) = train(composed_optimizer, &device);
+        let read = |t: Tensor<2>| t.into_data().try_to_vec::<f32>().unwrap();
+        let difference = worst(&read(fused.weight.val()), &read(composed.weight.val()));
+        assert!(difference < 1e-6, "the weights differ by {difference}");
+        let bias = |model: &Linear| model.bias.as_ref().unwrap().val().into_data();
+        let difference = worst(
+            &bias(&fused).try_to_vec::<f32>().unwrap(),
+            &bias(&composed).try_to_vec::<f32>().unwrap(),
+        );
+        assert!(difference < 1e-6, "the biases differ by {difference}");
+        for name in ["weight", "bias"] {
+            let (m, v) = fused_optimizer.moments(name).unwrap().expect(name);
+            let (m_ref, v_ref) = composed_optimizer.moments(name).unwrap().expect(name);
+            let difference = worst(&m, &m_ref).max(worst(&v, &v_ref));
+            assert!(difference < 1e-6, "{name}'s moments differ by {difference}");
         }
     }
 }

@@ -7,7 +7,14 @@
 //! builds afresh.
 
 mod flat;
+// burn 0.22 marks burn-tch deprecated; libtorch stays one of this project's backends.
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+mod fused;
 mod host;
+#[cfg(feature = "tch")]
+#[allow(deprecated)]
+mod libtorch;
 mod torch_state;
 
 use std::collections::{BTreeMap, HashMap};
@@ -231,8 +238,8 @@ impl AdamW {
         }
         let constants = self.next_constants(learning_rate, 1.0);
         let flat = self.prepare_flat(&model, &grads, &constants);
-        let norm = match flat.squared_grad_norm() {
-            Some(squared) => squared.sqrt(),
+        let norm = match flat.grad_norm() {
+            Some(norm) => norm,
             None => Tensor::zeros([1], &clipping.must_be_finite.device()),
         };
         let scale = clipping.device_scale(norm.clone());
@@ -278,6 +285,7 @@ impl AdamW {
         let t = self.step as i32;
         StepConstants {
             config: self.config,
+            step: self.step,
             bias_correction1: 1.0 - self.config.beta1.powi(t),
             bias_correction2: 1.0 - self.config.beta2.powi(t),
             learning_rate,
@@ -564,6 +572,9 @@ pub(super) fn sum_of_squares(x: Tensor<1>) -> Tensor<1> {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct StepConstants {
     config: AdamWConfig,
+    /// The step's count, this step included (libtorch's fused kernel takes it as a tensor).
+    #[cfg_attr(not(feature = "tch"), allow(dead_code))]
+    step: u64,
     bias_correction1: f64,
     bias_correction2: f64,
     learning_rate: f64,

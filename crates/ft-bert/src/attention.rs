@@ -16,15 +16,15 @@ use crate::positions::DropoutPositions;
 /// How self-attention is computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum AttentionImpl {
-    /// The backend's fused attention where no attention dropout applies (evaluation, or a
-    /// dropout of 0) and its kernel is right and faster; the explicit path elsewhere.
+    /// The backend's fused attention where it is faster and can apply the attention dropout
+    /// (libtorch's, always) or none applies (evaluation, or a dropout of 0); the explicit path
+    /// elsewhere.
     #[default]
     Auto,
     /// Always the explicit matmul-softmax-matmul path.
     Explicit,
-    /// The backend's fused kernel wherever no attention dropout applies, even where `Auto`
-    /// avoids it (for measuring one against the other; wrong on libtorch, see
-    /// `backend_fused_attention_fits`).
+    /// The backend's fused kernel wherever it can apply the attention dropout, even where
+    /// `Auto` avoids it (for measuring one against the other).
     Fused,
 }
 
@@ -133,66 +133,119 @@ impl BertSelfAttention {
         let value = heads(linear(&self.value, hidden));
         let scale = 1.0 / (self.head_dim as f64).sqrt();
 
+        let context = self.attend(query, key, value, mask, scale);
+        mask.packing
+            .pack(context.swap_dims(1, 2).reshape([batch, seq, width]))
+    }
+
+    /// The attended values of the heads, by the path [`AttentionImpl`] and the backend choose.
+    ///
+    /// # Shapes
+    /// - `query`, `key`, `value`, output: `[batch, heads, seq, head_dim]`
+    fn attend(
+        &self,
+        query: Tensor<4>,
+        key: Tensor<4>,
+        value: Tensor<4>,
+        mask: &AttentionMask,
+        scale: f64,
+    ) -> Tensor<4> {
         let device = query.device();
-        let dropout_active = self.dropout.prob > 0.0 && device.is_autodiff();
-        let explicit = dropout_active
-            || match self.implementation {
-                AttentionImpl::Auto => !backend_fused_attention_fits(&device),
-                AttentionImpl::Explicit => true,
-                AttentionImpl::Fused => false,
-            };
-        let context = if explicit {
-            // The fused kernel has no dropout on the probabilities: compose it.
+        // burn's own test for whether dropout applies (`ops::dropout`).
+        let dropout_p = if self.dropout.training.is_enabled() && device.is_autodiff() {
+            self.dropout.prob
+        } else {
+            0.0
+        };
+        let fused = match self.implementation {
+            AttentionImpl::Auto => backend_fused_attention_fits(&device, dropout_p),
+            AttentionImpl::Explicit => false,
+            AttentionImpl::Fused => true,
+        };
+        #[cfg(feature = "tch")]
+        let (query, key, value) = if fused {
+            match crate::libtorch::attention((query, key, value), &mask.bias, dropout_p, scale) {
+                Ok(context) => return context,
+                Err(qkv) => qkv,
+            }
+        } else {
+            (query, key, value)
+        };
+        // burn's fused kernel has no dropout on the probabilities: compose it.
+        if !fused || dropout_p > 0.0 {
+            let [_, _, _, seq] = mask.padding.dims();
             let scores = query.matmul(key.swap_dims(2, 3));
             let probs = dropout(
                 &self.dropout,
                 attention_softmax(scores, scale, &mask.bias),
                 || mask.positions.attention(self.num_heads, seq),
             );
-            probs.matmul(value)
+            return probs.matmul(value);
+        }
+        let padding = if mask_true_attends(&device) {
+            mask.padding.clone().bool_not()
         } else {
-            let padding = mask
-                .padding
-                .clone()
-                .expand([batch, self.num_heads, seq, seq]);
-            attention(
-                query,
-                key,
-                value,
-                Some(padding),
-                None,
-                AttentionModuleOptions::default(),
-            )
+            mask.padding.clone()
         };
-        mask.packing
-            .pack(context.swap_dims(1, 2).reshape([batch, seq, width]))
+        let [batch, heads, seq, _] = query.dims();
+        attention(
+            query,
+            key,
+            value,
+            Some(padding.expand([batch, heads, seq, seq])),
+            None,
+            AttentionModuleOptions::default(),
+        )
     }
 }
 
-/// Whether the backend's fused attention kernel is right and worth it here.
+/// Whether the backend's fused attention kernel is worth it here, with attention dropout
+/// `dropout_p`.
 ///
-/// - burn-tch 0.22.1 hands burn's boolean mask (true = masked out) straight to torch's
-///   `scaled_dot_product_attention`, which reads true as "attend", so on libtorch the fused
-///   kernel would attend to padding only. The logits parity test against transformers runs on
-///   every backend and catches such differences.
+/// - On libtorch it is torch's `scaled_dot_product_attention`, dropout included: in
+///   evaluation one call for the explicit path's half dozen, and in training one node whose
+///   backward is torch's (`libtorch::attention`), as transformers' default `sdpa` attention
+///   runs; on a GPU one memory-efficient attention kernel each way. On the CPU torch has no
+///   fused kernel with dropout and composes the explicit path's operations, at the same speed
+///   (docs/benchmarks-analysis.md); it runs there too, so that the tests exercise the GPU's path.
+/// - burn's kernel elsewhere has no dropout, and under autodiff burn decomposes it into the
+///   explicit path's operations.
 /// - burn-flex 0.22.1's kernel for short sequences runs each head's two GEMMs on one thread
 ///   and its softmax through scalar libm `exp`; the explicit path, with batched GEMMs and the
 ///   vectorised [`attention_softmax`], evaluates MiniLM faster on every CPU measured
 ///   (docs/BENCHMARKS.md).
-fn backend_fused_attention_fits(device: &burn::tensor::Device) -> bool {
+fn backend_fused_attention_fits(device: &burn::tensor::Device, dropout_p: f64) -> bool {
     #[cfg(feature = "tch")]
-    if matches!(
-        device.clone().without_autodiff().as_dispatch(),
-        burn_dispatch::DispatchDevice::LibTorch(_)
-    ) {
-        return false;
+    if is_libtorch(device) {
+        return true;
     }
     #[cfg(feature = "flex")]
     if device.clone().without_autodiff() == burn::tensor::Device::flex() {
         return false;
     }
+    dropout_p == 0.0
+}
+
+/// Whether `attention` reads its boolean mask as "attend" rather than burn's "masked out":
+/// burn-tch 0.22.1 hands burn's mask straight to torch's `scaled_dot_product_attention`,
+/// which reads true as "attend". Under autodiff burn's own composition reads it, burn's way.
+/// The logits parity test against transformers runs both paths on every backend.
+fn mask_true_attends(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "tch")]
+    if is_libtorch(device) {
+        return !device.is_autodiff();
+    }
     let _ = device;
-    true
+    false
+}
+
+/// Whether `device` is a libtorch device, with or without autodiff.
+#[cfg(feature = "tch")]
+fn is_libtorch(device: &burn::tensor::Device) -> bool {
+    matches!(
+        device.clone().without_autodiff().as_dispatch(),
+        burn_dispatch::DispatchDevice::LibTorch(_)
+    )
 }
 
 /// `attention.output`: dense, dropout, then LayerNorm with the residual.

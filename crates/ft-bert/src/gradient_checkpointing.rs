@@ -157,6 +157,7 @@ fn scaled(loss: Tensor<1>, scale: f64) -> Tensor<1> {
 mod tests {
     use burn::module::{ModuleVisitor, Param};
     use burn::tensor::{Int, TensorData};
+    use rusty_fork::rusty_fork_test;
 
     use super::*;
     use crate::classification::BertForSequenceClassification;
@@ -231,46 +232,50 @@ mod tests {
         }
     }
 
-    #[test]
-    fn recomputed_layers_give_the_gradients_of_the_plain_pass_on_every_backend() {
-        for dropout in [0.0, 0.1] {
-            for (name, device) in test_support::devices!() {
-                let train = device.clone().autodiff();
-                let model = BertForSequenceClassification::from_config(&config(dropout), 3, &train)
-                    .unwrap()
-                    .train();
-                let batch = batch(&train);
-                train.seed(7);
-                let (loss, expected) = reference(&model, &batch);
-                train.seed(7);
-                let labels = batch.labels.as_ref().unwrap();
-                let (output, grads) = model
-                    .forward_backward_checkpointed::<BertError>(
-                        &batch,
-                        |logits| model.loss(logits, labels),
-                        1.0,
-                    )
-                    .unwrap();
-                let loss = loss.into_scalar::<f32>();
-                let checkpointed = output.loss.unwrap().into_scalar::<f32>();
-                assert!(
-                    (loss - checkpointed).abs() < 1e-5,
-                    "{name}: {loss} {checkpointed}"
-                );
-                let mut compare = Compare {
-                    a: &expected,
-                    b: &grads,
-                    largest: 0.0,
-                    compared: 0,
-                };
-                model.visit(&mut compare);
-                // Embeddings (5), 3 layers of 16, the pooler and the classifier (2 each).
-                assert_eq!(compare.compared, 5 + 3 * 16 + 2 + 2, "{name}");
-                assert!(
-                    compare.largest < 1e-4,
-                    "{name}, dropout {dropout}: gradients differ by {}",
-                    compare.largest
-                );
+    // In a process of its own: on libtorch (and wgpu) dropout draws from a process-wide
+    // generator, which a test on another thread could draw from between the two passes.
+    rusty_fork_test! {
+        #[test]
+        fn recomputed_layers_give_the_gradients_of_the_plain_pass_on_every_backend() {
+            for dropout in [0.0, 0.1] {
+                for (name, device) in test_support::devices!() {
+                    let train = device.clone().autodiff();
+                    let model = BertForSequenceClassification::from_config(&config(dropout), 3, &train)
+                        .unwrap()
+                        .train();
+                    let batch = batch(&train);
+                    train.seed(7);
+                    let (loss, expected) = reference(&model, &batch);
+                    train.seed(7);
+                    let labels = batch.labels.as_ref().unwrap();
+                    let (output, grads) = model
+                        .forward_backward_checkpointed::<BertError>(
+                            &batch,
+                            |logits| model.loss(logits, labels),
+                            1.0,
+                        )
+                        .unwrap();
+                    let loss = loss.into_scalar::<f32>();
+                    let checkpointed = output.loss.unwrap().into_scalar::<f32>();
+                    assert!(
+                        (loss - checkpointed).abs() < 1e-5,
+                        "{name}: {loss} {checkpointed}"
+                    );
+                    let mut compare = Compare {
+                        a: &expected,
+                        b: &grads,
+                        largest: 0.0,
+                        compared: 0,
+                    };
+                    model.visit(&mut compare);
+                    // Embeddings (5), 3 layers of 16, the pooler and the classifier (2 each).
+                    assert_eq!(compare.compared, 5 + 3 * 16 + 2 + 2, "{name}");
+                    assert!(
+                        compare.largest < 1e-4,
+                        "{name}, dropout {dropout}: gradients differ by {}",
+                        compare.largest
+                    );
+                }
             }
         }
     }

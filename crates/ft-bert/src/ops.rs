@@ -140,8 +140,8 @@ pub(crate) fn attention_softmax(scores: Tensor<4>, scale: f64, bias: &Tensor<4>)
 
 /// `dropout.forward(x)`: the identity outside training (the layer's flag off, or a device
 /// without autodiff), else inverted dropout with the layer's probability. On flex each
-/// element's decision is keyed by its counter from `keys` (see `positions.rs`); burn's
-/// dropout, elsewhere, draws in tensor order.
+/// element's decision is keyed by its counter from `keys` (see `positions.rs`); on libtorch
+/// one node draws from libtorch's generator; burn's dropout, elsewhere, draws in tensor order.
 pub(crate) fn dropout<const D: usize>(
     dropout: &Dropout,
     x: Tensor<D>,
@@ -158,6 +158,11 @@ pub(crate) fn dropout<const D: usize>(
     };
     #[cfg(not(feature = "flex"))]
     let _ = keys;
+    #[cfg(feature = "tch")]
+    let x = match crate::libtorch::dropout(x, dropout.prob) {
+        Ok(y) => return y,
+        Err(x) => x,
+    };
     dropout.forward(x)
 }
 

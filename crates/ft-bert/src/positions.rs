@@ -15,6 +15,13 @@ use crate::input::{DropoutRows, TokenLayout};
 /// The counters of one dropout call: the tensor is read as rows of `row_len` elements, and
 /// element `e` gets `bases[e / row_len] + e % row_len`.
 #[derive(Debug, Clone)]
+#[cfg_attr(
+    not(feature = "flex"),
+    allow(
+        dead_code,
+        reason = "only flex's dropout reads the keys; the others draw in order"
+    )
+)]
 pub(crate) struct ElementKeys {
     pub(crate) row_len: usize,
     pub(crate) bases: Arc<[u64]>,
@@ -41,6 +48,13 @@ impl ElementKeys {
     }
 
     /// The number of elements these keys describe.
+    #[cfg_attr(
+        not(feature = "flex"),
+        allow(
+            dead_code,
+            reason = "only flex's dropout reads the keys; the others draw in order"
+        )
+    )]
     pub(crate) fn len(&self) -> usize {
         self.row_len * self.bases.len()
     }

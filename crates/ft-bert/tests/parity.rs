@@ -1,12 +1,14 @@
 //! all-MiniLM-L6-v2 with a fixed head gives transformers' logits (eval, fp32) within 1e-4 on
-//! 64 MRPC dev pairs in padded batches, on every compiled backend.
+//! 64 MRPC dev pairs in padded batches, on every compiled backend, by the explicit attention path
+//! and by the backend's fused kernel.
 //! Fixtures: fixtures/make_logits_fixture.py.
 
 use crate::common;
 
 use burn::module::Module;
+use burn::tensor::Device;
 use ft_bert::prelude::*;
-use ft_bert::{BertForSequenceClassification, PretrainedOptions};
+use ft_bert::{AttentionImpl, BertForSequenceClassification, PretrainedOptions};
 use ft_collate::{AutoTokenizer, DataCollatorWithPadding, EncodedDataset};
 use serde::Deserialize;
 
@@ -59,47 +61,64 @@ fn minilm_logits_match_transformers_on_every_backend() {
             .unwrap();
         assert!(head.unexpected_keys.is_empty());
         let model = model.valid();
-
-        let mut ours = Vec::new();
-        for (batch_index, start) in (0..64).step_by(fixture.batch_size).enumerate() {
-            let rows: Vec<_> = (start..start + fixture.batch_size)
-                .filter_map(|i| dev.row(i))
-                .collect();
-            let batch = collator.collate(&rows, &device).unwrap();
-            assert_eq!(
-                batch.input_ids.dims()[1],
-                fixture.padded_lengths[batch_index]
-            );
-            ours.extend(common::values(
-                model.forward(&common::input(&batch)).unwrap().logits,
-            ));
+        for implementation in [AttentionImpl::Explicit, AttentionImpl::Fused] {
+            let mut model = model.clone();
+            model.set_attention_impl(implementation);
+            let name = format!("{name}, {implementation:?} attention");
+            assert_logits_match(&model, &fixture, &dev, &collator, &device, &name);
         }
-        let theirs: Vec<f32> = fixture.logits.iter().flatten().copied().collect();
-        let diff = common::max_abs_diff(&ours, &theirs);
-        assert!(
-            diff <= TOLERANCE,
-            "{name}: max |logit diff| {diff} over 64 pairs"
-        );
-
-        let rows: Vec<_> = fixture
-            .mixed_batch
-            .rows
-            .iter()
-            .filter_map(|&i| dev.row(i))
-            .collect();
-        let batch = collator.collate(&rows, &device).unwrap();
-        let ours = common::values(model.forward(&common::input(&batch)).unwrap().logits);
-        let theirs: Vec<f32> = fixture
-            .mixed_batch
-            .logits
-            .iter()
-            .flatten()
-            .copied()
-            .collect();
-        let diff = common::max_abs_diff(&ours, &theirs);
-        assert!(
-            diff <= TOLERANCE,
-            "{name}: mixed-length batch differs by {diff}"
-        );
     }
+}
+
+/// `model`'s logits on the fixture's batches and on its mixed-length batch, against
+/// transformers'.
+fn assert_logits_match(
+    model: &BertForSequenceClassification,
+    fixture: &Fixture,
+    dev: &EncodedDataset,
+    collator: &DataCollatorWithPadding,
+    device: &Device,
+    name: &str,
+) {
+    let mut ours = Vec::new();
+    for (batch_index, start) in (0..64).step_by(fixture.batch_size).enumerate() {
+        let rows: Vec<_> = (start..start + fixture.batch_size)
+            .filter_map(|i| dev.row(i))
+            .collect();
+        let batch = collator.collate(&rows, device).unwrap();
+        assert_eq!(
+            batch.input_ids.dims()[1],
+            fixture.padded_lengths[batch_index]
+        );
+        ours.extend(common::values(
+            model.forward(&common::input(&batch)).unwrap().logits,
+        ));
+    }
+    let theirs: Vec<f32> = fixture.logits.iter().flatten().copied().collect();
+    let diff = common::max_abs_diff(&ours, &theirs);
+    assert!(
+        diff <= TOLERANCE,
+        "{name}: max |logit diff| {diff} over 64 pairs"
+    );
+
+    let rows: Vec<_> = fixture
+        .mixed_batch
+        .rows
+        .iter()
+        .filter_map(|&i| dev.row(i))
+        .collect();
+    let batch = collator.collate(&rows, device).unwrap();
+    let ours = common::values(model.forward(&common::input(&batch)).unwrap().logits);
+    let theirs: Vec<f32> = fixture
+        .mixed_batch
+        .logits
+        .iter()
+        .flatten()
+        .copied()
+        .collect();
+    let diff = common::max_abs_diff(&ours, &theirs);
+    assert!(
+        diff <= TOLERANCE,
+        "{name}: mixed-length batch differs by {diff}"
+    );
 }

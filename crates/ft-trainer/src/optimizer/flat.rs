@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use burn::tensor::{Bool, Device, Tensor};
 
 use super::StepConstants;
+use super::device_update::{FlatInput, GradScale};
 #[cfg(feature = "tch")]
 use super::fused;
 
@@ -38,33 +39,6 @@ impl FlatStep {
             Self::Fused(groups) => (!groups.is_empty()).then(|| fused::total_norm(groups.iter())),
         }
     }
-}
-
-/// What the gradients are multiplied by on their way into the moments.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one is made a step and passed by reference"
-)]
-pub(super) enum GradScale {
-    /// A host constant: the clipping coefficient, from a norm read beforehand.
-    Constant(f64),
-    /// A device scalar (shape `[1]`), applied only where `apply` (shape `[1]`) holds:
-    /// otherwise the step leaves every value and moment as it was.
-    Guarded {
-        /// The coefficient.
-        scale: Tensor<1>,
-        /// Whether the step applies.
-        apply: Tensor<1, Bool>,
-    },
-}
-
-/// A parameter updated on the device: its path, its weight decay, and its value and gradient
-/// flattened, in f32.
-pub(super) struct FlatInput {
-    pub(super) path: String,
-    pub(super) weight_decay: f64,
-    pub(super) value: Tensor<1>,
-    pub(super) grad: Tensor<1>,
 }
 
 /// A parameter's place in its group's buffers.

@@ -17,7 +17,7 @@ use tch::Kind;
 use torch_sys::C_tensor;
 
 use super::StepConstants;
-use super::flat::{FlatInput, GradScale};
+use super::device_update::{FlatInput, GradScale};
 use super::libtorch::{as_libtorch, wrap};
 
 unsafe extern "C" {

@@ -6,6 +6,7 @@
 //! optimizer state fits any model with the same architecture, such as the one a resumed run
 //! builds afresh.
 
+mod device_update;
 mod flat;
 // burn 0.22 marks burn-tch deprecated; libtorch stays one of this project's backends.
 #[cfg(feature = "tch")]
@@ -27,7 +28,8 @@ use safetensors::tensor::{Dtype, TensorView};
 
 use crate::args::TrainingArguments;
 use crate::error::{CheckpointProblem, TrainerError};
-use flat::{DeviceMoments, FlatInput, FlatStep, GradScale};
+use device_update::{FlatInput, GradScale};
+use flat::{DeviceMoments, FlatStep};
 use ft_bert::device_read::read_vec;
 use host::{HostAdamW, host_memory};
 pub(crate) use torch_state::{GroupSettings, ParamGroup, TorchParameters, read_torch_state_dict};
